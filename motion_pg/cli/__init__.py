@@ -1,0 +1,19 @@
+"""The ``motion-pg`` command line: one click group, commands grouped by concern in sibling modules."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="motion-pg")
+def main() -> None:
+    """motion_pg: ML applications on live data, inside PostgreSQL."""
+
+
+def _register() -> None:
+    # each module adds its commands to `main` on import
+    from motion_pg.cli import embedded_cmds  # noqa: F401
+
+
+_register()

@@ -1,0 +1,94 @@
+"""What a motion statement means, independent of how it was spelled.
+
+The parser turns DSL text into these frozen dataclasses; the compiler consumes them. Identifiers are
+already normalized by Postgres rules: unquoted names are lowercased, quoted names are kept as written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Literal = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class RelationName:
+    """A possibly schema-qualified relation name."""
+
+    name: str
+    schema: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+@dataclass(frozen=True)
+class Route:
+    """``ON relation [(cols)] [INFER m | NO INFER] [FIT m | NO FIT]``.
+
+    ``infer``/``fit`` name a method; ``None`` means the class's default method (``infer``/``fit``)
+    if the class defines it. ``no_infer``/``no_fit`` are the explicit ``NO INFER``/``NO FIT``.
+    ``columns`` is ``None`` when the route has no column list (it fires on any UPDATE).
+    """
+
+    relation: RelationName
+    columns: tuple[str, ...] | None = None
+    infer: str | None = None
+    fit: str | None = None
+    no_infer: bool = False
+    no_fit: bool = False
+
+
+@dataclass(frozen=True)
+class CreateMotionTrigger:
+    name: str
+    routes: tuple[Route, ...]
+    using: str  # 'package.module:ClassName'
+    params: dict[str, Literal] = field(default_factory=dict)
+    or_replace: bool = False
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DropMotionTrigger:
+    name: str
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class SetParams:
+    params: dict[str, Literal]
+
+
+@dataclass(frozen=True)
+class RollbackToVersion:
+    version: int
+
+
+@dataclass(frozen=True)
+class Refit:
+    pass
+
+
+@dataclass(frozen=True)
+class SetEnabled:
+    enabled: bool
+
+
+AlterAction = SetParams | RollbackToVersion | Refit | SetEnabled
+
+
+@dataclass(frozen=True)
+class AlterMotionTrigger:
+    name: str
+    action: AlterAction
+
+
+@dataclass(frozen=True)
+class ShowMotionTriggers:
+    pass
+
+
+Statement = (
+    CreateMotionTrigger | DropMotionTrigger | AlterMotionTrigger | ShowMotionTriggers
+)
