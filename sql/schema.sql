@@ -1,0 +1,211 @@
+-- motion_pg schema: the catalog of motion triggers, their state versions, the fit queue, and the
+-- functions that generated Postgres triggers call. Everything lives in schema `motion`.
+-- Requires plpython3u (the backend runtime) and vector (pgvector columns in user relations).
+
+CREATE SCHEMA IF NOT EXISTS motion;
+-- Application roles may call motion.warm(); tables and motion.exec stay administrators' only.
+GRANT USAGE ON SCHEMA motion TO PUBLIC;
+
+-- Where the database server's Python imports motion_pg and the user's trigger modules from.
+CREATE TABLE motion.import_paths (
+    position integer PRIMARY KEY,
+    path text NOT NULL
+);
+
+CREATE SEQUENCE motion.revisions;
+
+CREATE TABLE motion.triggers (
+    name text PRIMARY KEY,
+    class_ref text NOT NULL,                 -- 'package.module:ClassName'
+    params jsonb NOT NULL DEFAULT '{}',
+    enabled boolean NOT NULL DEFAULT true,
+    serving_version integer,                 -- the version infer reads; NULL before setup ran
+    -- changes with every change a backend must reload; from a sequence, so never reused even when
+    -- the change rolls back
+    revision bigint NOT NULL DEFAULT nextval('motion.revisions'),
+    definition text NOT NULL,                -- the canonical CREATE statement
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE motion.routes (
+    trigger_name text NOT NULL REFERENCES motion.triggers ON DELETE CASCADE,
+    ordinal integer NOT NULL,
+    relation regclass NOT NULL,
+    columns text[],                          -- NULL: any UPDATE fires the route
+    infer_method text,                       -- NULL: no infer
+    fit_method text,                         -- NULL: no fit
+    key_columns text[] NOT NULL DEFAULT '{}',-- the relation's primary key, named in errors
+    pg_triggers text[] NOT NULL DEFAULT '{}',-- the Postgres triggers made for this route
+    PRIMARY KEY (trigger_name, ordinal)
+);
+
+-- One row per state version; versions are immutable once written.
+CREATE TABLE motion.versions (
+    trigger_name text NOT NULL REFERENCES motion.triggers ON DELETE CASCADE,
+    version integer NOT NULL,
+    source text NOT NULL CHECK (source IN ('setup', 'fit', 'rollback', 'refit', 'params')),
+    run_id bigint,                           -- the fit run that wrote it
+    parent_version integer,
+    params jsonb NOT NULL,                   -- the params in force when it was written
+    state_bytes bigint NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (trigger_name, version)
+);
+
+-- Pickled state values, content-addressed per trigger so unchanged values are never rewritten.
+CREATE TABLE motion.blobs (
+    id bigserial PRIMARY KEY,
+    trigger_name text NOT NULL REFERENCES motion.triggers ON DELETE CASCADE,
+    digest bytea NOT NULL,
+    data bytea NOT NULL,
+    UNIQUE (trigger_name, digest)
+);
+
+CREATE TABLE motion.state_entries (
+    trigger_name text NOT NULL,
+    version integer NOT NULL,
+    key text NOT NULL,
+    blob_id bigint NOT NULL REFERENCES motion.blobs,
+    PRIMARY KEY (trigger_name, version, key),
+    FOREIGN KEY (trigger_name, version) REFERENCES motion.versions ON DELETE CASCADE
+);
+
+-- The fit queue: one job per committed event. No foreign keys: it is the hot table.
+CREATE TABLE motion.jobs (
+    id bigserial PRIMARY KEY,
+    trigger_name text NOT NULL,
+    route integer NOT NULL,
+    relation text NOT NULL,
+    op text NOT NULL,
+    row_data jsonb NOT NULL,
+    state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done', 'dead')),
+    attempts integer NOT NULL DEFAULT 0,
+    run_at timestamptz NOT NULL DEFAULT now(),
+    run_id bigint,
+    errors jsonb NOT NULL DEFAULT '[]',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz
+) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02);
+
+CREATE INDEX jobs_pending ON motion.jobs (trigger_name, id) WHERE state = 'pending';
+CREATE INDEX jobs_running ON motion.jobs (run_id) WHERE state = 'running';
+
+-- One row per fit call. The partial unique index is the database's guarantee that a trigger has
+-- at most one fit running at a time.
+CREATE TABLE motion.runs (
+    id bigserial PRIMARY KEY,
+    trigger_name text NOT NULL,
+    worker_id text NOT NULL,
+    state text NOT NULL DEFAULT 'running'
+        CHECK (state IN ('running', 'succeeded', 'failed', 'abandoned')),
+    started_at timestamptz NOT NULL DEFAULT now(),
+    lease_until timestamptz NOT NULL,
+    finished_at timestamptz,
+    jobs integer NOT NULL DEFAULT 0,
+    version_before integer,
+    version_after integer,
+    error text
+);
+CREATE UNIQUE INDEX runs_one_running_per_trigger ON motion.runs (trigger_name)
+    WHERE state = 'running';
+
+-- Rows whose infer failed under on_error = 'skip'.
+CREATE TABLE motion.infer_errors (
+    id bigserial PRIMARY KEY,
+    trigger_name text NOT NULL,
+    relation text NOT NULL,
+    row_key jsonb,
+    error text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- The backend runtime: every PL/Python function below is a shim into the motion_pg package, which
+-- the server imports from the paths in motion.import_paths (see `motion-pg install`).
+CREATE FUNCTION motion._bootstrap() RETURNS void
+LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
+import site, sys
+paths = [r["path"] for r in plpy.execute("select path from motion.import_paths order by position")]
+before = list(sys.path)
+for p in paths:
+    site.addsitedir(p)
+sys.path[:] = [p for p in sys.path if p not in before] + before
+try:
+    from motion_pg.runtime import backend
+except Exception as e:
+    plpy.error(
+        "the database server cannot import motion_pg: %s: %s" % (type(e).__name__, e),
+        detail="python path tried: %s" % (", ".join(paths) or "(none recorded)"),
+        hint="run `motion-pg install --path DIR` with the virtualenv and application directories, "
+             "readable by the database server's OS user")
+GD["motion_pg"] = backend
+$$;
+REVOKE ALL ON FUNCTION motion._bootstrap() FROM PUBLIC;
+
+CREATE FUNCTION motion.check_import_paths(paths text[]) RETURNS void
+LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
+import getpass, os
+bad = []
+for p in paths:
+    if not os.path.isdir(p):
+        bad.append("%s (not a directory the server can see)" % p)
+    elif not os.access(p, os.R_OK | os.X_OK):
+        bad.append("%s (not readable)" % p)
+if bad:
+    plpy.error("the database server's OS user %s cannot read %s" % (getpass.getuser(), ", ".join(bad)),
+               hint="make those directories and every parent readable by that user (chmod o+rx), "
+                    "or keep the virtualenv and the application in a shared location")
+$$;
+REVOKE ALL ON FUNCTION motion.check_import_paths(text[]) FROM PUBLIC;
+
+CREATE FUNCTION motion.exec(statements text) RETURNS text
+LANGUAGE plpython3u AS $$
+if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
+return GD["motion_pg"].exec_statements(plpy, statements)
+$$;
+REVOKE ALL ON FUNCTION motion.exec(text) FROM PUBLIC;
+COMMENT ON FUNCTION motion.exec(text) IS
+    'run motion statements (CREATE/ALTER/DROP/SHOW MOTION TRIGGER); administrators only';
+
+CREATE FUNCTION motion.warm(trigger_name text) RETURNS integer
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
+return GD["motion_pg"].warm(plpy, trigger_name)
+$$;
+
+CREATE FUNCTION motion.infer_statement() RETURNS trigger
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
+return GD["motion_pg"].infer_statement(plpy, TD)
+$$;
+
+CREATE FUNCTION motion.infer_row() RETURNS trigger
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
+return GD["motion_pg"].infer_row(plpy, TD)
+$$;
+
+-- Fit events of one statement, enqueued with one set-based insert from the transition table.
+CREATE FUNCTION motion.enqueue_statement() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
+    SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, to_jsonb(n)
+    FROM motion_new_rows n;
+    IF FOUND THEN
+        PERFORM pg_notify('motion_jobs', TG_ARGV[0]);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Fit events of UPDATEs of listed columns (transition tables cannot go with column lists).
+CREATE FUNCTION motion.enqueue_row() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
+    VALUES (TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, to_jsonb(NEW));
+    PERFORM pg_notify('motion_jobs', TG_ARGV[0]);
+    RETURN NULL;
+END
+$$;

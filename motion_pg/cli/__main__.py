@@ -1,0 +1,3 @@
+from motion_pg.cli import main
+
+main(prog_name="motion-pg")

@@ -1,0 +1,129 @@
+"""Commands that work on an application's database: install, apply, worker, status."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from motion_pg.cli import main
+from motion_pg.cli.options import dsn_option, resolve_dsn
+from motion_pg.errors import MotionError
+from motion_pg.pg import connect
+
+console = Console()
+
+
+def _fail(e: MotionError) -> click.ClickException:
+    return click.ClickException(str(e))
+
+
+@main.command()
+@dsn_option
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="directory the database server imports from (repeatable); "
+    "default: the active virtualenv and the current directory",
+)
+def install(dsn: str | None, paths: tuple[str, ...]) -> None:
+    """Install motion into a database and record where its server imports Python from."""
+    from motion_pg.install import install as do_install
+
+    try:
+        with connect(resolve_dsn(dsn)) as conn:
+            recorded = do_install(conn, list(paths) or None)
+    except MotionError as e:
+        raise _fail(e) from e
+    console.print("motion installed; the database server imports from:")
+    for p in recorded:
+        console.print(f"  {p}")
+
+
+@main.command()
+@dsn_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def apply(dsn: str | None, files: tuple[str, ...]) -> None:
+    """Run SQL files that mix ordinary SQL and motion statements, each file in one transaction."""
+    from motion_pg.executor import execute
+
+    try:
+        with connect(resolve_dsn(dsn)) as conn:
+            for name in files:
+                try:
+                    results = execute(conn, Path(name).read_text(encoding="utf-8"))
+                except MotionError as e:
+                    raise MotionError(f"{name}: {e.message}", hint=e.hint) from e
+                for line in results:
+                    console.print(f"{name}: {line}", highlight=False)
+    except MotionError as e:
+        raise _fail(e) from e
+
+
+@main.command()
+@dsn_option
+@click.option("--once", is_flag=True, help="fit what is ready, then exit")
+@click.option("--concurrency", default=1, show_default=True, help="worker processes")
+@click.option("--poll-interval", default=1.0, show_default=True, help="seconds between polls")
+@click.option("--fit-batch", default=100, show_default=True, help="events per fit call at most")
+@click.option("-v", "--verbose", is_flag=True, help="log every fit")
+def worker(
+    dsn: str | None,
+    once: bool,
+    concurrency: int,
+    poll_interval: float,
+    fit_batch: int,
+    verbose: bool,
+) -> None:
+    """Run the fit worker: committed events are fitted oldest first, per trigger."""
+    from motion_pg.worker.pool import run_pool
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(processName)s %(levelname)s %(message)s",
+    )
+    try:
+        runs = run_pool(
+            resolve_dsn(dsn),
+            concurrency=concurrency,
+            once=once,
+            poll_interval=poll_interval,
+            fit_batch=fit_batch,
+        )
+    except MotionError as e:
+        raise _fail(e) from e
+    if once:
+        console.print(f"worker: {runs} fit run(s)")
+
+
+@main.command()
+@dsn_option
+def status(dsn: str | None) -> None:
+    """Triggers, serving versions, queue depth, oldest pending age and failures."""
+    try:
+        with connect(resolve_dsn(dsn)) as conn:
+            rows = conn.execute(
+                "SELECT t.name, t.class_ref, t.enabled, t.serving_version,"
+                " count(*) FILTER (WHERE j.state = 'pending') AS pending,"
+                " count(*) FILTER (WHERE j.state = 'running') AS running,"
+                " count(*) FILTER (WHERE j.state = 'dead') AS dead,"
+                " extract(epoch FROM now() - min(j.created_at) FILTER (WHERE j.state = 'pending'))"
+                " AS oldest"
+                " FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name"
+                " GROUP BY t.name ORDER BY t.name"
+            ).fetchall()
+    except MotionError as e:
+        raise _fail(e) from e
+    table = Table("trigger", "class", "enabled", "version", "pending", "running", "dead",
+                  "oldest pending")  # fmt: skip
+    for name, cls, enabled, version, pending, running, dead, oldest in rows:
+        age = f"{float(oldest):.1f} s" if oldest is not None else "-"
+        table.add_row(name, cls, str(enabled).lower(), str(version), str(pending), str(running),
+                      str(dead), age)  # fmt: skip
+    console.print(table)
+

@@ -1,0 +1,100 @@
+"""State versions: reading a version into a read-only mapping, and writing version n+1.
+
+A state is a dict of picklable values. Each value is pickled on its own and stored once per trigger
+by content digest, so a version that changes one key of a large state writes only that key, and a
+reader that already holds the other values does not unpickle them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from motion_pg.errors import FitError
+from motion_pg.queries import query
+from motion_pg.trigger import Database
+
+
+class BlobCache:
+    """Unpickled values by blob id, kept for the values the current versions use."""
+
+    def __init__(self) -> None:
+        self._values: dict[int, Any] = {}
+
+    def load(self, db: Database, trigger: str, version: int) -> Mapping[str, Any]:
+        """The state of ``trigger`` at ``version``, as a read-only mapping."""
+        entries = db.query(query("state_entries"), [trigger, version])
+        wanted = {int(e["blob_id"]) for e in entries}
+        missing = [i for i in wanted if i not in self._values]
+        if missing:
+            for row in db.query(query("blobs_by_id"), [missing]):
+                self._values[int(row["id"])] = pickle.loads(bytes(row["data"]))
+        state = {e["key"]: self._values[int(e["blob_id"])] for e in entries}
+        return MappingProxyType(state)
+
+    def retain(self, blob_ids: set[int]) -> None:
+        """Forget every value not in ``blob_ids``."""
+        for key in [k for k in self._values if k not in blob_ids]:
+            del self._values[key]
+
+
+def write_version(
+    db: Database,
+    trigger: str,
+    updates: Mapping[str, Any],
+    *,
+    source: str,
+    parent: int | None,
+    params: Mapping[str, Any],
+    run_id: int | None = None,
+) -> int:
+    """Write version n+1 = ``parent`` merged with ``updates`` and serve it; returns its number.
+
+    The caller holds the trigger's catalog row lock (``trigger_for_update``) so versions are
+    numbered serially.
+    """
+    if not isinstance(updates, Mapping):
+        raise FitError(
+            f"motion trigger {trigger!r}: state updates must be a dict, got {type(updates).__name__}"
+        )
+    keys = list(updates)
+    for key in keys:
+        if not isinstance(key, str):
+            raise FitError(f"motion trigger {trigger!r}: state keys must be strings, got {key!r}")
+    version = int(db.query(query("next_version"), [trigger])[0]["version"])
+    db.query(
+        query("insert_version"),
+        [trigger, version, source, run_id, parent, json.dumps(dict(params))],
+    )
+    if parent is not None:
+        db.query(query("copy_entries"), [trigger, version, parent, keys])
+    for key, value in updates.items():
+        blob_id = store_blob(db, trigger, _pickle(trigger, key, value))
+        db.query(query("insert_entry"), [trigger, version, key, blob_id])
+    db.query(query("finish_version"), [trigger, version])
+    db.query(query("serve_version"), [trigger, version])
+    return version
+
+
+def store_blob(db: Database, trigger: str, data: bytes) -> int:
+    """The id of a blob holding ``data`` for ``trigger``, inserting it only if it is new."""
+    digest = hashlib.sha256(data).digest()
+    found = db.query(query("blob_by_digest"), [trigger, digest])
+    if found:
+        return int(found[0]["id"])
+    return int(db.query(query("insert_blob"), [trigger, digest, data])[0]["id"])
+
+
+def _pickle(trigger: str, key: str, value: Any) -> bytes:
+    try:
+        return pickle.dumps(value, protocol=5)
+    except Exception as e:
+        raise FitError(
+            f"motion trigger {trigger!r}: state value {key!r} cannot be pickled: "
+            f"{type(e).__name__}: {e}",
+            hint="state values must be picklable (models, arrays, numbers, strings, dicts)",
+        ) from e

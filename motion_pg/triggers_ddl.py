@@ -1,0 +1,138 @@
+"""The Postgres triggers a route compiles to.
+
+For a route ``ON rel (cols) INFER m FIT f``:
+
+- infer: a BEFORE STATEMENT trigger pins the serving state version for the statement, and BEFORE
+  ROW triggers run ``m`` on INSERT and on UPDATEs that change one of ``cols``;
+- fit: AFTER STATEMENT triggers enqueue the statement's rows from a transition table with one
+  insert; UPDATEs filtered by columns use an AFTER ROW trigger with a WHEN clause instead, since
+  Postgres allows no transition tables on triggers with column lists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from motion_pg.dsl.spec import Route
+from motion_pg.errors import UnknownColumn, UnknownRelation
+from motion_pg.queries import query
+from motion_pg.runtime.plpy_db import PlpyDatabase
+
+_TABLE_KINDS = {"r": "table", "p": "partitioned table"}
+
+
+@dataclass
+class ResolvedRoute:
+    """A route checked against the catalog."""
+
+    ordinal: int
+    relid: int
+    relation: str  # schema-qualified, quoted where needed
+    schema: str
+    table: str
+    columns: list[str] | None
+    infer: str | None
+    fit: str | None
+    key_columns: list[str]
+
+
+def resolve_route(db: PlpyDatabase, ordinal: int, route: Route) -> ResolvedRoute:
+    """Check the route's relation and columns exist; raise naming what is missing."""
+    rel = route.relation
+    found = db.query(query("resolve_relation"), [rel.name, rel.schema])
+    if not found:
+        raise UnknownRelation(
+            f'relation "{rel}" does not exist',
+            hint="create the table first, or check the name (quoted names are case-sensitive)",
+        )
+    relid, relkind = int(found[0]["relid"]), found[0]["relkind"]
+    if relkind not in _TABLE_KINDS:
+        raise UnknownRelation(f'"{rel}" is not a table; motion triggers route tables only')
+    names = db.query(
+        "SELECT n.nspname::text AS schema, c.relname::text AS name FROM pg_catalog.pg_class c"
+        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
+        [relid],
+    )[0]
+    existing = [c["name"] for c in db.query(query("relation_columns"), [relid])]
+    for column in route.columns or ():
+        if column not in existing:
+            raise UnknownColumn(
+                f'column "{column}" of relation "{rel}" does not exist',
+                hint=f"its columns are: {', '.join(existing)}",
+            )
+    return ResolvedRoute(
+        ordinal=ordinal,
+        relid=relid,
+        relation=sql.Identifier(names["schema"], names["name"]).as_string(None),
+        schema=names["schema"],
+        table=names["name"],
+        columns=list(route.columns) if route.columns is not None else None,
+        infer=None if route.no_infer else route.infer,
+        fit=None if route.no_fit else route.fit,
+        key_columns=[k["name"] for k in db.query(query("relation_key"), [relid])],
+    )
+
+
+def pg_trigger_name(trigger: str, ordinal: int, kind: str) -> str:
+    """A Postgres trigger name for a route, within the 63-byte identifier limit."""
+    name = f"motion_{trigger}_{ordinal}_{kind}"
+    if len(name.encode()) <= 63:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    short = trigger.encode()[:30].decode(errors="ignore")
+    return f"motion_{short}_{digest}_{ordinal}_{kind}"
+
+
+def create_route_triggers(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> list[str]:
+    """Create the route's Postgres triggers; returns their names."""
+    table = sql.Identifier(route.schema, route.table)
+    args = sql.SQL(", ").join([sql.Literal(trigger), sql.Literal(str(route.ordinal))])
+    cols = route.columns
+    of_cols = (
+        sql.SQL(" OF ") + sql.SQL(", ").join(map(sql.Identifier, cols)) if cols else sql.SQL("")
+    )
+    changed = (
+        sql.SQL(" OR ").join(
+            sql.SQL("OLD.{c} IS DISTINCT FROM NEW.{c}").format(c=sql.Identifier(c)) for c in cols
+        )
+        if cols
+        else None
+    )
+    made: list[tuple[str, sql.Composable]] = []
+
+    def add(kind: str, template: str, **parts: sql.Composable) -> None:
+        name = pg_trigger_name(trigger, route.ordinal, kind)
+        made.append((name, sql.SQL(template).format(name=sql.Identifier(name), table=table,
+                                                    args=args, **parts)))  # fmt: skip
+
+    if route.infer is not None:
+        add("infer_stmt", "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE{of} ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION motion.infer_statement({args})", of=of_cols)
+        if changed is None:
+            add("infer", "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION motion.infer_row({args})")
+        else:
+            add("infer_ins", "CREATE TRIGGER {name} BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION motion.infer_row({args})")
+            add("infer_upd", "CREATE TRIGGER {name} BEFORE UPDATE{of} ON {table} FOR EACH ROW "
+                "WHEN ({changed}) EXECUTE FUNCTION motion.infer_row({args})",
+                of=of_cols, changed=changed)
+    if route.fit is not None:
+        enqueue_args = args + sql.SQL(", ") + sql.Literal(route.relation)
+        add("fit_ins", "CREATE TRIGGER {name} AFTER INSERT ON {table} "
+            "REFERENCING NEW TABLE AS motion_new_rows FOR EACH STATEMENT "
+            "EXECUTE FUNCTION motion.enqueue_statement({eargs})", eargs=enqueue_args)
+        if changed is None:
+            add("fit_upd", "CREATE TRIGGER {name} AFTER UPDATE ON {table} "
+                "REFERENCING NEW TABLE AS motion_new_rows FOR EACH STATEMENT "
+                "EXECUTE FUNCTION motion.enqueue_statement({eargs})", eargs=enqueue_args)
+        else:
+            add("fit_upd", "CREATE TRIGGER {name} AFTER UPDATE{of} ON {table} FOR EACH ROW "
+                "WHEN ({changed}) EXECUTE FUNCTION motion.enqueue_row({eargs})",
+                of=of_cols, changed=changed, eargs=enqueue_args)  # fmt: skip
+    for _, statement in made:
+        db.execute_ddl(statement.as_string(None))
+    return [name for name, _ in made]

@@ -1,0 +1,84 @@
+"""Per-test databases cloned from a template in which motion is installed once per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from motion_pg.install import install
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = "motion_template"
+IMPORT_PATHS = [sysconfig.get_paths()["purelib"], str(ROOT / "tests" / "apps"), str(ROOT / "examples")]
+
+
+def _janitor(cluster: Any, dbname: str, **kwargs: Any) -> DatabaseJanitor:
+    return DatabaseJanitor(
+        user=cluster.user, host=cluster.host, port=cluster.port, dbname=dbname, **kwargs
+    )
+
+
+@pytest.fixture(scope="session")
+def motion_template(pg_cluster: Any) -> Iterator[str]:
+    """A template database with plpython3u, vector and the motion schema installed."""
+    janitor = _janitor(pg_cluster, TEMPLATE, as_template=True)
+    janitor.drop()
+    janitor.init()
+    with psycopg.connect(pg_cluster.dsn(TEMPLATE), autocommit=True) as conn:
+        install(conn, IMPORT_PATHS)
+    yield TEMPLATE
+    janitor.drop()
+
+
+@pytest.fixture
+def dsn(pg_cluster: Any, motion_template: str) -> Iterator[str]:
+    """A fresh database for one test, with motion installed."""
+    name = f"motion_test_{uuid.uuid4().hex[:10]}"
+    janitor = _janitor(pg_cluster, name, template_dbname=motion_template)
+    janitor.init()
+    yield pg_cluster.dsn(name)
+    janitor.drop()
+
+
+@pytest.fixture
+def conn(dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the test's database, as an administrator."""
+    with psycopg.connect(dsn, autocommit=True) as c:
+        yield c
+
+
+def motion_pg_cli(*args: str, dsn: str, check: bool = True, timeout: float = 120,
+                  **kwargs: Any) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """Run the ``motion-pg`` command line in a real subprocess."""
+    env = {**os.environ, "MOTION_DSN": dsn}
+    result = subprocess.run(
+        [sys.executable, "-m", "motion_pg.cli", *args],
+        env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs,
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"motion-pg {' '.join(args)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+def psql(dsn: str, *commands: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run commands through the real psql client."""
+    args = ["psql", dsn, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]
+    for c in commands:
+        args += ["-c", c]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"psql failed ({result.returncode}):\n{result.stderr}")
+    return result
