@@ -51,11 +51,7 @@ def resolve_route(db: PlpyDatabase, ordinal: int, route: Route) -> ResolvedRoute
     relid, relkind = int(found[0]["relid"]), found[0]["relkind"]
     if relkind not in _TABLE_KINDS:
         raise UnknownRelation(f'"{rel}" is not a table; motion triggers route tables only')
-    names = db.query(
-        "SELECT n.nspname::text AS schema, c.relname::text AS name FROM pg_catalog.pg_class c"
-        " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
-        [relid],
-    )[0]
+    names = found[0]
     existing = [c["name"] for c in db.query(query("relation_columns"), [relid])]
     for column in route.columns or ():
         if column not in existing:
@@ -66,7 +62,7 @@ def resolve_route(db: PlpyDatabase, ordinal: int, route: Route) -> ResolvedRoute
     return ResolvedRoute(
         ordinal=ordinal,
         relid=relid,
-        relation=sql.Identifier(names["schema"], names["name"]).as_string(None),
+        relation=names["relation"],
         schema=names["schema"],
         table=names["name"],
         columns=list(route.columns) if route.columns is not None else None,

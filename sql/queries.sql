@@ -14,7 +14,9 @@ SELECT name, class_ref, params, enabled, serving_version, revision
 FROM motion.triggers WHERE name = $1 FOR UPDATE
 
 -- name: trigger_routes
-SELECT r.ordinal, r.relation::oid::bigint AS relid, r.relation::text AS relation, r.columns,
+SELECT r.ordinal, r.relation::oid::bigint AS relid, r.columns,
+       (SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = r.relation) AS relation,
        r.infer_method, r.fit_method, r.key_columns
 FROM motion.routes r WHERE r.trigger_name = $1 ORDER BY r.ordinal
 
@@ -32,7 +34,8 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.
 WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)
 
 -- name: resolve_relation
-SELECT c.oid::bigint AS relid, c.oid::regclass::text AS relation, c.relkind::text AS relkind
+SELECT c.oid::bigint AS relid, c.relkind::text AS relkind, n.nspname::text AS schema,
+       c.relname::text AS name, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS relation
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relname = $1 AND ($2::text IS NULL AND pg_catalog.pg_table_is_visible(c.oid)
                           OR n.nspname = $2)

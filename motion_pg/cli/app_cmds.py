@@ -127,3 +127,11 @@ def status(dsn: str | None) -> None:
                       str(dead), age)  # fmt: skip
     console.print(table)
 
+
+
+@main.command()
+def demo() -> None:
+    """Run the example application (support tickets) end to end on the embedded database."""
+    from motion_pg.demo import main as run_demo
+
+    raise SystemExit(run_demo())

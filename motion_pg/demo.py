@@ -1,0 +1,148 @@
+"""``motion-pg demo``: the support-tickets application end to end on the embedded database.
+
+Everything the user sees goes through psql and the ``motion-pg`` command line, as a user would
+drive it: seed data, the motion trigger, inserts inferred in their transaction, an agent's
+corrections, the worker's fit, and the changed predictions that follow.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.rule import Rule
+
+from motion_pg.embedded import Cluster, bin_path
+from motion_pg.install import install
+
+APP = Path(__file__).resolve().parent.parent / "examples" / "support_tickets"
+DBNAME = "motion_demo"
+console = Console(highlight=False)
+
+
+def _step(title: str) -> None:
+    console.print(Rule(f"[bold]{title}"))
+
+
+def _psql(dsn: str, *args: str, show: bool = True) -> str:
+    result = subprocess.run(
+        [bin_path("psql"), dsn, "-X", "-v", "ON_ERROR_STOP=1", "-P", "pager=off", *args],
+        capture_output=True, text=True, cwd=APP.parent.parent,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"psql {' '.join(args)} failed:\n{result.stderr}")
+    if show:
+        console.print(result.stdout.rstrip())
+    return result.stdout
+
+
+def _cli(dsn: str, *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "motion_pg.cli", *args, "--dsn", dsn],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    console.print(result.stdout.rstrip())
+    if result.returncode != 0:
+        raise RuntimeError(f"motion-pg {' '.join(args)} failed:\n{result.stderr}")
+
+
+def _incoming() -> list[dict[str, str]]:
+    with open(APP / "data" / "incoming.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _insert_incoming(dsn: str, tickets: list[dict[str, str]]) -> list[tuple[int, str]]:
+    values = sql.SQL(", ").join(
+        sql.SQL("({}, {})").format(sql.Literal(t["subject"]), sql.Literal(t["body"]))
+        for t in tickets
+    )
+    statement = sql.SQL(
+        "INSERT INTO support.tickets (subject, body) VALUES {} "
+        "RETURNING id, left(subject, 44) AS subject, predicted_category, round(confidence::numeric, 2) AS confidence"
+    ).format(values)
+    out = _psql(dsn, "-c", statement.as_string(None))
+    ids = []
+    for line in out.splitlines()[2:]:
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) == 4 and cells[0].isdigit():
+            ids.append((int(cells[0]), cells[2]))
+    return ids
+
+
+def _accuracy(pairs: list[tuple[int, str]], tickets: list[dict[str, str]]) -> int:
+    return sum(pred == t["true_category"] for (_, pred), t in zip(pairs, tickets, strict=True))
+
+
+def run() -> None:
+    """Run the demo; raises on any failure."""
+    _step("1. the embedded database")
+    cluster = Cluster.default()
+    cluster.start()
+    with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DBNAME)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DBNAME)))
+    dsn = cluster.dsn(DBNAME)
+    console.print(f"database {DBNAME} at {dsn}")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        paths = install(conn, [sysconfig.get_paths()["purelib"], str(APP.parent)])
+    console.print("motion installed; the server imports Python from:", *paths, sep="\n  ")
+
+    _step("2. tickets table and labelled history (psql)")
+    _psql(dsn, "-q", "-f", str(APP / "schema.sql"))
+    _psql(dsn, "-c", f"\\copy support.tickets(subject, body, category) from "
+          f"'{APP / 'data' / 'tickets.csv'}' csv header")  # fmt: skip
+    _psql(dsn, "-c", "SELECT category, count(*) FROM support.tickets GROUP BY 1 ORDER BY 1")
+
+    _step("3. CREATE MOTION TRIGGER: setup() trains version 1 on the history")
+    console.print((APP / "trigger.sql").read_text().strip())
+    _psql(dsn, "-f", str(APP / "trigger.sql"))
+
+    _step("4. new tickets arrive: infer fills predicted_category in the INSERT's transaction")
+    tickets = _incoming()
+    before = _insert_incoming(dsn, tickets)
+    console.print(f"seed model: {_accuracy(before, tickets)}/{len(tickets)} right")
+
+    _step("5. an agent corrects the wrong ones (UPDATE of category -> fit events)")
+    wrong = [(i, t) for (i, pred), t in zip(before, tickets, strict=True) if pred != t["true_category"]]
+    for ticket_id, t in wrong:
+        _psql(dsn, "-q", "-c", sql.SQL("UPDATE support.tickets SET category = {} WHERE id = {}")
+              .format(sql.Literal(t["true_category"]), sql.Literal(ticket_id)).as_string(None))  # fmt: skip
+    console.print(f"{len(wrong)} correction(s) committed; the writer never waited for a fit")
+    _cli(dsn, "status")
+
+    _step("6. the worker fits the committed corrections -> a new state version")
+    _cli(dsn, "worker", "--once")
+    _psql(dsn, "-c", "SELECT version, source, parent_version, pg_size_pretty(state_bytes) AS state,"
+          " created_at::time(0) FROM motion.versions ORDER BY version")  # fmt: skip
+
+    _step("7. the same kind of tickets again: the next statement serves the new version")
+    after = _insert_incoming(dsn, tickets)
+    console.print(
+        f"before corrections {_accuracy(before, tickets)}/{len(tickets)} right, "
+        f"after {_accuracy(after, tickets)}/{len(tickets)}"
+    )
+
+    _step("8. pgvector: tickets most similar to the first new one")
+    first = before[0][0]
+    similar = sql.SQL(
+        "SELECT id, left(subject, 50) AS subject, category FROM support.tickets WHERE id <> {id} "
+        "ORDER BY embedding <-> (SELECT embedding FROM support.tickets WHERE id = {id}) LIMIT 3"
+    ).format(id=sql.Literal(first))
+    _psql(dsn, "-c", similar.as_string(None))
+    console.print(f'\ndone: explore with psql "{dsn}"')
+
+
+def main(argv: Any = None) -> int:
+    try:
+        run()
+    except Exception as e:  # the demo is a script: show the failure plainly
+        console.print(f"[red]demo failed:[/red] {e}")
+        return 1
+    return 0
