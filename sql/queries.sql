@@ -85,25 +85,41 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 
 -- name: claim_jobs
 -- One statement claims the oldest ready event of a trigger with no running fit, opens the run
--- (the partial unique index refuses a second running fit of that trigger), and marks up to $3 of
--- that trigger's ready events as running, oldest first.
+-- (the partial unique index refuses a second running fit of that trigger), and marks that
+-- trigger's ready events as running, oldest first, up to its fit_batch param (default $3).
+-- Under on_fit_error = 'block' a trigger with a dead job is skipped, and a batch stops before the
+-- first event that waits for a retry.
 WITH candidate AS MATERIALIZED (
     SELECT j.trigger_name FROM motion.jobs j
     WHERE j.state = 'pending' AND j.run_at <= now()
       AND NOT EXISTS (SELECT 1 FROM motion.runs r
                       WHERE r.trigger_name = j.trigger_name AND r.state = 'running')
+      AND NOT EXISTS (SELECT 1 FROM motion.triggers t
+                      WHERE t.name = j.trigger_name AND t.params->>'on_fit_error' = 'block'
+                        AND (EXISTS (SELECT 1 FROM motion.jobs d
+                                     WHERE d.trigger_name = t.name AND d.state = 'dead')
+                             OR EXISTS (SELECT 1 FROM motion.jobs w
+                                        WHERE w.trigger_name = t.name AND w.state = 'pending'
+                                          AND w.id < j.id)))
     ORDER BY j.id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
+), settings AS MATERIALIZED (
+    SELECT c.trigger_name, coalesce((t.params->>'fit_batch')::integer, $3::integer) AS fit_batch,
+           t.params->>'on_fit_error' = 'block' AS strict
+    FROM candidate c JOIN motion.triggers t ON t.name = c.trigger_name
 ), run AS (
     INSERT INTO motion.runs (trigger_name, worker_id, lease_until)
     SELECT trigger_name, $1, now() + make_interval(secs => $2::float8) FROM candidate
     RETURNING id, trigger_name
 ), batch AS MATERIALIZED (
-    SELECT j.id FROM motion.jobs j, candidate c
-    WHERE j.trigger_name = c.trigger_name AND j.state = 'pending' AND j.run_at <= now()
+    SELECT j.id FROM motion.jobs j, settings s
+    WHERE j.trigger_name = s.trigger_name AND j.state = 'pending' AND j.run_at <= now()
+      AND NOT (s.strict AND EXISTS (SELECT 1 FROM motion.jobs w
+                                    WHERE w.trigger_name = s.trigger_name AND w.state = 'pending'
+                                      AND w.run_at > now() AND w.id < j.id))
     ORDER BY j.id
-    LIMIT $3::integer
+    LIMIT (SELECT fit_batch FROM settings)
     FOR UPDATE OF j SKIP LOCKED
 )
 UPDATE motion.jobs j SET state = 'running', run_id = run.id, attempts = j.attempts + 1
@@ -112,10 +128,79 @@ WHERE j.id = batch.id
 RETURNING run.id AS run_id, j.trigger_name, j.id, j.route, j.relation, j.op, j.row_data,
           j.attempts
 
--- name: abandon_empty_run
-UPDATE motion.runs SET state = 'abandoned', finished_at = now()
+-- name: register_worker
+INSERT INTO motion.workers (id, host, pid) VALUES ($1, $2, $3::integer)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+
+-- name: heartbeat
+-- Extends the leases of this worker's running fits; returns how many it holds.
+WITH me AS (
+    UPDATE motion.workers SET heartbeat_at = now() WHERE id = $1 RETURNING id
+)
+UPDATE motion.runs SET lease_until = now() + make_interval(secs => $2::float8)
 WHERE worker_id = $1 AND state = 'running'
-  AND NOT EXISTS (SELECT 1 FROM motion.jobs j WHERE j.run_id = motion.runs.id)
+RETURNING id
+
+-- name: unregister_worker
+DELETE FROM motion.workers WHERE id = $1
+
+-- name: release_runs
+-- Hand this worker's running fits back (shutdown, lost connection); $2 refunds the attempt the
+-- claim counted.
+WITH released AS (
+    UPDATE motion.runs SET state = 'abandoned', finished_at = now(), error = $3::text
+    WHERE worker_id = $1 AND state = 'running'
+    RETURNING id
+)
+UPDATE motion.jobs j SET state = 'pending', run_at = now(),
+       attempts = j.attempts - CASE WHEN $2::boolean THEN 1 ELSE 0 END
+FROM released WHERE j.run_id = released.id AND j.state = 'running'
+RETURNING j.id
+
+-- name: reclaim_expired
+-- Fits whose lease expired and whose worker stopped heartbeating go back to pending (or dead
+-- after max_attempts: a job that kills its worker does not loop forever). The run's state is
+-- re-checked under its row lock, so a fit that completed meanwhile is never re-run.
+WITH expired AS (
+    SELECT r.id FROM motion.runs r
+    WHERE r.state = 'running' AND r.lease_until < now()
+      AND NOT EXISTS (SELECT 1 FROM motion.workers w WHERE w.id = r.worker_id
+                      AND w.heartbeat_at > now() - make_interval(secs => $1::float8))
+    FOR UPDATE SKIP LOCKED
+), abandoned AS (
+    UPDATE motion.runs r SET state = 'abandoned', finished_at = now(),
+           error = 'lease expired: worker ' || r.worker_id || ' is gone'
+    FROM expired WHERE r.id = expired.id AND r.state = 'running'
+    RETURNING r.id, r.worker_id, r.trigger_name
+)
+UPDATE motion.jobs j SET
+    state = CASE WHEN j.attempts >= coalesce((t.params->>'max_attempts')::integer, 5)
+                 THEN 'dead' ELSE 'pending' END,
+    run_at = now(),
+    finished_at = CASE WHEN j.attempts >= coalesce((t.params->>'max_attempts')::integer, 5)
+                       THEN now() END,
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', j.attempts, 'at', now(), 'run', a.id,
+        'error', 'worker ' || a.worker_id || ' was lost during the fit (lease expired)'))
+FROM abandoned a LEFT JOIN motion.triggers t ON t.name = a.trigger_name
+WHERE j.run_id = a.id AND j.state = 'running'
+RETURNING j.id, j.state
+
+-- name: forget_dead_workers
+DELETE FROM motion.workers w WHERE w.heartbeat_at < now() - make_interval(secs => $1::float8)
+  AND NOT EXISTS (SELECT 1 FROM motion.runs r WHERE r.worker_id = w.id AND r.state = 'running')
+
+-- name: prune_jobs
+-- Move finished jobs older than $1 seconds into motion.job_log.
+WITH moved AS (
+    DELETE FROM motion.jobs WHERE id IN (
+        SELECT id FROM motion.jobs
+        WHERE state = 'done' AND finished_at < now() - make_interval(secs => $1::float8)
+        ORDER BY id LIMIT 10000)
+    RETURNING id, trigger_name, run_id, attempts, created_at, finished_at
+)
+INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at)
+SELECT id, trigger_name, run_id, attempts, created_at, finished_at FROM moved
 
 -- name: finish_run
 -- Fenced: only the worker that owns a still-running run may finish it.

@@ -88,7 +88,10 @@ CREATE TABLE motion.jobs (
     finished_at timestamptz
 ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02);
 
-CREATE INDEX jobs_pending ON motion.jobs (trigger_name, id) WHERE state = 'pending';
+CREATE INDEX jobs_pending ON motion.jobs (id) WHERE state = 'pending';
+CREATE INDEX jobs_pending_by_trigger ON motion.jobs (trigger_name, id) WHERE state = 'pending';
+CREATE INDEX jobs_dead ON motion.jobs (trigger_name) WHERE state = 'dead';
+CREATE INDEX jobs_done ON motion.jobs (finished_at) WHERE state = 'done';
 CREATE INDEX jobs_running ON motion.jobs (run_id) WHERE state = 'running';
 
 -- One row per fit call. The partial unique index is the database's guarantee that a trigger has
@@ -109,6 +112,25 @@ CREATE TABLE motion.runs (
 );
 CREATE UNIQUE INDEX runs_one_running_per_trigger ON motion.runs (trigger_name)
     WHERE state = 'running';
+
+-- Finished jobs are pruned from motion.jobs into this compact log.
+CREATE TABLE motion.job_log (
+    id bigint PRIMARY KEY,
+    trigger_name text NOT NULL,
+    run_id bigint,
+    attempts integer NOT NULL,
+    created_at timestamptz NOT NULL,
+    finished_at timestamptz
+);
+
+-- Live workers; a run whose lease expired and whose worker stopped heartbeating is reclaimed.
+CREATE TABLE motion.workers (
+    id text PRIMARY KEY,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
 
 -- Rows whose infer failed under on_error = 'skip'.
 CREATE TABLE motion.infer_errors (

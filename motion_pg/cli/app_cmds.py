@@ -71,6 +71,12 @@ def apply(dsn: str | None, files: tuple[str, ...]) -> None:
 @click.option("--concurrency", default=1, show_default=True, help="worker processes")
 @click.option("--poll-interval", default=1.0, show_default=True, help="seconds between polls")
 @click.option("--fit-batch", default=100, show_default=True, help="events per fit call at most")
+@click.option("--lease", default=30.0, show_default=True,
+              help="seconds a lost worker's fit stays claimed")
+@click.option("--grace", default=30.0, show_default=True,
+              help="seconds a running fit may finish after SIGTERM")
+@click.option("--fit-timeout", default=600.0, show_default=True,
+              help="seconds a fit may run (a trigger's fit_timeout param overrides)")
 @click.option("-v", "--verbose", is_flag=True, help="log every fit")
 def worker(
     dsn: str | None,
@@ -78,6 +84,9 @@ def worker(
     concurrency: int,
     poll_interval: float,
     fit_batch: int,
+    lease: float,
+    grace: float,
+    fit_timeout: float,
     verbose: bool,
 ) -> None:
     """Run the fit worker: committed events are fitted oldest first, per trigger."""
@@ -94,6 +103,9 @@ def worker(
             once=once,
             poll_interval=poll_interval,
             fit_batch=fit_batch,
+            lease_seconds=lease,
+            grace_seconds=grace,
+            fit_timeout=fit_timeout,
         )
     except MotionError as e:
         raise _fail(e) from e

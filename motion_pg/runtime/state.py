@@ -51,10 +51,12 @@ def write_version(
     parent: int | None,
     params: Mapping[str, Any],
     run_id: int | None = None,
+    pickled: bool = False,
 ) -> int:
     """Write version n+1 = ``parent`` merged with ``updates`` and serve it; returns its number.
 
-    The caller holds the trigger's catalog row lock (``trigger_for_update``) so versions are
+    With ``pickled`` the values of ``updates`` are already pickled bytes (the fit process pickles
+    what it returns, so the worker never unpickles user objects). The caller holds the trigger's catalog row lock (``trigger_for_update``) so versions are
     numbered serially.
     """
     if not isinstance(updates, Mapping):
@@ -73,7 +75,8 @@ def write_version(
     if parent is not None:
         db.query(query("copy_entries"), [trigger, version, parent, keys])
     for key, value in updates.items():
-        blob_id = store_blob(db, trigger, _pickle(trigger, key, value))
+        data = value if pickled else pickle_value(trigger, key, value)
+        blob_id = store_blob(db, trigger, data)
         db.query(query("insert_entry"), [trigger, version, key, blob_id])
     db.query(query("finish_version"), [trigger, version])
     db.query(query("serve_version"), [trigger, version])
@@ -89,7 +92,8 @@ def store_blob(db: Database, trigger: str, data: bytes) -> int:
     return int(db.query(query("insert_blob"), [trigger, digest, data])[0]["id"])
 
 
-def _pickle(trigger: str, key: str, value: Any) -> bytes:
+def pickle_value(trigger: str, key: str, value: Any) -> bytes:
+    """``value`` pickled for storage, or a :class:`FitError` naming the key."""
     try:
         return pickle.dumps(value, protocol=5)
     except Exception as e:

@@ -1,10 +1,12 @@
-"""One fit run: the user's fit methods over a claimed batch, then version n+1 and the jobs'
-completion in one fenced transaction."""
+"""Computing a fit (in the fit process) and committing its result (in the worker).
+
+:class:`FitComputer` runs the user's fit methods over a claimed batch and returns the state updates
+already pickled. :func:`commit_fit` writes version n+1 and completes the jobs in one transaction,
+fenced on the run still being this worker's.
+"""
 
 from __future__ import annotations
 
-import json
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -12,11 +14,11 @@ from typing import Any
 
 import psycopg
 
-from motion_pg.errors import FitError, MotionError
+from motion_pg.errors import FitError
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
 from motion_pg.runtime import loader
-from motion_pg.runtime.state import BlobCache, write_version
+from motion_pg.runtime.state import BlobCache, pickle_value, write_version
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
 
 
@@ -29,17 +31,15 @@ class Claim:
     events: list[Event]
 
 
-class FitOutcome(Exception):
-    """Raised when a fit failed; carries the text stored with the jobs."""
+class LostRun(Exception):
+    """The run is no longer ours (its lease expired and it was reclaimed)."""
 
 
 class _Definition:
-    def __init__(self, row: Mapping[str, Any], routes: list[Mapping[str, Any]]) -> None:
+    def __init__(self, row: Mapping[str, Any], routes: list[dict[str, Any]]) -> None:
         self.revision = row["revision"]
         self.class_ref: str = row["class_ref"]
-        self.params: Mapping[str, Any] = MappingProxyType(
-            row["params"] if isinstance(row["params"], dict) else json.loads(row["params"])
-        )
+        self.params: Mapping[str, Any] = MappingProxyType(dict(row["params"]))
         self.routes = {
             r["ordinal"]: RouteInfo(
                 ordinal=r["ordinal"],
@@ -50,73 +50,43 @@ class _Definition:
             )
             for r in routes
         }
-        self.instance: Trigger = loader.instantiate(loader.load_class(self.class_ref), self.class_ref)
+        cls = loader.load_class(self.class_ref)
+        self.instance: Trigger = loader.instantiate(cls, self.class_ref)
 
 
-class Fitter:
-    """Runs fits for one worker process, caching classes and unpickled state between runs."""
+class FitComputer:
+    """Runs fits, caching trigger classes and unpickled state between calls."""
 
-    def __init__(self, conn: psycopg.Connection[Any], worker_id: str) -> None:
-        self.conn = conn
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.db = PgDatabase(conn)
-        self.worker_id = worker_id
         self.blobs = BlobCache()
         self._definitions: dict[str, _Definition] = {}
 
-    def _definition(self, trigger: str) -> tuple[_Definition, Mapping[str, Any]]:
-        row = self.db.query(query("trigger_definition"), [trigger])
-        if not row:
+    def _definition(self, trigger: str) -> tuple[_Definition, int | None]:
+        rows = self.db.query(query("trigger_definition"), [trigger])
+        if not rows:
             raise FitError(f'motion trigger "{trigger}" no longer exists')
         cached = self._definitions.get(trigger)
-        if cached is None or cached.revision != row[0]["revision"]:
+        if cached is None or cached.revision != rows[0]["revision"]:
             routes = self.db.query(query("trigger_routes"), [trigger])
-            cached = self._definitions[trigger] = _Definition(row[0], routes)
-        return cached, row[0]
+            cached = self._definitions[trigger] = _Definition(rows[0], routes)
+        return cached, rows[0]["serving_version"]
 
-    def params(self, trigger: str) -> Mapping[str, Any]:
-        """The params of ``trigger`` as last loaded (empty if it never loaded)."""
-        cached = self._definitions.get(trigger)
-        return cached.params if cached is not None else {}
-
-    def run(self, claim: Claim) -> int | None:
-        """Fit ``claim``; returns the new version (None when fit returned no updates).
-
-        Raises :class:`FitOutcome` with the traceback text when user code failed.
-        """
-        try:
-            definition, row = self._definition(claim.trigger)
-            parent: int | None = row["serving_version"]
-            state = (
-                self.blobs.load(self.db, claim.trigger, parent)
-                if parent is not None
-                else MappingProxyType({})
-            )
-            updates = self._call_fit(claim, definition, parent or 0, state)
-        except MotionError as e:
-            raise FitOutcome(str(e)) from e
-        except Exception as e:
-            raise FitOutcome("".join(traceback.format_exception(e))) from e
-        return self._commit(claim, definition, parent, updates)
-
-    def _call_fit(
-        self, claim: Claim, definition: _Definition, version: int, state: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        # Consecutive events of the same route go to one call; later calls see earlier updates.
+    def compute(self, claim: Claim) -> dict[str, bytes]:
+        """The state updates of fitting ``claim``, pickled; raises what user code raised."""
+        definition, version = self._definition(claim.trigger)
+        state: Mapping[str, Any] = (
+            self.blobs.load(self.db, claim.trigger, version)
+            if version is not None
+            else MappingProxyType({})
+        )
         merged: dict[str, Any] = {}
-        groups: list[tuple[RouteInfo, list[Event]]] = []
-        for event in claim.events:
-            route = definition.routes.get(event.route)
-            if route is None or route.fit is None:
-                continue  # the route changed since the event was enqueued
-            if groups and groups[-1][0].ordinal == route.ordinal:
-                groups[-1][1].append(event)
-            else:
-                groups.append((route, [event]))
-        for route, events in groups:
+        # consecutive events of one route go to one call; a later call sees earlier updates
+        for route, events in _groups(claim.events, definition):
             assert route.fit is not None
             method = loader.method(definition.instance, route.fit, definition.class_ref)
             view = MappingProxyType({**state, **merged}) if merged else state
-            ctx = Context(claim.trigger, version, view, definition.params, self.db, route)
+            ctx = Context(claim.trigger, version or 0, view, definition.params, self.db, route)
             updates = method(events, ctx)
             if updates is None:
                 continue
@@ -126,37 +96,71 @@ class Fitter:
                     f"updates, got {type(updates).__name__}"
                 )
             merged.update(updates)
-        return merged
+        return {key: pickle_value(claim.trigger, key, value) for key, value in merged.items()}
 
-    def _commit(
-        self,
-        claim: Claim,
-        definition: _Definition,
-        parent: int | None,
-        updates: Mapping[str, Any],
-    ) -> int | None:
-        with self.conn.transaction():
-            current = self.db.query(query("trigger_for_update"), [claim.trigger])
-            if not current:
-                raise FitOutcome(f'motion trigger "{claim.trigger}" was dropped during the fit')
-            version = None
-            if updates:
-                # a rollback or refit that served meanwhile is the base the updates apply to
-                base = current[0]["serving_version"]
-                version = write_version(
-                    self.db, claim.trigger, updates, source="fit", parent=base,
-                    params=definition.params, run_id=claim.run_id,
-                )  # fmt: skip
-            fenced = self.db.query(
-                query("finish_run"),
-                [claim.run_id, self.worker_id, "succeeded", len(claim.events), parent, version,
-                 None],
+
+def _groups(events: list[Event], definition: _Definition) -> list[tuple[RouteInfo, list[Event]]]:
+    groups: list[tuple[RouteInfo, list[Event]]] = []
+    for event in events:
+        route = definition.routes.get(event.route)
+        if route is None or route.fit is None:
+            continue  # the route was redefined since the event was enqueued
+        if groups and groups[-1][0].ordinal == route.ordinal:
+            groups[-1][1].append(event)
+        else:
+            groups.append((route, [event]))
+    return groups
+
+
+def commit_fit(
+    conn: psycopg.Connection[Any], worker_id: str, claim: Claim, updates: Mapping[str, bytes]
+) -> int | None:
+    """Write the fit's version (if it returned updates) and complete its jobs, atomically.
+
+    Raises :class:`LostRun` when the run is no longer this worker's; nothing is written then.
+    """
+    db = PgDatabase(conn)
+    with conn.transaction():
+        current = db.query(query("trigger_for_update"), [claim.trigger])
+        if not current:
+            raise LostRun(claim.run_id)
+        parent = current[0]["serving_version"]
+        version = None
+        if updates:
+            version = write_version(
+                db, claim.trigger, updates, source="fit", parent=parent,
+                params=current[0]["params"], run_id=claim.run_id, pickled=True,
             )  # fmt: skip
-            if not fenced:
-                raise LostRun(claim.run_id)
-            self.db.query(query("complete_jobs"), [claim.run_id])
-        return version
+        fenced = db.query(
+            query("finish_run"),
+            [claim.run_id, worker_id, "succeeded", len(claim.events), parent, version, None],
+        )
+        if not fenced:
+            raise LostRun(claim.run_id)
+        db.query(query("complete_jobs"), [claim.run_id])
+    return version
 
 
-class LostRun(Exception):
-    """The run is no longer ours (its lease expired and another worker took it over)."""
+def fail_fit(
+    conn: psycopg.Connection[Any], worker_id: str, claim: Claim, error: str,
+    params: Mapping[str, Any],
+) -> None:  # fmt: skip
+    """Record a failed fit: retry with backoff, or park the jobs as dead after max_attempts."""
+    db = PgDatabase(conn)
+    with conn.transaction():
+        fenced = db.query(
+            query("finish_run"),
+            [claim.run_id, worker_id, "failed", len(claim.events), None, None, error],
+        )
+        if fenced:
+            db.query(
+                query("fail_jobs"),
+                [claim.run_id, error, int(params.get("max_attempts", 5)),
+                 float(params.get("retry_delay", 1.0)), float(params.get("retry_delay_max", 60.0))],
+            )  # fmt: skip
+
+
+def trigger_params(conn: psycopg.Connection[Any], trigger: str) -> Mapping[str, Any]:
+    """The current params of ``trigger`` (empty when it was dropped)."""
+    rows = PgDatabase(conn).query(query("trigger_definition"), [trigger])
+    return dict(rows[0]["params"]) if rows else {}

@@ -1,14 +1,14 @@
-"""The worker loop: LISTEN for wake-ups, poll as a fallback, claim, fit, complete, repeat."""
+"""The worker loop: LISTEN for wake-ups, poll as a fallback, claim, fit in the child process,
+commit, and survive lost connections, database restarts and signals."""
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
-import sys
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -17,18 +17,23 @@ from psycopg import sql
 from motion_pg.pg import PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.trigger import Event
-from motion_pg.worker.fitting import Claim, FitOutcome, Fitter, LostRun
+from motion_pg.worker.fitting import Claim, LostRun, commit_fit, fail_fit, trigger_params
+from motion_pg.worker.heartbeat import Heartbeat
+from motion_pg.worker.isolation import FitProcess
+from motion_pg.worker.paths import prepend_paths, recorded_paths
 
 log = logging.getLogger("motion_pg.worker")
 
 CHANNEL = "motion_jobs"
+_LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
 class Worker:
     """A fit worker bound to one database.
 
-    ``poll_interval`` bounds how long a missed notification can delay a fit; ``fit_batch`` caps
-    the events one fit call receives unless the trigger's ``fit_batch`` param says otherwise.
+    ``poll_interval`` bounds how long a missed notification delays a fit; ``lease_seconds`` is
+    how long a fit of a worker that stopped heartbeating stays its own; ``grace_seconds`` is how
+    long a running fit may finish after SIGTERM before it is handed back.
     """
 
     def __init__(
@@ -36,49 +41,133 @@ class Worker:
         dsn: str,
         *,
         poll_interval: float = 1.0,
-        lease_seconds: float = 300.0,
+        lease_seconds: float = 30.0,
         fit_batch: int = 100,
+        fit_timeout: float = 600.0,
+        grace_seconds: float = 30.0,
+        prune_after: float = 600.0,
         worker_id: str | None = None,
     ) -> None:
         self.dsn = dsn
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.fit_batch = fit_batch
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.fit_timeout = fit_timeout
+        self.grace_seconds = grace_seconds
+        self.prune_after = prune_after
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = False
-        self.fitted = 0
+        self._stop_deadline = float("inf")
+        self.fitted_events = 0
+        self.reconnects = 0
+        self._conn: psycopg.Connection[Any] | None = None
+        self._listener: psycopg.Connection[Any] | None = None
+        self._fit: FitProcess | None = None
+        self._housekept = 0.0
+        self._pruned = 0.0
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        conn = connect(self.dsn, autocommit=True)
-        _add_import_paths(PgDatabase(conn))
-        return conn
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming; a running fit may finish within ``grace_seconds``."""
+        if not self.stopping:
+            self.stopping = True
+            self._stop_deadline = time.monotonic() + self.grace_seconds
+
+    def kill_fit(self) -> None:
+        """Kill a running fit at once (a second signal); its jobs wait for lease expiry."""
+        if self._fit is not None:
+            self._fit.kill()
 
     def run(self, *, once: bool = False) -> int:
-        """Work until stopped (or, with ``once``, until nothing is ready); returns runs done."""
-        conn = self._connect()
-        listener = self._connect()
-        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
-        fitter = Fitter(conn, self.worker_id)
+        """Work until stopped (or, with ``once``, until nothing is ready); returns fit runs done."""
+        heartbeat = Heartbeat(self.dsn, self.worker_id, self.lease_seconds)
+        heartbeat.start()
         runs = 0
+        delay = 0.1
         try:
             while not self.stopping:
-                claim = self.claim(conn)
-                if claim is None:
-                    if once:
-                        break
-                    self._wait(listener)
-                    continue
-                self._fit(conn, fitter, claim)
-                runs += 1
+                try:
+                    conn = self._connected()
+                    self._housekeeping(conn)
+                    claim = self.claim(conn)
+                    delay = 0.1
+                    if claim is None:
+                        if once:
+                            break
+                        self._wait()
+                        continue
+                    self._process(conn, claim)
+                    runs += 1
+                except _LOST as e:
+                    log.warning("database connection lost (%s); reconnecting in %.1f s",
+                                str(e).strip().splitlines()[0] if str(e).strip() else e, delay)  # fmt: skip
+                    self._disconnect()
+                    time.sleep(delay * random.uniform(0.5, 1.5))
+                    delay = min(delay * 2, 5.0)
         finally:
-            conn.close()
-            listener.close()
+            self._shutdown()
+            heartbeat.stop()
         return runs
 
-    def _wait(self, listener: psycopg.Connection[Any]) -> None:
-        # a notification is a hint: wake early on one, otherwise poll after poll_interval
-        for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
+    def _connected(self) -> psycopg.Connection[Any]:
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+            return self._conn
+        conn = connect(self.dsn, autocommit=True)
+        listener = connect(self.dsn, autocommit=True)
+        listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+        if self._fit is None:
+            paths = recorded_paths(conn)
+            prepend_paths(paths)
+            self._fit = FitProcess(self.dsn, paths)
+        else:
+            self.reconnects += 1
+            # whatever this worker had running died with its old connection's transaction
+            PgDatabase(conn).query(query("release_runs"), [self.worker_id, False, "connection lost"])
+        self._conn, self._listener = conn, listener
+        return conn
+
+    def _disconnect(self) -> None:
+        for c in (self._conn, self._listener):
+            if c is not None:
+                try:
+                    c.close()
+                except Exception:
+                    pass
+        self._conn = self._listener = None
+
+    def _shutdown(self) -> None:
+        if self._fit is not None:
+            self._fit.close()
+        try:
+            with connect(self.dsn, autocommit=True) as conn:
+                db = PgDatabase(conn)
+                db.query(query("release_runs"), [self.worker_id, True, "worker shut down"])
+                db.query(query("unregister_worker"), [self.worker_id])
+        except Exception as e:  # the database is gone: lease expiry hands the fits back
+            log.warning("could not hand back running fits on shutdown: %s", e)
+        self._disconnect()
+
+    # -- the loop's steps -------------------------------------------------------------------------
+
+    def _wait(self) -> None:
+        # a notification is only a hint: wake early on one, else poll after poll_interval
+        assert self._listener is not None
+        for _ in self._listener.notifies(timeout=self.poll_interval, stop_after=1):
             pass
+
+    def _housekeeping(self, conn: psycopg.Connection[Any]) -> None:
+        now = time.monotonic()
+        if now - self._housekept < min(self.lease_seconds / 2, 5.0):
+            return
+        self._housekept = now
+        db = PgDatabase(conn)
+        for row in db.query(query("reclaim_expired"), [self.lease_seconds]):
+            log.warning("reclaimed job %s of a lost worker -> %s", row["id"], row["state"])
+        db.query(query("forget_dead_workers"), [self.lease_seconds * 4])
+        if now - self._pruned > 60.0:
+            self._pruned = now
+            db.query(query("prune_jobs"), [self.prune_after])
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
         """Claim the oldest ready events of one trigger with no running fit, or None."""
@@ -90,62 +179,36 @@ class Worker:
             return None  # another worker opened a run for that trigger first
         if not rows:
             return None
-        events = [
-            Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
-                  row=r["row_data"])
-            for r in rows
-        ]  # fmt: skip
-        events.sort(key=lambda e: e.id)
+        events = sorted(
+            (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
+                   row=r["row_data"]) for r in rows),
+            key=lambda e: e.id,
+        )  # fmt: skip
         return Claim(run_id=rows[0]["run_id"], trigger=rows[0]["trigger_name"], events=events)
 
-    def _fit(self, conn: psycopg.Connection[Any], fitter: Fitter, claim: Claim) -> None:
-        db = PgDatabase(conn)
+    def _process(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
+        assert self._fit is not None
+        params = trigger_params(conn, claim.trigger)
+        timeout = float(params.get("fit_timeout", self.fit_timeout))
         started = time.monotonic()
-        try:
-            version = fitter.run(claim)
-        except FitOutcome as failure:
-            error = str(failure)
-            log.warning("fit of %s failed (run %s): %s", claim.trigger, claim.run_id,
-                        error.strip().splitlines()[-1] if error.strip() else "")  # fmt: skip
-            with conn.transaction():
-                if db.query(query("finish_run"),
-                            [claim.run_id, self.worker_id, "failed", len(claim.events), None,
-                             None, error]):  # fmt: skip
-                    params = fitter.params(claim.trigger)
-                    db.query(
-                        query("fail_jobs"),
-                        [claim.run_id, error, int(params.get("max_attempts", 5)),
-                         float(params.get("retry_delay", 1.0)),
-                         float(params.get("retry_delay_max", 60.0))],
-                    )  # fmt: skip
+        result = self._fit.run(claim, timeout, abort=lambda: time.monotonic() > self._stop_deadline)
+        if result.status == "aborted":
+            PgDatabase(conn).query(query("release_runs"), [self.worker_id, True, "worker stopping"])
+            log.warning("fit of %s handed back: the grace period ended", claim.trigger)
             return
+        if result.status != "ok":
+            last = result.error.strip().splitlines()[-1] if result.error.strip() else result.status
+            log.warning("fit of %s failed (run %s): %s", claim.trigger, claim.run_id, last)
+            fail_fit(conn, self.worker_id, claim, result.error, params)
+            return
+        try:
+            version = commit_fit(conn, self.worker_id, claim, result.updates or {})
         except LostRun:
-            log.warning("run %s of %s was taken over; its result was discarded",
+            log.warning("run %s of %s was reclaimed meanwhile; its result was discarded",
                         claim.run_id, claim.trigger)  # fmt: skip
             return
-        self.fitted += len(claim.events)
+        self.fitted_events += len(claim.events)
         log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
                  (time.monotonic() - started) * 1000,
                  f" -> version {version}" if version is not None else "")  # fmt: skip
 
-
-def _add_import_paths(db: PgDatabase) -> None:
-    """Import user modules from the paths ``install`` recorded, like the database server does."""
-    try:
-        rows = db.query("SELECT path FROM motion.import_paths ORDER BY position")
-    except psycopg.errors.UndefinedTable:
-        from motion_pg.errors import InstallError
-
-        raise InstallError(
-            "motion_pg is not installed in this database", hint="run `motion-pg install` first"
-        ) from None
-    _prepend(r["path"] for r in rows)
-
-
-def _prepend(paths: Sequence[str] | Any) -> None:
-    import site
-
-    before = list(sys.path)
-    for p in paths:
-        site.addsitedir(p)
-    sys.path[:] = [p for p in sys.path if p not in before] + before

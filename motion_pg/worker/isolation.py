@@ -1,0 +1,126 @@
+"""User fit code runs in a child process: a fit that hangs, crashes or exits costs one attempt,
+never the worker. The child is long-lived and keeps classes and unpickled state between fits."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from motion_pg.worker.fitting import Claim
+
+
+@dataclass
+class FitResult:
+    """``status`` is ok, error, timeout or aborted; ``updates`` are pickled state values."""
+
+    status: str
+    updates: dict[str, bytes] | None = None
+    error: str = ""
+
+
+def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when fits stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from motion_pg.pg import connect
+    from motion_pg.worker.fitting import FitComputer
+    from motion_pg.worker.paths import prepend_paths
+
+    prepend_paths(paths)
+    conn = None
+    computer = None
+    while True:
+        try:
+            claim = pipe.recv()
+        except (EOFError, OSError):
+            return
+        if claim is None:
+            return
+        try:
+            if conn is None or conn.closed or conn.broken:
+                conn = connect(dsn, autocommit=True)
+                computer = FitComputer(conn)
+            assert computer is not None
+            pipe.send(FitResult("ok", updates=computer.compute(claim)))
+        except Exception as e:
+            pipe.send(FitResult("error", error="".join(traceback.format_exception(e))))
+
+
+class FitProcess:
+    """The worker's handle on its fit child process; restarts it after a crash or a timeout."""
+
+    def __init__(self, dsn: str, paths: list[str]) -> None:
+        self.dsn = dsn
+        self.paths = paths
+        self._proc: Any = None
+        self._pipe: Connection | None = None
+
+    def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_child_main, args=(self.dsn, self.paths, child), name="motion-fit", daemon=True
+        )
+        self._proc.start()
+        child.close()
+        self._pipe = parent
+
+    def run(self, claim: Claim, timeout: float, abort: Callable[[], bool]) -> FitResult:
+        """Fit ``claim`` in the child; gives up after ``timeout`` s or when ``abort()`` says so."""
+        if self._proc is None or not self._proc.is_alive():
+            self._start()
+        assert self._pipe is not None
+        self._pipe.send(claim)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self._pipe.poll(0.05):
+                    result: FitResult = self._pipe.recv()
+                    return result
+            except (EOFError, OSError):
+                return FitResult("error", error=self._death())
+            if not self._proc.is_alive() and not self._pipe.poll(0):
+                return FitResult("error", error=self._death())
+            if time.monotonic() > deadline:
+                self.kill()
+                return FitResult("timeout", error=f"fit timed out after {timeout:g} s (fit_timeout)")
+            if abort():
+                self.kill()
+                return FitResult("aborted")
+
+    def _death(self) -> str:
+        self._proc.join(5)
+        code = self._proc.exitcode
+        self._reset()
+        if code is not None and code < 0:
+            name = signal.Signals(-code).name
+            return f"the fit process was killed by {name} during the fit"
+        return f"the fit process exited with code {code} during the fit (sys.exit in user code?)"
+
+    def kill(self) -> None:
+        """Stop the child at once (it is restarted on the next fit)."""
+        if self._proc is not None and self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(5)
+        self._reset()
+
+    def _reset(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+        self._proc = None
+        self._pipe = None
+
+    def close(self) -> None:
+        """Ask the child to leave, then make sure it has."""
+        if self._pipe is not None and self._proc is not None and self._proc.is_alive():
+            try:
+                self._pipe.send(None)
+                self._proc.join(5)
+            except OSError:
+                pass
+        self.kill()
