@@ -226,3 +226,25 @@ WHERE run_id = $1::bigint AND state = 'running'
 -- name: bump_revision
 UPDATE motion.triggers SET revision = nextval('motion.revisions'), updated_at = now()
 WHERE name = $1
+
+-- name: list_jobs
+SELECT id, trigger_name, state, attempts, op, relation, created_at, run_at,
+       errors -> -1 ->> 'error' AS last_error
+FROM motion.jobs
+WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR trigger_name = $2)
+ORDER BY id LIMIT $3::integer
+
+-- name: show_job
+SELECT * FROM motion.jobs WHERE id = $1::bigint
+
+-- name: retry_jobs
+-- Dead (or pending) jobs become ready now, with a fresh budget of attempts.
+UPDATE motion.jobs SET state = 'pending', run_at = now(), attempts = 0, finished_at = NULL
+WHERE state IN ('dead', 'pending') AND (id = ANY ($1::bigint[]) OR ($2::text IS NOT NULL
+      AND trigger_name = $2 AND state = 'dead'))
+RETURNING id
+
+-- name: discard_jobs
+DELETE FROM motion.jobs WHERE state IN ('dead', 'pending')
+  AND (id = ANY ($1::bigint[]) OR ($2::text IS NOT NULL AND trigger_name = $2 AND state = 'dead'))
+RETURNING id

@@ -113,8 +113,8 @@ class Worker:
     def _connected(self) -> psycopg.Connection[Any]:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
-        conn = connect(self.dsn, autocommit=True)
-        listener = connect(self.dsn, autocommit=True)
+        conn = connect(self.dsn, autocommit=True, application_name="motion-pg worker")
+        listener = connect(self.dsn, autocommit=True, application_name="motion-pg listener")
         listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
         if self._fit is None:
             paths = recorded_paths(conn)

@@ -19,6 +19,7 @@ from motion_pg.install import install
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = "motion_template"
+RELIABILITY: list[dict[str, Any]] = []  # rows of the reliability suite's summary table
 IMPORT_PATHS = [sysconfig.get_paths()["purelib"], str(ROOT / "tests" / "apps"), str(ROOT / "examples")]
 
 
@@ -82,3 +83,23 @@ def psql(dsn: str, *commands: str, check: bool = True) -> subprocess.CompletedPr
     if check and result.returncode != 0:
         raise AssertionError(f"psql failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the reliability suite's table and write it as JSON next to the benchmarks'."""
+    if not RELIABILITY:
+        return
+    import json
+
+    cols = ["scenario", "committed", "fitted", "lost", "duplicated", "rolled_back_fitted",
+            "recovery_p50_s", "recovery_max_s"]  # fmt: skip
+    tr = terminalreporter
+    tr.section("reliability summary")
+    tr.write_line("| " + " | ".join(cols) + " |")
+    tr.write_line("|" + "---|" * len(cols))
+    for row in RELIABILITY:
+        cells = [f"{row[c]:.2f}" if isinstance(row[c], float) else str(row[c]) for c in cols]
+        tr.write_line("| " + " | ".join(cells) + " |")
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    (out / "reliability.json").write_text(json.dumps(RELIABILITY, indent=2))

@@ -1,0 +1,93 @@
+"""``motion-pg jobs``: list, show, retry and discard fit jobs."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from motion_pg.cli import main
+from motion_pg.cli.options import dsn_option, resolve_dsn
+from motion_pg.errors import MotionError
+from motion_pg.pg import PgDatabase, connect
+from motion_pg.queries import query
+
+console = Console(highlight=False)
+
+
+def _db(dsn: str | None) -> PgDatabase:
+    try:
+        return PgDatabase(connect(resolve_dsn(dsn)))
+    except MotionError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@main.group()
+def jobs() -> None:
+    """Fit jobs: one per committed event a route sends to fit."""
+
+
+@jobs.command("list")
+@dsn_option
+@click.option("--state", type=click.Choice(["pending", "running", "done", "dead"]), default=None)
+@click.option("--trigger", default=None, help="only this motion trigger's jobs")
+@click.option("--limit", default=50, show_default=True)
+def list_jobs(dsn: str | None, state: str | None, trigger: str | None, limit: int) -> None:
+    """List jobs, oldest first."""
+    rows = _db(dsn).query(query("list_jobs"), [state, trigger, limit])
+    table = Table("id", "trigger", "state", "attempts", "op", "relation", "created", "last error")
+    for r in rows:
+        error = (r["last_error"] or "").strip().splitlines()
+        table.add_row(
+            str(r["id"]), r["trigger_name"], r["state"], str(r["attempts"]), r["op"],
+            r["relation"], f"{r['created_at']:%Y-%m-%d %H:%M:%S}", error[-1] if error else "",
+        )  # fmt: skip
+    console.print(table)
+
+
+@jobs.command()
+@dsn_option
+@click.argument("job_id", type=int)
+def show(dsn: str | None, job_id: int) -> None:
+    """Show one job with its row and every error it met."""
+    rows = _db(dsn).query(query("show_job"), [job_id])
+    if not rows:
+        raise click.ClickException(f"job {job_id} does not exist (finished jobs are pruned)")
+    job = rows[0]
+    for key in ("id", "trigger_name", "state", "attempts", "op", "relation", "run_id",
+                "created_at", "run_at", "finished_at"):  # fmt: skip
+        console.print(f"{key:>13}: {job[key]}")
+    console.print(f"{'row':>13}: {json.dumps(job['row_data'], default=str)}")
+    for err in job["errors"]:
+        console.print(f"\n[bold]attempt {err['attempt']}[/bold] at {err['at']} (run {err['run']}):")
+        console.print(err["error"].rstrip())
+
+
+def _target(ids: tuple[int, ...], trigger: str | None) -> tuple[list[int], str | None]:
+    if not ids and not trigger:
+        raise click.UsageError("name job ids, or --trigger NAME for all its dead jobs")
+    return list(ids), trigger
+
+
+@jobs.command()
+@dsn_option
+@click.argument("job_ids", type=int, nargs=-1)
+@click.option("--trigger", default=None, help="all dead jobs of this motion trigger")
+def retry(dsn: str | None, job_ids: tuple[int, ...], trigger: str | None) -> None:
+    """Make dead jobs ready again, with a fresh budget of attempts."""
+    ids, name = _target(job_ids, trigger)
+    done = _db(dsn).query(query("retry_jobs"), [ids, name])
+    console.print(f"{len(done)} job(s) queued again")
+
+
+@jobs.command()
+@dsn_option
+@click.argument("job_ids", type=int, nargs=-1)
+@click.option("--trigger", default=None, help="all dead jobs of this motion trigger")
+def discard(dsn: str | None, job_ids: tuple[int, ...], trigger: str | None) -> None:
+    """Delete dead or pending jobs: their events will never be fitted."""
+    ids, name = _target(job_ids, trigger)
+    done = _db(dsn).query(query("discard_jobs"), [ids, name])
+    console.print(f"{len(done)} job(s) discarded")
