@@ -111,7 +111,11 @@ class Compiler:
         for method in (resolved.infer, resolved.fit):
             if method is not None:
                 loader.method(instance, method, class_ref)
-        if route.infer is None and not route.no_infer and callable(getattr(instance, "infer", None)):
+        if (
+            route.infer is None
+            and not route.no_infer
+            and callable(getattr(instance, "infer", None))
+        ):
             resolved.infer = "infer"
         if route.fit is None and not route.no_fit and callable(getattr(instance, "fit", None)):
             resolved.fit = "fit"
@@ -122,7 +126,9 @@ class Compiler:
             )
         return resolved
 
-    def _setup(self, name: str, instance: Trigger, params: Mapping[str, Any], *, source: str) -> int:
+    def _setup(
+        self, name: str, instance: Trigger, params: Mapping[str, Any], *, source: str
+    ) -> int:
         ctx = Context(
             trigger=name, version=0, state=MappingProxyType({}),
             params=MappingProxyType(dict(params)), db=self.db,
@@ -226,9 +232,7 @@ class Compiler:
         return f"ALTER MOTION TRIGGER {stmt.name} {done}"
 
     def _set_enabled(self, name: str, enabled: bool) -> None:
-        self.db.query(
-            "UPDATE motion.triggers SET enabled = $2 WHERE name = $1", [name, enabled]
-        )
+        self.db.query("UPDATE motion.triggers SET enabled = $2 WHERE name = $1", [name, enabled])
         rows = self.db.query(
             "SELECT r.relation::oid::bigint AS relid, r.pg_triggers FROM motion.routes r"
             " WHERE r.trigger_name = $1",
@@ -281,4 +285,3 @@ def _check_params(params: Mapping[str, Any]) -> None:
             f"param on_error must be one of {', '.join(map(repr, KNOWN_ON_ERROR))}, "
             f"got {on_error!r}"
         )
-

@@ -86,7 +86,9 @@ def run() -> None:
     cluster = Cluster.default()
     cluster.start()
     with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DBNAME)))
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DBNAME))
+        )
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DBNAME)))
     dsn = cluster.dsn(DBNAME)
     console.print(f"database {DBNAME} at {dsn}")
@@ -110,7 +112,9 @@ def run() -> None:
     console.print(f"seed model: {_accuracy(before, tickets)}/{len(tickets)} right")
 
     _step("5. an agent corrects the wrong ones (UPDATE of category -> fit events)")
-    wrong = [(i, t) for (i, pred), t in zip(before, tickets, strict=True) if pred != t["true_category"]]
+    wrong = [
+        (i, t) for (i, pred), t in zip(before, tickets, strict=True) if pred != t["true_category"]
+    ]
     for ticket_id, t in wrong:
         _psql(dsn, "-q", "-c", sql.SQL("UPDATE support.tickets SET category = {} WHERE id = {}")
               .format(sql.Literal(t["true_category"]), sql.Literal(ticket_id)).as_string(None))  # fmt: skip

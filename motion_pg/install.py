@@ -15,6 +15,7 @@ import psycopg
 from motion_pg.errors import InstallError
 from motion_pg.queries import read_sql
 
+
 def default_paths() -> list[str]:
     """The active virtualenv's site-packages (if any) and the current directory."""
     paths: list[str] = []

@@ -105,26 +105,48 @@ def create_route_triggers(db: PlpyDatabase, trigger: str, route: ResolvedRoute) 
                                                     args=args, **parts)))  # fmt: skip
 
     if route.infer is not None:
-        add("infer_stmt", "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE{of} ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION motion.infer_statement({args})", of=of_cols)
+        add(
+            "infer_stmt",
+            "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE{of} ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION motion.infer_statement({args})",
+            of=of_cols,
+        )
         if changed is None:
-            add("infer", "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION motion.infer_row({args})")
+            add(
+                "infer",
+                "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION motion.infer_row({args})",
+            )
         else:
-            add("infer_ins", "CREATE TRIGGER {name} BEFORE INSERT ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION motion.infer_row({args})")
-            add("infer_upd", "CREATE TRIGGER {name} BEFORE UPDATE{of} ON {table} FOR EACH ROW "
+            add(
+                "infer_ins",
+                "CREATE TRIGGER {name} BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION motion.infer_row({args})",
+            )
+            add(
+                "infer_upd",
+                "CREATE TRIGGER {name} BEFORE UPDATE{of} ON {table} FOR EACH ROW "
                 "WHEN ({changed}) EXECUTE FUNCTION motion.infer_row({args})",
-                of=of_cols, changed=changed)
+                of=of_cols,
+                changed=changed,
+            )
     if route.fit is not None:
         enqueue_args = args + sql.SQL(", ") + sql.Literal(route.relation)
-        add("fit_ins", "CREATE TRIGGER {name} AFTER INSERT ON {table} "
+        add(
+            "fit_ins",
+            "CREATE TRIGGER {name} AFTER INSERT ON {table} "
             "REFERENCING NEW TABLE AS motion_new_rows FOR EACH STATEMENT "
-            "EXECUTE FUNCTION motion.enqueue_statement({eargs})", eargs=enqueue_args)
+            "EXECUTE FUNCTION motion.enqueue_statement({eargs})",
+            eargs=enqueue_args,
+        )
         if changed is None:
-            add("fit_upd", "CREATE TRIGGER {name} AFTER UPDATE ON {table} "
+            add(
+                "fit_upd",
+                "CREATE TRIGGER {name} AFTER UPDATE ON {table} "
                 "REFERENCING NEW TABLE AS motion_new_rows FOR EACH STATEMENT "
-                "EXECUTE FUNCTION motion.enqueue_statement({eargs})", eargs=enqueue_args)
+                "EXECUTE FUNCTION motion.enqueue_statement({eargs})",
+                eargs=enqueue_args,
+            )
         else:
             add("fit_upd", "CREATE TRIGGER {name} AFTER UPDATE{of} ON {table} FOR EACH ROW "
                 "WHEN ({changed}) EXECUTE FUNCTION motion.enqueue_row({eargs})",

@@ -71,12 +71,21 @@ def apply(dsn: str | None, files: tuple[str, ...]) -> None:
 @click.option("--concurrency", default=1, show_default=True, help="worker processes")
 @click.option("--poll-interval", default=1.0, show_default=True, help="seconds between polls")
 @click.option("--fit-batch", default=100, show_default=True, help="events per fit call at most")
-@click.option("--lease", default=30.0, show_default=True,
-              help="seconds a lost worker's fit stays claimed")
-@click.option("--grace", default=30.0, show_default=True,
-              help="seconds a running fit may finish after SIGTERM")
-@click.option("--fit-timeout", default=600.0, show_default=True,
-              help="seconds a fit may run (a trigger's fit_timeout param overrides)")
+@click.option(
+    "--lease", default=30.0, show_default=True, help="seconds a lost worker's fit stays claimed"
+)
+@click.option(
+    "--grace",
+    default=30.0,
+    show_default=True,
+    help="seconds a running fit may finish after SIGTERM",
+)
+@click.option(
+    "--fit-timeout",
+    default=600.0,
+    show_default=True,
+    help="seconds a fit may run (a trigger's fit_timeout param overrides)",
+)
 @click.option("-v", "--verbose", is_flag=True, help="log every fit")
 def worker(
     dsn: str | None,
@@ -138,7 +147,6 @@ def status(dsn: str | None) -> None:
         table.add_row(name, cls, str(enabled).lower(), str(version), str(pending), str(running),
                       str(dead), age)  # fmt: skip
     console.print(table)
-
 
 
 @main.command()

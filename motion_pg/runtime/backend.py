@@ -115,7 +115,9 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> _Loaded:
             c["name"]: converter(c["type_name"], c["typmod"])
             for c in db.query(query("relation_columns"), [r["relid"]])
         }
-        ctx = Context(trigger=name, version=-1, state=loaded.state, params=params, db=db, route=info)
+        ctx = Context(
+            trigger=name, version=-1, state=loaded.state, params=params, db=db, route=info
+        )
         loaded.routes[info.ordinal] = _Route(info, method, columns, list(r["key_columns"]), ctx)
     _loaded[name] = loaded
     return _set_state(db, loaded, row["serving_version"])

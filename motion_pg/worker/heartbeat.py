@@ -32,9 +32,13 @@ class Heartbeat(threading.Thread):
         while not self._stopped.is_set():
             try:
                 if conn is None or conn.closed or conn.broken:
-                    conn = connect(self.dsn, autocommit=True, application_name="motion-pg heartbeat")
+                    conn = connect(
+                        self.dsn, autocommit=True, application_name="motion-pg heartbeat"
+                    )
                 db = PgDatabase(conn)
-                db.query(query("register_worker"), [self.worker_id, socket.gethostname(), os.getpid()])
+                db.query(
+                    query("register_worker"), [self.worker_id, socket.gethostname(), os.getpid()]
+                )
                 db.query(query("heartbeat"), [self.worker_id, self.lease_seconds])
             except Exception as e:  # keep beating once the database is back
                 log.debug("heartbeat failed: %s", e)

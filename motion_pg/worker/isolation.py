@@ -88,7 +88,9 @@ class FitProcess:
                 return FitResult("error", error=self._death())
             if time.monotonic() > deadline:
                 self.kill()
-                return FitResult("timeout", error=f"fit timed out after {timeout:g} s (fit_timeout)")
+                return FitResult(
+                    "timeout", error=f"fit timed out after {timeout:g} s (fit_timeout)"
+                )
             if abort():
                 self.kill()
                 return FitResult("aborted")

@@ -3,6 +3,7 @@ commit, and survive lost connections, database restarts and signals."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -123,17 +124,17 @@ class Worker:
         else:
             self.reconnects += 1
             # whatever this worker had running died with its old connection's transaction
-            PgDatabase(conn).query(query("release_runs"), [self.worker_id, False, "connection lost"])
+            PgDatabase(conn).query(
+                query("release_runs"), [self.worker_id, False, "connection lost"]
+            )
         self._conn, self._listener = conn, listener
         return conn
 
     def _disconnect(self) -> None:
         for c in (self._conn, self._listener):
             if c is not None:
-                try:
+                with contextlib.suppress(Exception):
                     c.close()
-                except Exception:
-                    pass
         self._conn = self._listener = None
 
     def _shutdown(self) -> None:
@@ -211,4 +212,3 @@ class Worker:
         log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
                  (time.monotonic() - started) * 1000,
                  f" -> version {version}" if version is not None else "")  # fmt: skip
-

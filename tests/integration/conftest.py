@@ -20,7 +20,11 @@ from motion_pg.install import install
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = "motion_template"
 RELIABILITY: list[dict[str, Any]] = []  # rows of the reliability suite's summary table
-IMPORT_PATHS = [sysconfig.get_paths()["purelib"], str(ROOT / "tests" / "apps"), str(ROOT / "examples")]
+IMPORT_PATHS = [
+    sysconfig.get_paths()["purelib"],
+    str(ROOT / "tests" / "apps"),
+    str(ROOT / "examples"),
+]
 
 
 def _janitor(cluster: Any, dbname: str, **kwargs: Any) -> DatabaseJanitor:

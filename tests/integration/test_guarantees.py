@@ -15,7 +15,9 @@ from motion_pg.worker import Worker
 
 from .conftest import motion_pg_cli
 
-ITEMS = "CREATE TABLE items (id serial PRIMARY KEY, value int NOT NULL, doubled int, seen_version int)"
+ITEMS = (
+    "CREATE TABLE items (id serial PRIMARY KEY, value int NOT NULL, doubled int, seen_version int)"
+)
 
 
 def create(conn: psycopg.Connection[Any], cls: str = "Counter", params: str = "") -> None:
@@ -39,7 +41,9 @@ def state_count(conn: psycopg.Connection[Any]) -> int:
 
 
 def serving_version(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SELECT serving_version FROM motion.triggers WHERE name = 'counter'").fetchone()
+    row = conn.execute(
+        "SELECT serving_version FROM motion.triggers WHERE name = 'counter'"
+    ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -53,7 +57,9 @@ def drain(dsn: str) -> int:
 
 def test_infer_writes_outputs_with_the_row(conn: psycopg.Connection[Any]) -> None:
     create(conn)
-    rows = conn.execute("INSERT INTO items (value) VALUES (3), (5) RETURNING doubled, seen_version").fetchall()
+    rows = conn.execute(
+        "INSERT INTO items (value) VALUES (3), (5) RETURNING doubled, seen_version"
+    ).fetchall()
     assert rows == [(6, 1), (10, 1)]
 
 
@@ -67,7 +73,9 @@ def test_rollback_leaves_no_outputs_no_jobs(conn: psycopg.Connection[Any]) -> No
     assert conn.execute("SELECT count(*) FROM motion.jobs").fetchone() == (0,)
 
 
-def test_uncommitted_events_are_invisible_to_the_worker(conn: psycopg.Connection[Any], dsn: str) -> None:
+def test_uncommitted_events_are_invisible_to_the_worker(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
     create(conn)
     with psycopg.connect(dsn) as writer:  # an open transaction
         writer.execute("INSERT INTO items (value) VALUES (1)")
@@ -113,7 +121,7 @@ def test_one_statement_sees_one_version(conn: psycopg.Connection[Any], dsn: str)
 
 def test_fit_runs_after_commit_once_in_order(conn: psycopg.Connection[Any], dsn: str) -> None:
     create(conn)
-    for batch in range(3):
+    for _batch in range(3):
         conn.execute("INSERT INTO items (value) SELECT g FROM generate_series(1, 4) g")
     ids = [r[0] for r in conn.execute("SELECT id FROM items ORDER BY id")]
     assert state_count(conn) == 0  # fit never ran in the writer
@@ -136,7 +144,9 @@ def test_fit_runs_after_commit_once_in_order(conn: psycopg.Connection[Any], dsn:
     assert versions == [(1, "setup", None), (2, "fit", 1), (3, "fit", 2), (4, "fit", 3)]
     states = conn.execute("SELECT state, count(*) FROM motion.jobs GROUP BY state").fetchall()
     assert states == [("done", 12)]
-    assert conn.execute("INSERT INTO items (value) VALUES (1) RETURNING seen_version").fetchone() == (4,)
+    assert conn.execute(
+        "INSERT INTO items (value) VALUES (1) RETURNING seen_version"
+    ).fetchone() == (4,)
 
 
 def test_unchanged_state_values_are_not_rewritten(conn: psycopg.Connection[Any], dsn: str) -> None:
@@ -149,7 +159,9 @@ def test_unchanged_state_values_are_not_rewritten(conn: psycopg.Connection[Any],
     assert len(factor_blobs) == 1  # versions 1 and 2 share the value fit did not return
 
 
-def test_failing_fit_leaves_state_and_records_the_error(conn: psycopg.Connection[Any], dsn: str) -> None:
+def test_failing_fit_leaves_state_and_records_the_error(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
     create(conn, "FitFails", "WITH (max_attempts = 1)")
     conn.execute("INSERT INTO items (value) VALUES (1)")
     drain(dsn)
@@ -185,7 +197,9 @@ def _no_trace(conn: psycopg.Connection[Any]) -> None:
 def test_rolled_back_create_leaves_nothing(conn: psycopg.Connection[Any]) -> None:
     conn.execute(ITEMS)
     conn.execute("BEGIN")
-    motion_pg.execute(conn, "CREATE MOTION TRIGGER counter ON items USING 'motion_test_apps.basic:Counter'")
+    motion_pg.execute(
+        conn, "CREATE MOTION TRIGGER counter ON items USING 'motion_test_apps.basic:Counter'"
+    )
     conn.execute("ROLLBACK")
     _no_trace(conn)
     conn.execute("INSERT INTO items (value) VALUES (1)")
@@ -195,12 +209,30 @@ def test_rolled_back_create_leaves_nothing(conn: psycopg.Connection[Any]) -> Non
 @pytest.mark.parametrize(
     ("statement", "expected"),
     [
-        ("CREATE MOTION TRIGGER t ON nope USING 'motion_test_apps.basic:Counter'", 'relation "nope" does not exist'),
-        ("CREATE MOTION TRIGGER t ON items (nope) USING 'motion_test_apps.basic:Counter'", 'column "nope"'),
-        ("CREATE MOTION TRIGGER t ON items USING 'motion_test_apps.nope:Counter'", "module 'motion_test_apps.nope' not found"),
-        ("CREATE MOTION TRIGGER t ON items USING 'motion_test_apps.basic:Nope'", "has no class 'Nope'"),
-        ("CREATE MOTION TRIGGER t ON items INFER guess USING 'motion_test_apps.basic:Counter'", "has no method 'guess'"),
-        ("CREATE MOTION TRIGGER t ON items USING 'motion_test_apps.basic:Counter' WITH (on_error = 'maybe')", "on_error"),
+        (
+            "CREATE MOTION TRIGGER t ON nope USING 'motion_test_apps.basic:Counter'",
+            'relation "nope" does not exist',
+        ),
+        (
+            "CREATE MOTION TRIGGER t ON items (nope) USING 'motion_test_apps.basic:Counter'",
+            'column "nope"',
+        ),
+        (
+            "CREATE MOTION TRIGGER t ON items USING 'motion_test_apps.nope:Counter'",
+            "module 'motion_test_apps.nope' not found",
+        ),
+        (
+            "CREATE MOTION TRIGGER t ON items USING 'motion_test_apps.basic:Nope'",
+            "has no class 'Nope'",
+        ),
+        (
+            "CREATE MOTION TRIGGER t ON items INFER guess USING 'motion_test_apps.basic:Counter'",
+            "has no method 'guess'",
+        ),
+        (
+            "CREATE MOTION TRIGGER t ON items USING 'motion_test_apps.basic:Counter' WITH (on_error = 'maybe')",
+            "on_error",
+        ),
     ],
 )
 def test_bad_create_names_the_problem_and_leaves_nothing(

@@ -9,13 +9,16 @@ import pytest
 
 import motion_pg
 
-ITEMS = "CREATE TABLE items (id serial PRIMARY KEY, value int NOT NULL, doubled int, seen_version int)"
+ITEMS = (
+    "CREATE TABLE items (id serial PRIMARY KEY, value int NOT NULL, doubled int, seen_version int)"
+)
 
 
 def create(conn: psycopg.Connection[Any], cls: str, params: str = "") -> None:
     conn.execute(ITEMS)
     motion_pg.execute(
-        conn, f"CREATE MOTION TRIGGER counter ON items USING 'motion_test_apps.basic:{cls}' {params}"
+        conn,
+        f"CREATE MOTION TRIGGER counter ON items USING 'motion_test_apps.basic:{cls}' {params}",
     )
 
 
@@ -71,12 +74,16 @@ def test_vector_column_from_numpy(conn: psycopg.Connection[Any]) -> None:
 
 def test_vector_dimension_mismatch_is_clear(conn: psycopg.Connection[Any]) -> None:
     conn.execute("CREATE TABLE items (id serial PRIMARY KEY, value int, embedding vector(4))")
-    motion_pg.execute(conn, "CREATE MOTION TRIGGER emb ON items USING 'motion_test_apps.basic:Embedder'")
+    motion_pg.execute(
+        conn, "CREATE MOTION TRIGGER emb ON items USING 'motion_test_apps.basic:Embedder'"
+    )
     with pytest.raises(psycopg.Error, match="expects 4 dimensions, got 3"):
         conn.execute("INSERT INTO items (value) VALUES (1)")
 
 
-def test_route_on_columns_fires_on_insert_and_on_changed_update(conn: psycopg.Connection[Any], dsn: str) -> None:
+def test_route_on_columns_fires_on_insert_and_on_changed_update(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
     conn.execute("CREATE TABLE items (id serial PRIMARY KEY, label text, note text)")
     conn.execute("INSERT INTO items (label) VALUES ('before')")
     motion_pg.execute(
@@ -96,7 +103,8 @@ def test_setup_reads_existing_data(conn: psycopg.Connection[Any]) -> None:
     conn.execute("CREATE TABLE items (id serial PRIMARY KEY, label text)")
     conn.execute("INSERT INTO items (label) VALUES ('x'), ('y')")
     out = motion_pg.execute(
-        conn, "CREATE MOTION TRIGGER labels ON items NO INFER FIT learn USING 'motion_test_apps.basic:FitOnly'"
+        conn,
+        "CREATE MOTION TRIGGER labels ON items NO INFER FIT learn USING 'motion_test_apps.basic:FitOnly'",
     )
     assert out == ["CREATE MOTION TRIGGER labels (version 1)"]
     assert conn.execute("SELECT state_bytes > 0 FROM motion.versions").fetchone() == (True,)

@@ -45,7 +45,9 @@ def test_apply_mixed_file(conn: psycopg.Connection[Any], dsn: str, tmp_path: Any
     assert conn.execute("SELECT doubled FROM items").fetchone() == (8,)
 
 
-def test_apply_syntax_error_points_into_the_file(conn: psycopg.Connection[Any], dsn: str, tmp_path: Any) -> None:
+def test_apply_syntax_error_points_into_the_file(
+    conn: psycopg.Connection[Any], dsn: str, tmp_path: Any
+) -> None:
     f = tmp_path / "bad.sql"
     f.write_text("CREATE TABLE items (id int);\n\nCREATE MOTION TRIGGER t ON items USING;\n")
     out = motion_pg_cli("apply", str(f), dsn=dsn, check=False)

@@ -8,6 +8,7 @@ adds exactly its run's events to its parent).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -50,10 +51,8 @@ def start_worker(dsn: str, *extra: str) -> subprocess.Popen[str]:
 
 
 def kill(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
     proc.wait(30)
 
 
@@ -233,8 +232,13 @@ def test_poisoned_event_goes_dead_and_later_events_still_fit(
                        " WHERE row_data->>'value' = '13'").fetchone()  # fmt: skip
     assert row == ("dead", 3, 3)
     assert before["count"] == 0
-    check(conn, "tally", "fit that always fails (dead, later events fitted)", [],
-          expect_unfitted={poisoned[0]})
+    check(
+        conn,
+        "tally",
+        "fit that always fails (dead, later events fitted)",
+        [],
+        expect_unfitted={poisoned[0]},
+    )
 
 
 def test_fit_that_kills_its_process_is_bounded(
@@ -253,8 +257,9 @@ def test_fit_that_kills_its_process_is_bounded(
     row = conn.execute("SELECT state, attempts, errors -> -1 ->> 'error' FROM motion.jobs"
                        " WHERE row_data->>'value' = '13'").fetchone()  # fmt: skip
     assert row is not None and row[:2] == ("dead", 3) and "SIGKILL" in row[2]
-    check(conn, "tally", "fit that kills its own process (bounded)", [],
-          expect_unfitted={lethal[0]})
+    check(
+        conn, "tally", "fit that kills its own process (bounded)", [], expect_unfitted={lethal[0]}
+    )
 
 
 def test_sigterm_hands_back_without_spending_an_attempt(
