@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ import psycopg
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from motion_pg.embedded import Cluster
 from motion_pg.install import install
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,14 +30,29 @@ IMPORT_PATHS = [
 ]
 
 
-def _janitor(cluster: Any, dbname: str, **kwargs: Any) -> DatabaseJanitor:
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A real PostgreSQL 15 started for the session (as the ``postgres`` OS user when root)."""
+    # not under tmp_path_factory: its directories are private to us, and the server's OS user
+    # must reach the cluster directory
+    root = Path(tempfile.mkdtemp(prefix="motion-pg-test-"))
+    root.chmod(0o755)
+    cluster = Cluster(root / "cluster", port=0, fast=True)
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _janitor(cluster: Cluster, dbname: str, **kwargs: Any) -> DatabaseJanitor:
     return DatabaseJanitor(
-        user=cluster.user, host=cluster.host, port=cluster.port, dbname=dbname, **kwargs
-    )
+        user=cluster.user, host=cluster.host, port=cluster.port, dbname=dbname,
+        password=cluster.password, version=15, **kwargs,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
-def motion_template(pg_cluster: Any) -> Iterator[str]:
+def motion_template(pg_cluster: Cluster) -> Iterator[str]:
     """A template database with plpython3u, vector and the motion schema installed."""
     janitor = _janitor(pg_cluster, TEMPLATE, as_template=True)
     janitor.drop()
@@ -46,7 +64,7 @@ def motion_template(pg_cluster: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-def dsn(pg_cluster: Any, motion_template: str) -> Iterator[str]:
+def dsn(pg_cluster: Cluster, motion_template: str) -> Iterator[str]:
     """A fresh database for one test, with motion installed."""
     name = f"motion_test_{uuid.uuid4().hex[:10]}"
     janitor = _janitor(pg_cluster, name, template_dbname=motion_template)
@@ -107,3 +125,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
     (out / "reliability.json").write_text(json.dumps(RELIABILITY, indent=2))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration needs the real PostgreSQL."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.integration)

@@ -1,0 +1,52 @@
+# The habits: `make demo`, `make test`, `make lint`, `make bench`. Each runs `make setup` first,
+# which is idempotent and fast once done.
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: setup system venv demo test unit integration chaos lint format bench bench-quick \
+        install-extension clean
+
+setup: system venv
+
+system:
+	@scripts/setup-system.sh
+
+venv: system
+	@scripts/setup-venv.sh
+
+demo: setup
+	$(BIN)/motion-pg demo
+
+test: setup
+	$(PYTEST) tests
+
+unit: setup
+	$(PYTEST) tests/unit
+
+integration: setup
+	$(PYTEST) tests/integration -m "not chaos"
+
+chaos: setup
+	$(PYTEST) tests/integration -m chaos
+
+lint: setup
+	$(BIN)/ruff check motion_pg tests examples
+	$(BIN)/ruff format --check motion_pg tests examples
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format motion_pg tests examples
+	$(BIN)/ruff check --fix motion_pg tests examples
+
+bench: setup
+	$(BIN)/python -m bench
+
+bench-quick: setup
+	$(BIN)/python -m bench --quick
+
+install-extension: setup
+	@scripts/install-extension.sh
+
+clean:
+	rm -rf $(VENV) .motion bench-results .pytest_cache .mypy_cache .ruff_cache
