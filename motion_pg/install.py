@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from motion_pg.errors import InstallError
-from motion_pg.queries import read_sql
+from motion_pg import extension as ext
 
 
 def default_paths() -> list[str]:
@@ -25,9 +25,17 @@ def default_paths() -> list[str]:
     return paths
 
 
-def install(conn: psycopg.Connection[Any], paths: Sequence[str] | None = None) -> list[str]:
-    """Install or update the motion schema in ``conn``'s database; returns the recorded paths.
+def install(
+    conn: psycopg.Connection[Any],
+    paths: Sequence[str] | None = None,
+    *,
+    extension: bool | None = None,
+) -> list[str]:
+    """Install or upgrade the motion schema in ``conn``'s database; returns the recorded paths.
 
+    ``extension``: ``True`` installs the ``motion`` extension (its files must be on the server,
+    ``make install-extension``), ``False`` applies the same SQL directly, ``None`` (default) uses
+    the extension when its files are present. An existing install is upgraded the way it was made.
     Everything happens in one transaction: when the server cannot read a path or import motion_pg
     from them, nothing is changed.
     """
@@ -47,9 +55,7 @@ def install(conn: psycopg.Connection[Any], paths: Sequence[str] | None = None) -
                 hint="install postgresql-plpython3-15 and pgvector on the database server "
                 "(`make setup` does both on this machine)",
             ) from e
-        installed = conn.execute("SELECT to_regclass('motion.triggers') IS NOT NULL").fetchone()
-        if not (installed and installed[0]):
-            conn.execute(read_sql("schema.sql"))
+        _install_schema(conn, extension)
         try:
             # runs in the server's Python as the server's OS user: the honest test of what it reads
             conn.execute("SELECT motion.check_import_paths(%s)", [recorded])
@@ -69,3 +75,46 @@ def install(conn: psycopg.Connection[Any], paths: Sequence[str] | None = None) -
                 hint="\n".join(filter(None, [e.diag.message_detail, e.diag.message_hint])),
             ) from e
     return recorded
+
+
+def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
+    row = conn.execute(query).fetchone()
+    return row[0] if row else None
+
+
+def installed_version(conn: psycopg.Connection[Any]) -> tuple[str | None, bool]:
+    """The motion schema release in the database (``None`` if absent), and whether it is an
+    extension."""
+    version = _scalar(conn, "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'motion'")
+    if version is not None:
+        return str(version), True
+    if not _scalar(conn, "SELECT to_regclass('motion.triggers') IS NOT NULL"):
+        return None, False
+    if _scalar(conn, "SELECT to_regprocedure('motion.schema_version()') IS NOT NULL"):
+        return str(_scalar(conn, "SELECT motion.schema_version()")), False
+    return "0.1", False  # the first release had no schema_version()
+
+
+def _install_schema(conn: psycopg.Connection[Any], extension: bool | None) -> None:
+    version, is_extension = installed_version(conn)
+    available = bool(
+        _scalar(conn, "SELECT count(*) FROM pg_catalog.pg_available_extensions WHERE name = 'motion'")
+    )
+    if version is None:
+        if extension is None:
+            extension = available
+        if extension and not available:
+            raise InstallError(
+                "the motion extension's files are not installed on the database server",
+                hint="run `make install-extension` on the server, or install without the extension",
+            )
+        if extension:
+            conn.execute("CREATE EXTENSION motion")
+        else:
+            conn.execute(ext.full_script(ext.current_version(), "direct"))
+        return
+    if is_extension:
+        conn.execute("ALTER EXTENSION motion UPDATE")
+        return
+    for source, target in ext.upgrade_path(version):
+        conn.execute(ext.upgrade_script(source, target, "direct"))

@@ -2,7 +2,9 @@
 -- functions that generated Postgres triggers call. Everything lives in schema `motion`.
 -- Requires plpython3u (the backend runtime) and vector (pgvector columns in user relations).
 
+-- direct-only: begin
 CREATE SCHEMA IF NOT EXISTS motion;
+-- direct-only: end
 -- Application roles may call motion.warm(); tables and motion.exec stay administrators' only.
 GRANT USAGE ON SCHEMA motion TO PUBLIC;
 
@@ -260,3 +262,27 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- Catalog rows, state and queued events are the application's data: pg_dump dumps them with the
+-- extension. Workers are live processes and are not dumped.
+-- extension-only: begin
+SELECT pg_catalog.pg_extension_config_dump('motion.import_paths', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.triggers', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.routes', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.versions', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.blobs', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.state_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.job_log', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.infer_errors', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.revisions', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.blobs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.jobs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('motion.infer_errors_id_seq', '');
+-- extension-only: end
+
+-- The schema release this database holds (the extension's version when installed as one).
+CREATE FUNCTION motion.schema_version() RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$ SELECT '0.2'::text $$;

@@ -31,13 +31,19 @@ def _fail(e: MotionError) -> click.ClickException:
     help="directory the database server imports from (repeatable); "
     "default: the active virtualenv and the current directory",
 )
-def install(dsn: str | None, paths: tuple[str, ...]) -> None:
-    """Install motion into a database and record where its server imports Python from."""
+@click.option(
+    "--extension/--no-extension",
+    default=None,
+    help="install as the `motion` extension, or apply the schema directly "
+    "(default: the extension when its files are on the server)",
+)
+def install(dsn: str | None, paths: tuple[str, ...], extension: bool | None) -> None:
+    """Install (or upgrade) motion in a database and record where its server imports Python from."""
     from motion_pg.install import install as do_install
 
     try:
         with connect(resolve_dsn(dsn)) as conn:
-            recorded = do_install(conn, list(paths) or None)
+            recorded = do_install(conn, list(paths) or None, extension=extension)
     except MotionError as e:
         raise _fail(e) from e
     console.print("motion installed; the database server imports from:")

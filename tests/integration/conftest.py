@@ -47,7 +47,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def _janitor(cluster: Cluster, dbname: str, **kwargs: Any) -> DatabaseJanitor:
     return DatabaseJanitor(
         user=cluster.user, host=cluster.host, port=cluster.port, dbname=dbname,
-        password=cluster.password, version=15, **kwargs,
+        password=cluster.password, **kwargs,
     )  # fmt: skip
 
 

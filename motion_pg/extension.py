@@ -1,0 +1,140 @@
+"""The ``motion`` extension, built from ``sql/``.
+
+``sql/schema.sql`` is the current full schema, ``sql/releases/V.sql`` the full schema of each
+earlier release and ``sql/upgrades/A--B.sql`` the step from release A to B. The same files serve
+the two ways to install: as extension scripts (``CREATE EXTENSION motion``, ``ALTER EXTENSION
+motion UPDATE``) and applied directly by ``motion-pg install`` where the extension's files are not
+on the server. Blocks between ``-- extension-only: begin`` and ``-- extension-only: end`` run only
+as an extension (e.g. ``pg_extension_config_dump``), blocks between ``-- direct-only: begin`` and
+``-- direct-only: end`` only when applied directly.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from motion_pg.errors import InstallError
+from motion_pg.queries import sql_dir
+
+NAME = "motion"
+_BLOCK = re.compile(r"^-- (extension|direct)-only: begin\n(.*?)^-- \1-only: end\n", re.M | re.S)
+_HEADER = '\\echo Use "CREATE EXTENSION motion" to load this file. \\quit\n'
+
+
+def control_file() -> Path:
+    """``extension/motion.control`` of the source tree."""
+    return sql_dir().parent / "extension" / f"{NAME}.control"
+
+
+def current_version() -> str:
+    """The extension version ``sql/schema.sql`` installs (``default_version`` of the control)."""
+    text = control_file().read_text(encoding="utf-8")
+    found = re.search(r"^default_version\s*=\s*'([^']+)'", text, re.M)
+    if found is None:
+        raise InstallError(f"{control_file()} has no default_version")
+    return found.group(1)
+
+
+def _key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def releases() -> list[str]:
+    """Every release, oldest first; the last is the current version."""
+    older = [p.stem for p in (sql_dir() / "releases").glob("*.sql")]
+    return sorted({*older, current_version()}, key=_key)
+
+
+def upgrades() -> list[tuple[str, str]]:
+    """The (from, to) pairs that have an upgrade script."""
+    pairs = [tuple(p.stem.split("--")) for p in (sql_dir() / "upgrades").glob("*--*.sql")]
+    return sorted(((a, b) for a, b in pairs), key=lambda p: _key(p[0]))
+
+
+def _for(text: str, mode: str) -> str:
+    """``text`` with the blocks of the other mode removed."""
+    return _BLOCK.sub(lambda m: m.group(2) if m.group(1) == mode else "", text)
+
+
+def full_script(version: str, mode: str) -> str:
+    """The full install script of ``version``; ``mode`` is ``"extension"`` or ``"direct"``."""
+    if version == current_version():
+        text = (sql_dir() / "schema.sql").read_text(encoding="utf-8")
+    else:
+        text = (sql_dir() / "releases" / f"{version}.sql").read_text(encoding="utf-8")
+    return _for(text, mode)
+
+
+def upgrade_script(source: str, target: str, mode: str) -> str:
+    """The script from release ``source`` to ``target``; ``mode`` as for :func:`full_script`."""
+    path = sql_dir() / "upgrades" / f"{source}--{target}.sql"
+    return _for(path.read_text(encoding="utf-8"), mode)
+
+
+def upgrade_path(installed: str) -> list[tuple[str, str]]:
+    """The upgrade steps from ``installed`` to the current version, in order."""
+    steps: list[tuple[str, str]] = []
+    version = installed
+    by_source = dict(upgrades())
+    while version != current_version():
+        if version not in by_source:
+            raise InstallError(
+                f"no upgrade path from motion schema {version} to {current_version()}"
+            )
+        steps.append((version, by_source[version]))
+        version = by_source[version]
+    return steps
+
+
+def build(out: Path) -> list[Path]:
+    """Write the control file and every versioned script into ``out``; returns the files."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / f"{NAME}.control"]
+    shutil.copyfile(control_file(), written[0])
+    for version in releases():
+        path = out / f"{NAME}--{version}.sql"
+        path.write_text(_HEADER + full_script(version, "extension"), encoding="utf-8")
+        written.append(path)
+    for source, target in upgrades():
+        path = out / f"{NAME}--{source}--{target}.sql"
+        path.write_text(_HEADER + upgrade_script(source, target, "extension"), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def server_extension_dir(pg_config: str) -> Path:
+    """The directory the server reads extension files from."""
+    sharedir = subprocess.run(
+        [pg_config, "--sharedir"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return Path(sharedir) / "extension"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m motion_pg.extension install [PG_CONFIG]``: install the files into the server."""
+    from motion_pg.embedded import bin_path
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in ("install", "build"):
+        print("usage: python -m motion_pg.extension install [PG_CONFIG] | build DIR", file=sys.stderr)
+        return 2
+    if args[0] == "build":
+        for path in build(Path(args[1] if len(args) > 1 else "build/extension")):
+            print(path)
+        return 0
+    target = server_extension_dir(args[1] if len(args) > 1 else bin_path("pg_config"))
+    try:
+        files = build(target)
+    except PermissionError as e:
+        print(f"cannot write {target}: {e}; run as root (or with sudo)", file=sys.stderr)
+        return 1
+    print(f"motion extension {current_version()}: {len(files)} files in {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
