@@ -18,7 +18,7 @@ venv: system
 demo: setup
 	$(BIN)/motion-pg demo
 
-test: setup
+test: setup install-extension
 	$(PYTEST) tests
 
 unit: setup

@@ -136,7 +136,8 @@ def run() -> None:
     _step("8. pgvector: tickets most similar to the first new one")
     first = before[0][0]
     similar = sql.SQL(
-        "SELECT id, left(subject, 50) AS subject, category FROM support.tickets WHERE id <> {id} "
+        "SELECT id, left(subject, 50) AS subject, category FROM support.tickets "
+        "WHERE subject <> (SELECT subject FROM support.tickets WHERE id = {id}) "
         "ORDER BY embedding <-> (SELECT embedding FROM support.tickets WHERE id = {id}) LIMIT 3"
     ).format(id=sql.Literal(first))
     _psql(dsn, "-c", similar.as_string(None))

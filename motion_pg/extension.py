@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] not in ("install", "build"):
-        print("usage: python -m motion_pg.extension install [PG_CONFIG] | build DIR", file=sys.stderr)
+        print(
+            "usage: python -m motion_pg.extension install [PG_CONFIG] | build DIR", file=sys.stderr
+        )
         return 2
     if args[0] == "build":
         for path in build(Path(args[1] if len(args) > 1 else "build/extension")):

@@ -12,8 +12,8 @@ from typing import Any
 
 import psycopg
 
-from motion_pg.errors import InstallError
 from motion_pg import extension as ext
+from motion_pg.errors import InstallError
 
 
 def default_paths() -> list[str]:
@@ -85,7 +85,9 @@ def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:
 def installed_version(conn: psycopg.Connection[Any]) -> tuple[str | None, bool]:
     """The motion schema release in the database (``None`` if absent), and whether it is an
     extension."""
-    version = _scalar(conn, "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'motion'")
+    version = _scalar(
+        conn, "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'motion'"
+    )
     if version is not None:
         return str(version), True
     if not _scalar(conn, "SELECT to_regclass('motion.triggers') IS NOT NULL"):
@@ -98,7 +100,9 @@ def installed_version(conn: psycopg.Connection[Any]) -> tuple[str | None, bool]:
 def _install_schema(conn: psycopg.Connection[Any], extension: bool | None) -> None:
     version, is_extension = installed_version(conn)
     available = bool(
-        _scalar(conn, "SELECT count(*) FROM pg_catalog.pg_available_extensions WHERE name = 'motion'")
+        _scalar(
+            conn, "SELECT count(*) FROM pg_catalog.pg_available_extensions WHERE name = 'motion'"
+        )
     )
     if version is None:
         if extension is None:

@@ -88,7 +88,7 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- (the partial unique index refuses a second running fit of that trigger), and marks that
 -- trigger's ready events as running, oldest first, up to its fit_batch param (default $3).
 -- Under on_fit_error = 'block' a trigger with a dead job is skipped, and a batch stops before the
--- first event that waits for a retry.
+-- first event that waits for a retry. A batch is always a prefix of the trigger's ready events.
 WITH candidate AS MATERIALIZED (
     SELECT j.trigger_name FROM motion.jobs j
     WHERE j.state = 'pending' AND j.run_at <= now()
@@ -106,13 +106,9 @@ WITH candidate AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ), settings AS MATERIALIZED (
     SELECT c.trigger_name, coalesce((t.params->>'fit_batch')::integer, $3::integer) AS fit_batch,
-           t.params->>'on_fit_error' = 'block' AS strict
+           coalesce(t.params->>'on_fit_error' = 'block', false) AS strict
     FROM candidate c JOIN motion.triggers t ON t.name = c.trigger_name
-), run AS (
-    INSERT INTO motion.runs (trigger_name, worker_id, lease_until)
-    SELECT trigger_name, $1, now() + make_interval(secs => $2::float8) FROM candidate
-    RETURNING id, trigger_name
-), batch AS MATERIALIZED (
+), ready AS MATERIALIZED (
     SELECT j.id FROM motion.jobs j, settings s
     WHERE j.trigger_name = s.trigger_name AND j.state = 'pending' AND j.run_at <= now()
       AND NOT (s.strict AND EXISTS (SELECT 1 FROM motion.jobs w
@@ -120,7 +116,21 @@ WITH candidate AS MATERIALIZED (
                                       AND w.run_at > now() AND w.id < j.id))
     ORDER BY j.id
     LIMIT (SELECT fit_batch FROM settings)
-    FOR UPDATE OF j SKIP LOCKED
+), locked AS MATERIALIZED (
+    SELECT j.id FROM motion.jobs j WHERE j.id IN (SELECT id FROM ready) AND j.state = 'pending'
+    FOR UPDATE SKIP LOCKED
+), batch AS MATERIALIZED (
+    -- the ready events up to the first one another claimer holds: skipping it would fit a later
+    -- event before an earlier one
+    SELECT id FROM ready
+    WHERE id < coalesce((SELECT min(id) FROM ready WHERE id NOT IN (SELECT id FROM locked)),
+                        9223372036854775807)
+), run AS (
+    -- no run without events: an empty run would hold the trigger's one running slot
+    INSERT INTO motion.runs (trigger_name, worker_id, lease_until)
+    SELECT trigger_name, $1, now() + make_interval(secs => $2::float8) FROM candidate
+    WHERE EXISTS (SELECT 1 FROM batch)
+    RETURNING id, trigger_name
 )
 UPDATE motion.jobs j SET state = 'running', run_id = run.id, attempts = j.attempts + 1
 FROM batch, run

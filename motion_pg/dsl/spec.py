@@ -89,6 +89,4 @@ class ShowMotionTriggers:
     pass
 
 
-Statement = (
-    CreateMotionTrigger | DropMotionTrigger | AlterMotionTrigger | ShowMotionTriggers
-)
+Statement = CreateMotionTrigger | DropMotionTrigger | AlterMotionTrigger | ShowMotionTriggers

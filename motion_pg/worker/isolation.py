@@ -24,9 +24,27 @@ class FitResult:
     error: str = ""
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the worker dies (a lost worker's fit must not run
+    on, orphaned, while another worker re-runs its jobs)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass  # not Linux: a lost worker's fit ends when it next talks to the worker
+
+
 def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when fits stop
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the worker decides when fits stop: a SIGTERM sent to the whole process group (a service
+    # manager's stop) must not kill a fit the grace period lets finish
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _die_with_parent()
+    import psycopg
+
     from motion_pg.pg import connect
     from motion_pg.worker.fitting import FitComputer
     from motion_pg.worker.paths import prepend_paths
@@ -42,11 +60,20 @@ def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
         if claim is None:
             return
         try:
-            if conn is None or conn.closed or conn.broken:
-                conn = connect(dsn, autocommit=True)
-                computer = FitComputer(conn)
-            assert computer is not None
-            pipe.send(FitResult("ok", updates=computer.compute(claim)))
+            for retry in (True, False):
+                if conn is None or conn.closed or conn.broken:
+                    conn = connect(dsn, autocommit=True, application_name="motion-pg fit")
+                    computer = FitComputer(conn)
+                assert computer is not None
+                try:
+                    updates = computer.compute(claim)
+                    break
+                except psycopg.OperationalError:
+                    # a connection the database dropped since the last fit (a restart): the
+                    # fit's reads happen again on a new one rather than cost an attempt
+                    if not retry or not conn.broken:
+                        raise
+            pipe.send(FitResult("ok", updates=updates))
         except Exception as e:
             pipe.send(FitResult("error", error="".join(traceback.format_exception(e))))
 

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from motion_pg.errors import MotionError
 from motion_pg.pg import PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.trigger import Event
@@ -65,6 +66,7 @@ class Worker:
         self._listener: psycopg.Connection[Any] | None = None
         self._fit: FitProcess | None = None
         self._housekept = 0.0
+        self._was_connected = False
         self._pruned = 0.0
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -100,6 +102,16 @@ class Worker:
                         continue
                     self._process(conn, claim)
                     runs += 1
+                except MotionError as e:
+                    # a connection that cannot be made: fatal at start (a wrong dsn says so at
+                    # once), retried once this worker has been connected (the database restarts)
+                    if not self._was_connected or not isinstance(e.__cause__, _LOST):
+                        raise
+                    log.warning("cannot reconnect (%s); retrying in %.1f s",
+                                e.message.splitlines()[0], delay)  # fmt: skip
+                    self._disconnect()
+                    time.sleep(delay * random.uniform(0.5, 1.5))
+                    delay = min(delay * 2, 5.0)
                 except _LOST as e:
                     log.warning("database connection lost (%s); reconnecting in %.1f s",
                                 str(e).strip().splitlines()[0] if str(e).strip() else e, delay)  # fmt: skip
@@ -128,6 +140,7 @@ class Worker:
                 query("release_runs"), [self.worker_id, False, "connection lost"]
             )
         self._conn, self._listener = conn, listener
+        self._was_connected = True
         return conn
 
     def _disconnect(self) -> None:

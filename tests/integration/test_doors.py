@@ -95,7 +95,8 @@ def test_alembic_migration_creates_then_alters_a_motion_trigger(
             motion("DROP MOTION TRIGGER counter")
             op.drop_table("items")
     '''))  # fmt: skip
-    (versions / "a2_factor.py").write_text(textwrap.dedent('''
+    (versions / "a2_factor.py").write_text(
+        textwrap.dedent("""
         from motion_pg.alembic import motion
 
         revision = "a2"
@@ -106,7 +107,8 @@ def test_alembic_migration_creates_then_alters_a_motion_trigger(
 
         def downgrade():
             motion("ALTER MOTION TRIGGER counter SET (factor = 2)")
-    '''))
+    """)
+    )
     command.upgrade(cfg, "a1")
     assert conn.execute("INSERT INTO items (value) VALUES (1) RETURNING doubled").fetchone() == (2,)
     command.upgrade(cfg, "head")

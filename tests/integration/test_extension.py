@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from psycopg import sql
 import pytest
+from psycopg import sql
 
 import motion_pg
 from motion_pg import extension as ext
@@ -71,15 +71,15 @@ def test_fresh_extension_install(empty_db: str) -> None:
     with psycopg.connect(empty_db, autocommit=True) as conn:
         install(conn, IMPORT_PATHS, extension=True)
         assert installed_version(conn) == (ext.current_version(), True)
-        assert conn.execute("SELECT motion.schema_version()").fetchone() == (
-            ext.current_version(),
-        )
+        assert conn.execute("SELECT motion.schema_version()").fetchone() == (ext.current_version(),)
 
 
 def test_upgraded_extension_equals_fresh(empty_db: str, pg_cluster: Cluster) -> None:
     oldest = ext.releases()[0]
     with psycopg.connect(empty_db, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE EXTENSION motion VERSION {} CASCADE").format(sql.Literal(oldest)))
+        conn.execute(
+            sql.SQL("CREATE EXTENSION motion VERSION {} CASCADE").format(sql.Literal(oldest))
+        )
         install(conn, IMPORT_PATHS)  # upgrades the extension the way it was installed
         assert installed_version(conn) == (ext.current_version(), True)
     fresh = pg_cluster.dsn("motion_ext_fresh")
@@ -149,6 +149,9 @@ def test_dump_and_restore_keeps_a_working_application(
             assert Worker(restored, poll_interval=0.05).run(once=True) == 1
             row = r.execute("INSERT INTO items (value) VALUES (5) RETURNING seen_version")
             assert row.fetchone() == (3,)
-            assert r.execute("SELECT count(*) FROM motion.jobs WHERE state = 'done'").fetchone()[0] >= 2
+            assert (
+                r.execute("SELECT count(*) FROM motion.jobs WHERE state = 'done'").fetchone()[0]
+                >= 2
+            )
     finally:
         janitor.drop()

@@ -1,0 +1,91 @@
+"""The motion dialect's generator: canonical text of the motion statement nodes.
+
+sqlglot ≥ 30.2 generates a node only through the generator's ``TRANSFORMS`` table, so each motion
+node is registered there (merged into Postgres' table, which stays untouched). Keywords come out
+uppercase; identifiers keep the quoting recorded in their ``exp.Identifier`` nodes; string literals
+are written with doubled quotes, never with backslash escapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from sqlglot import exp
+from sqlglot.generators.postgres import PostgresGenerator
+
+from motion_pg.dsl import nodes
+from motion_pg.dsl.lexical import quote_string
+
+
+class MotionGenerator(PostgresGenerator):
+    """Postgres' generator extended with the motion statements."""
+
+    TRANSFORMS: ClassVar[dict[type[exp.Expr], Callable[..., str]]] = {
+        **PostgresGenerator.TRANSFORMS,
+        nodes.MotionCreate: lambda self, e: self.motioncreate_sql(e),
+        nodes.MotionRoute: lambda self, e: self.motionroute_sql(e),
+        nodes.MotionParam: lambda self, e: self.motionparam_sql(e),
+        nodes.MotionAlter: lambda self, e: self.motionalter_sql(e),
+        nodes.MotionDrop: lambda self, e: self.motiondrop_sql(e),
+        nodes.MotionShow: lambda self, e: "SHOW MOTION TRIGGERS",
+    }
+
+    def motioncreate_sql(self, expression: nodes.MotionCreate) -> str:
+        """``CREATE [OR REPLACE] MOTION TRIGGER [IF NOT EXISTS] name routes USING … [WITH …]``."""
+        args = expression.args
+        parts = ["CREATE"]
+        if args.get("replace"):
+            parts.append("OR REPLACE")
+        parts.append("MOTION TRIGGER")
+        if args.get("exists"):
+            parts.append("IF NOT EXISTS")
+        parts.append(self.sql(expression, "this"))
+        parts.extend(self.sql(route) for route in args["routes"])
+        parts.append("USING " + self._motion_literal(args["using"]))
+        if args.get("params"):
+            parts.append("WITH " + self._motion_params(args["params"]))
+        return " ".join(parts)
+
+    def motionroute_sql(self, expression: nodes.MotionRoute) -> str:
+        """``ON relation [(columns)] [INFER m | NO INFER] [FIT m | NO FIT]``."""
+        args = expression.args
+        parts = ["ON " + self.sql(expression, "this")]
+        columns = args.get("columns")
+        if columns:
+            parts.append("(" + ", ".join(self.sql(column) for column in columns) + ")")
+        for key in ("infer", "fit"):
+            if args.get(f"no_{key}"):
+                parts.append(f"NO {key.upper()}")
+            elif args.get(key):
+                parts.append(f"{key.upper()} {self.sql(expression, key)}")
+        return " ".join(parts)
+
+    def motionparam_sql(self, expression: nodes.MotionParam) -> str:
+        """``name = literal``."""
+        return f"{self.sql(expression, 'this')} = {self._motion_literal(expression.expression)}"
+
+    def motionalter_sql(self, expression: nodes.MotionAlter) -> str:
+        """``ALTER MOTION TRIGGER name action``."""
+        args = expression.args
+        action = args["action"]
+        if action == "set":
+            tail = "SET " + self._motion_params(args["params"])
+        elif action == "rollback":
+            tail = "ROLLBACK TO VERSION " + self.sql(expression, "version")
+        else:
+            tail = str(action).upper()
+        return f"ALTER MOTION TRIGGER {self.sql(expression, 'this')} {tail}"
+
+    def motiondrop_sql(self, expression: nodes.MotionDrop) -> str:
+        """``DROP MOTION TRIGGER [IF EXISTS] name``."""
+        exists = " IF EXISTS" if expression.args.get("exists") else ""
+        return f"DROP MOTION TRIGGER{exists} {self.sql(expression, 'this')}"
+
+    def _motion_params(self, params: list[Any]) -> str:
+        return "(" + ", ".join(self.sql(param) for param in params) + ")"
+
+    def _motion_literal(self, node: exp.Expr) -> str:
+        if isinstance(node, exp.Literal) and node.is_string:
+            return quote_string(str(node.this))
+        return self.sql(node)

@@ -1,0 +1,198 @@
+"""The motion dialect's parser: Postgres' parser plus the motion statements.
+
+CREATE, ALTER, DROP and SHOW dispatch to the motion grammar when MOTION follows them (after
+``OR REPLACE`` for CREATE) and to Postgres' own parsers otherwise. The motion grammar raises
+:class:`MotionSyntaxError` itself, at the offending token, with what it expected; its terminals
+(names, literals, keywords, errors) live in :mod:`motion_pg.dsl.terminals`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from sqlglot import exp
+from sqlglot.tokenizer_core import TokenType
+
+from motion_pg.dsl import nodes
+from motion_pg.dsl.lexical import fold
+from motion_pg.dsl.terminals import TerminalParser, alternatives
+
+
+class MotionParser(TerminalParser):
+    """Postgres' parser extended with the motion statements (DESIGN §2.1)."""
+
+    STATEMENT_PARSERS: ClassVar[dict[TokenType, Callable[[MotionParser], exp.Expr | None]]] = {
+        **TerminalParser.STATEMENT_PARSERS,
+        TokenType.CREATE: lambda self: self._parse_create_or_motion(),
+        TokenType.ALTER: lambda self: self._parse_alter_or_motion(),
+        TokenType.DROP: lambda self: self._parse_drop_or_motion(),
+        TokenType.SHOW: lambda self: self._parse_show_or_motion(),
+    }
+
+    # -- dispatch -------------------------------------------------------------------------------
+
+    def _parse_create_or_motion(self) -> exp.Expr:
+        index = self._index
+        replace = self._match_text_seq("OR", "REPLACE")
+        if self._match_text_seq("MOTION"):
+            return self._parse_motion_create(replace)
+        self._retreat(index)
+        return self._parse_create()
+
+    def _parse_alter_or_motion(self) -> exp.Expr:
+        if self._match_text_seq("MOTION"):
+            return self._parse_motion_alter()
+        return self._parse_alter()
+
+    def _parse_drop_or_motion(self) -> exp.Expr:
+        if self._match_text_seq("MOTION"):
+            self._motion_keyword("TRIGGER", "TRIGGER after DROP MOTION")
+            exists = self._match_text_seq("IF", "EXISTS")
+            name = self._motion_identifier("a trigger name")
+            self._motion_end("end of statement")
+            return self.expression(nodes.MotionDrop(this=name, exists=exists))
+        return self._parse_drop()
+
+    def _parse_show_or_motion(self) -> exp.Expr:
+        if self._match_text_seq("MOTION"):
+            self._motion_keyword("TRIGGERS", "TRIGGERS after SHOW MOTION")
+            self._motion_end("end of statement")
+            return self.expression(nodes.MotionShow())
+        return self._parse_as_command(self._prev)
+
+    # -- statements -----------------------------------------------------------------------------
+
+    def _parse_motion_create(self, replace: bool) -> nodes.MotionCreate:
+        self._motion_keyword("TRIGGER", "TRIGGER after MOTION")
+        exists = self._match_text_seq("IF", "NOT", "EXISTS")
+        name = self._motion_identifier("a trigger name")
+        self._motion_keyword("ON", "ON")
+        routes = [self._motion_route()]
+        while self._match_text_seq("ON"):
+            routes.append(self._motion_route())
+        self._motion_keyword("USING", "USING")  # _motion_route made sure it is ON or USING
+        using = self._motion_string("a string literal after USING ('package.module:ClassName')")
+        params: list[nodes.MotionParam] | None = None
+        if self._match_text_seq("WITH"):
+            params = self._motion_params("WITH")
+        self._motion_end("end of statement" if params is not None else "WITH or end of statement")
+        return self.expression(
+            nodes.MotionCreate(
+                this=name, routes=routes, using=using, params=params, replace=replace, exists=exists
+            )
+        )
+
+    def _parse_motion_alter(self) -> nodes.MotionAlter:
+        self._motion_keyword("TRIGGER", "TRIGGER after ALTER MOTION")
+        name = self._motion_identifier("a trigger name")
+        node = nodes.MotionAlter(this=name)
+        if self._match_text_seq("SET"):
+            node.set("action", "set")
+            node.set("params", self._motion_params("SET"))
+        elif self._match_text_seq("ROLLBACK"):
+            self._motion_keyword("TO", "TO after ROLLBACK")
+            self._motion_keyword("VERSION", "VERSION after ROLLBACK TO")
+            token = self._curr
+            if token.token_type != TokenType.NUMBER or not token.text.isdigit():
+                self._motion_expected("a version number")
+            if int(token.text) < 1:
+                self._motion_fail("version numbers start at 1", token)
+            self._advance()
+            node.set("action", "rollback")
+            node.set("version", exp.Literal.number(int(token.text)))
+        else:
+            for action in ("REFIT", "ENABLE", "DISABLE"):
+                if self._match_text_seq(action):
+                    node.set("action", action.lower())
+                    break
+            else:
+                self._motion_expected("SET, ROLLBACK TO VERSION, REFIT, ENABLE or DISABLE")
+        self._motion_end("end of statement")
+        return self.expression(node)
+
+    # -- parts ----------------------------------------------------------------------------------
+
+    def _motion_route(self) -> nodes.MotionRoute:
+        relation = self._motion_identifier("a relation name")
+        table = exp.Table(this=relation)
+        if self._match(TokenType.DOT):
+            table = exp.Table(
+                this=self._motion_identifier("a relation name after '.'"), db=relation
+            )
+            if self._curr.token_type == TokenType.DOT:
+                self._motion_fail("relation names have at most two parts (schema.table)")
+        route = nodes.MotionRoute(this=self.expression(table))
+        if self._curr.token_type == TokenType.L_PAREN:
+            route.set("columns", self._motion_columns())
+        given: dict[str, bool] = {}  # "INFER"/"FIT" → whether it was the NO form
+        while True:
+            token = self._curr
+            negated = self._match_text_seq("NO")
+            if self._match_text_seq("INFER"):
+                clause = "INFER"
+            elif self._match_text_seq("FIT"):
+                clause = "FIT"
+            elif negated:
+                self._motion_expected("INFER or FIT after NO")
+            else:
+                break
+            if clause in given:
+                if given[clause] == negated:
+                    self._motion_fail(f"{clause} given twice in one route", token)
+                self._motion_fail(
+                    f"route has both {clause} and NO {clause}: give one of them", token
+                )
+            given[clause] = negated
+            key = clause.lower()
+            if negated:
+                route.set(f"no_{key}", True)
+            else:
+                route.set(key, self._motion_identifier(f"a method name after {clause}"))
+        if not (
+            self._match_text_seq("ON", advance=False)
+            or self._match_text_seq("USING", advance=False)
+        ):
+            expected = [c for c in ("INFER", "FIT") if c not in given]
+            self._motion_expected(alternatives([*expected, "ON", "USING"]))
+        return self.expression(route)
+
+    def _motion_columns(self) -> list[exp.Identifier]:
+        self._advance()  # the '('
+        columns: list[exp.Identifier] = []
+        seen: set[str] = set()
+        while True:
+            token = self._curr
+            column = self._motion_identifier("a column name")
+            key = column.this if column.quoted else fold(column.this)
+            if key in seen:
+                self._motion_fail(f'column "{key}" appears twice in the column list', token)
+            seen.add(key)
+            columns.append(column)
+            if self._match(TokenType.COMMA):
+                continue
+            if self._match(TokenType.R_PAREN):
+                return columns
+            self._motion_expected("',' or ')'")
+
+    def _motion_params(self, after: str) -> list[nodes.MotionParam]:
+        if not self._match(TokenType.L_PAREN):
+            self._motion_expected(f"'(' after {after}")
+        params: list[nodes.MotionParam] = []
+        seen: set[str] = set()
+        while True:
+            token = self._curr
+            name = self._motion_identifier("a parameter name")
+            key = name.this if name.quoted else fold(name.this)
+            if key in seen:
+                self._motion_fail(f'parameter "{key}" given twice', token)
+            seen.add(key)
+            if not self._match(TokenType.EQ):
+                self._motion_expected(f"'=' after parameter {key}")
+            value = self._motion_literal(key)
+            params.append(self.expression(nodes.MotionParam(this=name, expression=value)))
+            if self._match(TokenType.COMMA):
+                continue
+            if self._match(TokenType.R_PAREN):
+                return params
+            self._motion_expected("',' or ')'")
