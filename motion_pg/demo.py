@@ -8,6 +8,7 @@ corrections, the worker's fit, and the changed predictions that follow.
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 import sysconfig
@@ -46,7 +47,7 @@ def _psql(dsn: str, *args: str, show: bool = True) -> str:
 def _cli(dsn: str, *args: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "motion_pg.cli", *args, "--dsn", dsn],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"},
     )  # fmt: skip
     console.print(result.stdout.rstrip())
     if result.returncode != 0:
@@ -117,7 +118,8 @@ def run() -> None:
     ]
     for ticket_id, t in wrong:
         _psql(dsn, "-q", "-c", sql.SQL("UPDATE support.tickets SET category = {} WHERE id = {}")
-              .format(sql.Literal(t["true_category"]), sql.Literal(ticket_id)).as_string(None))  # fmt: skip
+              .format(sql.Literal(t["true_category"]), sql.Literal(ticket_id)).as_string(None),
+              show=False)  # fmt: skip
     console.print(f"{len(wrong)} correction(s) committed; the writer never waited for a fit")
     _cli(dsn, "status")
 

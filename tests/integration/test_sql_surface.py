@@ -24,17 +24,17 @@ SCHEMA = (
     " seen_version int, label text)"
 )
 SCRIPT = [
-    "CREATE MOTION TRIGGER IF NOT EXISTS counter ON \"Shop\".\"Items\" (value) INFER infer NO FIT"
-    " ON \"Shop\".\"Items\" (label) NO INFER FIT fit"
+    'CREATE MOTION TRIGGER IF NOT EXISTS counter ON "Shop"."Items" (value) INFER infer NO FIT'
+    ' ON "Shop"."Items" (label) NO INFER FIT fit'
     " USING 'motion_test_apps.basic:Counter' WITH (factor = 3, note = 'first')",
-    "CREATE MOTION TRIGGER IF NOT EXISTS counter ON \"Shop\".\"Items\""
+    'CREATE MOTION TRIGGER IF NOT EXISTS counter ON "Shop"."Items"'
     " USING 'motion_test_apps.basic:Counter'",  # exists: skipped
     "ALTER MOTION TRIGGER counter SET (factor = 4)",
     "ALTER MOTION TRIGGER counter DISABLE",
     "ALTER MOTION TRIGGER counter ENABLE",
     "ALTER MOTION TRIGGER counter REFIT",
     "ALTER MOTION TRIGGER counter ROLLBACK TO VERSION 1",
-    "CREATE OR REPLACE MOTION TRIGGER other ON \"Shop\".\"Items\" (label) NO INFER FIT fit"
+    'CREATE OR REPLACE MOTION TRIGGER other ON "Shop"."Items" (label) NO INFER FIT fit'
     " USING 'motion_test_apps.basic:Counter'",
     "DROP MOTION TRIGGER IF EXISTS nothing_here",
 ]
@@ -137,7 +137,7 @@ def test_alter_set_takes_effect_for_the_next_statement(shop: psycopg.Connection[
 def test_disable_and_enable(shop: psycopg.Connection[Any]) -> None:
     motion_pg.execute(shop, "ALTER MOTION TRIGGER counter DISABLE")
     assert insert(shop, 1) == (None, None)
-    shop.execute("UPDATE \"Shop\".\"Items\" SET label = 'x'")
+    shop.execute('UPDATE "Shop"."Items" SET label = \'x\'')
     assert shop.execute("SELECT count(*) FROM motion.jobs").fetchone() == (0,)
     motion_pg.execute(shop, "ALTER MOTION TRIGGER counter ENABLE")
     assert insert(shop, 2) == (6, 1)
@@ -147,7 +147,7 @@ def test_rollback_serves_old_content_as_a_new_version(
     shop: psycopg.Connection[Any], dsn: str
 ) -> None:
     shop.execute('INSERT INTO "Shop"."Items" (value, label) VALUES (1, \'a\')')
-    shop.execute("UPDATE \"Shop\".\"Items\" SET label = 'b'")
+    shop.execute('UPDATE "Shop"."Items" SET label = \'b\'')
     assert Worker(dsn, poll_interval=0.05).run(once=True) == 1
     assert _state(shop, 2)["count"] == 2  # the label route fires on INSERT and on the UPDATE
     motion_pg.execute(shop, "ALTER MOTION TRIGGER counter ROLLBACK TO VERSION 1")
@@ -185,16 +185,16 @@ def test_show_and_catalog_views(shop: psycopg.Connection[Any]) -> None:
         ("ALTER MOTION TRIGGER counter ROLLBACK TO VERSION 9", "has no version 9"),
         ("ALTER MOTION TRIGGER counter SET (a = now())", "must be a literal"),
         (
-            "CREATE MOTION TRIGGER t2 ON \"Shop\".\"Items\" (nope)"
+            'CREATE MOTION TRIGGER t2 ON "Shop"."Items" (nope)'
             " USING 'motion_test_apps.basic:Counter'",
             'column "nope" of relation "Shop.Items" does not exist',
         ),
         (
-            "CREATE MOTION TRIGGER t2 ON \"Shop\".\"Items\" USING 'motion_test_apps.broken:Broken'",
+            'CREATE MOTION TRIGGER t2 ON "Shop"."Items" USING \'motion_test_apps.broken:Broken\'',
             "No module named 'motion_pg_missing_dependency'",
         ),
         (
-            "CREATE MOTION TRIGGER counter ON \"Shop\".\"Items\""
+            'CREATE MOTION TRIGGER counter ON "Shop"."Items"'
             " USING 'motion_test_apps.basic:Counter'",
             'motion trigger "counter" already exists',
         ),
