@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -37,3 +39,17 @@ class Tally(motion_pg.Trigger):
             "count": ctx.state["count"] + len(events),
             "ids": [*ctx.state["ids"], *(e.row["id"] for e in events)],
         }
+
+
+class Crashing(Tally):
+    """Fit crashes the way ``crash`` says: ``exit`` (sys.exit), ``segv`` (a segfault) or ``hang``."""
+
+    def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
+        how = ctx.params.get("crash")
+        if how == "exit":
+            sys.exit(3)
+        if how == "segv":
+            ctypes.string_at(0)
+        if how == "hang":
+            time.sleep(3600)
+        return super().fit(events, ctx)
