@@ -16,12 +16,13 @@ from motion_pg import extension as ext
 from motion_pg.errors import InstallError
 
 
-def default_paths() -> list[str]:
-    """The active virtualenv's site-packages (if any) and the current directory."""
+def default_paths(extra: Sequence[str] = ()) -> list[str]:
+    """The active virtualenv's site-packages (where motion_pg itself is), then ``extra`` — or the
+    current directory when there is none."""
     paths: list[str] = []
     if sys.prefix != sys.base_prefix:
         paths.append(sysconfig.get_paths()["purelib"])
-    paths.append(os.getcwd())
+    paths.extend(extra or [os.getcwd()])
     return paths
 
 

@@ -258,3 +258,21 @@ RETURNING id
 DELETE FROM motion.jobs WHERE state IN ('dead', 'pending')
   AND (id = ANY ($1::bigint[]) OR ($2::text IS NOT NULL AND trigger_name = $2 AND state = 'dead'))
 RETURNING id
+
+-- name: status
+-- One row per motion trigger for `motion-pg status`: queue depth and age, failures, and the
+-- latencies of its recent fits (the last 50 runs).
+SELECT t.name, t.class_ref, t.enabled, t.serving_version,
+       count(j.id) FILTER (WHERE j.state = 'pending') AS pending,
+       count(j.id) FILTER (WHERE j.state = 'running') AS running,
+       count(j.id) FILTER (WHERE j.state = 'dead') AS dead,
+       extract(epoch FROM now() - min(j.created_at) FILTER (WHERE j.state = 'pending'))::float8
+           AS oldest_pending_s,
+       (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.finished_at - r.started_at))
+        FROM (SELECT * FROM motion.runs r WHERE r.trigger_name = t.name AND r.state = 'succeeded'
+              ORDER BY r.id DESC LIMIT 50) r)::float8 AS fit_p50_s,
+       (SELECT count(*) FROM motion.runs r WHERE r.trigger_name = t.name AND r.state = 'failed'
+          AND r.finished_at > now() - interval '1 hour') AS failed_last_hour,
+       (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors
+FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
+GROUP BY t.name ORDER BY t.name

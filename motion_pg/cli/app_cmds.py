@@ -28,8 +28,8 @@ def _fail(e: MotionError) -> click.ClickException:
     "paths",
     multiple=True,
     type=click.Path(file_okay=False),
-    help="directory the database server imports from (repeatable); "
-    "default: the active virtualenv and the current directory",
+    help="directory the database server imports trigger modules from (repeatable; default: the "
+    "current directory); the active virtualenv is always recorded",
 )
 @click.option(
     "--extension/--no-extension",
@@ -39,11 +39,12 @@ def _fail(e: MotionError) -> click.ClickException:
 )
 def install(dsn: str | None, paths: tuple[str, ...], extension: bool | None) -> None:
     """Install (or upgrade) motion in a database and record where its server imports Python from."""
+    from motion_pg.install import default_paths
     from motion_pg.install import install as do_install
 
     try:
         with connect(resolve_dsn(dsn)) as conn:
-            recorded = do_install(conn, list(paths) or None, extension=extension)
+            recorded = do_install(conn, default_paths(paths), extension=extension)
     except MotionError as e:
         raise _fail(e) from e
     console.print("motion installed; the database server imports from:")
@@ -132,27 +133,30 @@ def worker(
 @dsn_option
 def status(dsn: str | None) -> None:
     """Triggers, serving versions, queue depth, oldest pending age and failures."""
+    from motion_pg.pg import PgDatabase
+    from motion_pg.queries import query
+
     try:
         with connect(resolve_dsn(dsn)) as conn:
-            rows = conn.execute(
-                "SELECT t.name, t.class_ref, t.enabled, t.serving_version,"
-                " count(*) FILTER (WHERE j.state = 'pending') AS pending,"
-                " count(*) FILTER (WHERE j.state = 'running') AS running,"
-                " count(*) FILTER (WHERE j.state = 'dead') AS dead,"
-                " extract(epoch FROM now() - min(j.created_at) FILTER (WHERE j.state = 'pending'))"
-                " AS oldest"
-                " FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name"
-                " GROUP BY t.name ORDER BY t.name"
-            ).fetchall()
+            rows = PgDatabase(conn).query(query("status"))
     except MotionError as e:
         raise _fail(e) from e
     table = Table("trigger", "class", "enabled", "version", "pending", "running", "dead",
-                  "oldest pending")  # fmt: skip
-    for name, cls, enabled, version, pending, running, dead, oldest in rows:
-        age = f"{float(oldest):.1f} s" if oldest is not None else "-"
-        table.add_row(name, cls, str(enabled).lower(), str(version), str(pending), str(running),
-                      str(dead), age)  # fmt: skip
+                  "oldest pending", "fit p50", "failed fits (1 h)", "infer errors")  # fmt: skip
+    for r in rows:
+        table.add_row(
+            r["name"], r["class_ref"], str(r["enabled"]).lower(), str(r["serving_version"]),
+            str(r["pending"]), str(r["running"]), str(r["dead"]),
+            _seconds(r["oldest_pending_s"]), _seconds(r["fit_p50_s"]),
+            str(r["failed_last_hour"]), str(r["infer_errors"]),
+        )  # fmt: skip
     console.print(table)
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
 
 
 @main.command()
