@@ -31,13 +31,13 @@ chaos: setup
 	$(PYTEST) tests/integration -m chaos
 
 lint: setup
-	$(BIN)/ruff check motion_pg tests examples
-	$(BIN)/ruff format --check motion_pg tests examples
+	$(BIN)/ruff check motion_pg tests examples bench
+	$(BIN)/ruff format --check motion_pg tests examples bench
 	$(BIN)/mypy
 
 format: setup
-	$(BIN)/ruff format motion_pg tests examples
-	$(BIN)/ruff check --fix motion_pg tests examples
+	$(BIN)/ruff format motion_pg tests examples bench
+	$(BIN)/ruff check --fix motion_pg tests examples bench
 
 bench: setup
 	$(BIN)/python -m bench

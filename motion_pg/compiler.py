@@ -101,6 +101,8 @@ class Compiler:
                 [stmt.name, route.ordinal, route.relid, route.columns, route.infer,
                  route.fit, route.key_columns, names],
             )  # fmt: skip
+        if stmt.params.get("fire_on_replica") is True:
+            self._set_enabled(stmt.name, True)
         version = self._setup(stmt.name, instance, stmt.params, source="setup")
         return f"CREATE MOTION TRIGGER {stmt.name} (version {version})"
 
@@ -114,7 +116,10 @@ class Compiler:
         if (
             route.infer is None
             and not route.no_infer
-            and callable(getattr(instance, "infer", None))
+            and (
+                callable(getattr(instance, "infer", None))
+                or callable(getattr(instance, "infer_batch", None))
+            )
         ):
             resolved.infer = "infer"
         if route.fit is None and not route.no_fit and callable(getattr(instance, "fit", None)):
@@ -202,6 +207,8 @@ class Compiler:
                 "UPDATE motion.triggers SET params = $2::jsonb WHERE name = $1",
                 [stmt.name, json.dumps(params)],
             )
+            if "fire_on_replica" in action.params:
+                self._set_enabled(stmt.name, current["enabled"])
             version = write_version(self.db, stmt.name, {}, source="params",
                                     parent=current["serving_version"], params=params)  # fmt: skip
             done = f"SET (version {version})"
@@ -232,13 +239,17 @@ class Compiler:
         return f"ALTER MOTION TRIGGER {stmt.name} {done}"
 
     def _set_enabled(self, name: str, enabled: bool) -> None:
+        """Enable or disable the route triggers; ``fire_on_replica = true`` enables them ALWAYS,
+        so rows applied by logical replication (session_replication_role = replica) fire too."""
         self.db.query("UPDATE motion.triggers SET enabled = $2 WHERE name = $1", [name, enabled])
+        params = json.loads(self.db.query(query("trigger_definition"), [name])[0]["params"])
         rows = self.db.query(
             "SELECT r.relation::oid::bigint AS relid, r.pg_triggers FROM motion.routes r"
             " WHERE r.trigger_name = $1",
             [name],
         )
-        verb = sql.SQL("ENABLE" if enabled else "DISABLE")
+        always = params.get("fire_on_replica") is True
+        verb = sql.SQL("DISABLE" if not enabled else "ENABLE ALWAYS" if always else "ENABLE")
         for row in rows:
             rel = self._relation_ident(row["relid"])
             for trigger in row["pg_triggers"]:
@@ -279,6 +290,9 @@ def _unknown(name: str) -> UnknownTrigger:
 
 
 def _check_params(params: Mapping[str, Any]) -> None:
+    replica = params.get("fire_on_replica")
+    if replica is not None and not isinstance(replica, bool):
+        raise DefinitionError(f"param fire_on_replica must be true or false, got {replica!r}")
     on_error = params.get("on_error")
     if on_error is not None and on_error not in KNOWN_ON_ERROR:
         raise DefinitionError(

@@ -7,6 +7,10 @@ For a route ``ON rel (cols) INFER m FIT f``:
 - fit: AFTER STATEMENT triggers enqueue the statement's rows from a transition table with one
   insert; UPDATEs filtered by columns use an AFTER ROW trigger with a WHEN clause instead, since
   Postgres allows no transition tables on triggers with column lists.
+
+In batch mode (the class defines ``infer_batch`` and the route uses the default infer; see
+:mod:`motion_pg.runtime.batch`) INSERTs are inferred by one AFTER INSERT statement trigger with a
+transition table, which also enqueues the route's fit events; UPDATEs keep the row triggers.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from motion_pg.dsl.spec import Route
-from motion_pg.errors import UnknownColumn, UnknownRelation
+from motion_pg.errors import DefinitionError, UnknownColumn, UnknownRelation
 from motion_pg.queries import query
+from motion_pg.runtime import loader
 from motion_pg.runtime.plpy_db import PlpyDatabase
 
 _TABLE_KINDS = {"r": "table", "p": "partitioned table"}
@@ -82,8 +87,45 @@ def pg_trigger_name(trigger: str, ordinal: int, kind: str) -> str:
     return f"motion_{short}_{digest}_{ordinal}_{kind}"
 
 
+INFER_MODES = ("row", "batch")
+
+
+def infer_mode(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> str:
+    """``'batch'`` or ``'row'``: how the route's INSERTs are inferred.
+
+    Batch mode is chosen when the class defines ``infer_batch``, the route uses the default infer
+    and the relation has a primary key (the write-back matches rows on it); ``WITH (infer_mode =
+    'row')`` opts out, ``infer_mode = 'batch'`` insists (and fails when batch mode cannot work).
+    """
+    definition = db.query(query("trigger_definition"), [trigger])[0]
+    params = definition["params"]
+    wanted = (params if isinstance(params, dict) else {}).get("infer_mode")
+    if wanted is None and isinstance(params, str):
+        import json
+
+        wanted = json.loads(params).get("infer_mode")
+    if wanted is not None and wanted not in INFER_MODES:
+        raise DefinitionError(f"param infer_mode must be 'row' or 'batch', got {wanted!r}")
+    if route.infer is None or wanted == "row":
+        return "row"
+    cls = loader.load_class(definition["class_ref"])
+    reason = None
+    if route.infer != "infer":
+        reason = f"the route names INFER {route.infer}; batch mode calls infer_batch"
+    elif not callable(getattr(cls, "infer_batch", None)):
+        reason = f"class {definition['class_ref']!r} defines no infer_batch"
+    elif not route.key_columns:
+        reason = f"{route.relation} has no primary key to write batch outputs back by"
+    if reason is None:
+        return "batch"
+    if wanted == "batch":
+        raise DefinitionError(f"motion trigger \"{trigger}\": infer_mode = 'batch': {reason}")
+    return "row"
+
+
 def create_route_triggers(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> list[str]:
     """Create the route's Postgres triggers; returns their names."""
+    batch = infer_mode(db, trigger, route) == "batch"
     table = sql.Identifier(route.schema, route.table)
     args = sql.SQL(", ").join([sql.Literal(trigger), sql.Literal(str(route.ordinal))])
     cols = route.columns
@@ -107,11 +149,22 @@ def create_route_triggers(db: PlpyDatabase, trigger: str, route: ResolvedRoute) 
     if route.infer is not None:
         add(
             "infer_stmt",
-            "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE{of} ON {table} "
+            "CREATE TRIGGER {name} BEFORE {ins}UPDATE{of} ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION motion.infer_statement({args})",
             of=of_cols,
+            ins=sql.SQL("" if batch else "INSERT OR "),
         )
-        if changed is None:
+        if batch:
+            add(
+                "infer_batch",
+                "CREATE TRIGGER {name} AFTER INSERT ON {table} "
+                "REFERENCING NEW TABLE AS motion_new_rows FOR EACH STATEMENT "
+                "EXECUTE FUNCTION motion.infer_batch({args})",
+            )
+            add("infer_upd", "CREATE TRIGGER {name} BEFORE UPDATE{of} ON {table} FOR EACH ROW "
+                "{when}EXECUTE FUNCTION motion.infer_row({args})", of=of_cols,
+                when=sql.SQL("WHEN ({}) ").format(changed) if changed else sql.SQL(""))  # fmt: skip
+        elif changed is None:
             add(
                 "infer",
                 "CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table} "
@@ -132,13 +185,14 @@ def create_route_triggers(db: PlpyDatabase, trigger: str, route: ResolvedRoute) 
             )
     if route.fit is not None:
         enqueue_args = args + sql.SQL(", ") + sql.Literal(route.relation)
-        add(
-            "fit_ins",
-            "CREATE TRIGGER {name} AFTER INSERT ON {table} "
-            "REFERENCING NEW TABLE AS motion_new_rows FOR EACH STATEMENT "
-            "EXECUTE FUNCTION motion.enqueue_statement({eargs})",
-            eargs=enqueue_args,
-        )
+        if not (batch and route.infer is not None):  # else the batch trigger enqueues inserts
+            add(
+                "fit_ins",
+                "CREATE TRIGGER {name} AFTER INSERT ON {table} "
+                "REFERENCING NEW TABLE AS motion_new_rows FOR EACH STATEMENT "
+                "EXECUTE FUNCTION motion.enqueue_statement({eargs})",
+                eargs=enqueue_args,
+            )
         if changed is None:
             add(
                 "fit_upd",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds .venv from Debian's python3.11 (the interpreter PL/Python embeds, so the database server
-# can import what the venv holds) and installs motion_pg editable with its dev extras.
+# can import what the venv holds) and installs motion_pg editable with its dev and bench extras.
 # A second run with an unchanged pyproject.toml returns at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,11 +14,11 @@ if [[ -x $VENV/bin/python && "$(readlink -f "$VENV/bin/python")" != "$(readlink 
   echo "setup: $VENV was not made from $PYTHON; rebuilding it"
   rm -rf "$VENV"
 fi
-if [[ -f $STAMP && $STAMP -nt pyproject.toml ]]; then
+if [[ -f $STAMP && $STAMP -nt pyproject.toml && $STAMP -nt scripts/setup-venv.sh ]]; then
   exit 0
 fi
 [[ -x $VENV/bin/python ]] || $PYTHON -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]'
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
 touch "$STAMP"
 echo "setup: $VENV ready"

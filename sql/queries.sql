@@ -133,8 +133,8 @@ WITH candidate AS MATERIALIZED (
     RETURNING id, trigger_name
 )
 UPDATE motion.jobs j SET state = 'running', run_id = run.id, attempts = j.attempts + 1
-FROM batch, run
-WHERE j.id = batch.id
+FROM run
+WHERE j.id = ANY (ARRAY(SELECT id FROM batch))  -- primary key lookups, not a join over the queue
 RETURNING run.id AS run_id, j.trigger_name, j.id, j.route, j.relation, j.op, j.row_data,
           j.attempts
 

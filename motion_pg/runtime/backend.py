@@ -8,6 +8,7 @@ the trigger's revision (a change of definition) and serving version.
 
 from __future__ import annotations
 
+import hashlib
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -26,10 +27,17 @@ from motion_pg.trigger import Context, RouteInfo, Trigger
 @dataclass
 class _Route:
     info: RouteInfo
-    method: Any  # the bound infer method, or None
+    method: Any  # the bound infer method (or infer_batch on one row), or None
     columns: dict[str, Converter]
     key_columns: list[str]
     ctx: Context
+    types: dict[str, str] = field(default_factory=dict)  # column -> pg_type.typname
+    batch: Any = None  # the bound infer_batch method, when the class defines one
+    exact: dict[str, type] = field(default_factory=dict)  # values of this type need no converting
+
+
+# column types whose values of exactly this Python type pass unconverted (the hot path)
+_EXACT = {"int2": int, "int4": int, "int8": int, "float4": float, "float8": float, "bool": bool}
 
 
 @dataclass
@@ -47,6 +55,8 @@ class _Loaded:
 
 _blobs = BlobCache()
 _loaded: dict[str, _Loaded] = {}
+# relids (TD["relid"]) whose batch write-back UPDATE is running: it must not re-fire infer
+writing_back: set[str] = set()
 _db: PlpyDatabase | None = None
 
 
@@ -71,10 +81,17 @@ def refresh(plpy: Any, name: str) -> _Loaded:
     cached = _loaded.get(name)
     if cached is not None and cached.revision == serving["revision"]:
         cached.enabled = serving["enabled"]
-        if cached.version == serving["serving_version"]:
-            return cached
-        return _set_state(db, cached, serving["serving_version"])
-    return _load(plpy, db, name)
+        if cached.version != (serving["serving_version"] or 0):
+            cached = _set_state(db, cached, serving["serving_version"])
+    else:
+        cached = _load(plpy, db, name)
+    # what motion.infer_statement compares with, so unchanged statements never enter Python
+    token = (
+        f"{serving['revision']}:{serving['serving_version'] or 0}:{str(serving['enabled']).lower()}"
+    )
+    setting = "motion.serving_" + hashlib.md5(name.encode()).hexdigest()
+    db.query("SELECT pg_catalog.set_config($1, $2, false)", [setting, token])
+    return cached
 
 
 def _load(plpy: Any, db: PlpyDatabase, name: str) -> _Loaded:
@@ -105,25 +122,40 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> _Loaded:
             infer=r["infer_method"],
             fit=r["fit_method"],
         )
-        method = None
+        method = batch = None
         if info.infer is not None:
+            batch = getattr(instance, "infer_batch", None) if info.infer == "infer" else None
+            batch = batch if callable(batch) else None
             try:
-                method = loader.method(instance, info.infer, row["class_ref"])
+                if batch is not None and not callable(getattr(instance, "infer", None)):
+                    from motion_pg.runtime.batch import one_row
+
+                    method = one_row(batch)
+                else:
+                    method = loader.method(instance, info.infer, row["class_ref"])
             except MotionError as e:
                 plpy.error(f'motion trigger "{name}": {e.message}', hint=e.hint)
-        columns = {
-            c["name"]: converter(c["type_name"], c["typmod"])
-            for c in db.query(query("relation_columns"), [r["relid"]])
-        }
+        described = db.query(query("relation_columns"), [r["relid"]])
+        columns = {c["name"]: converter(c["type_name"], c["typmod"]) for c in described}
         ctx = Context(
             trigger=name, version=-1, state=loaded.state, params=params, db=db, route=info
         )
-        loaded.routes[info.ordinal] = _Route(info, method, columns, list(r["key_columns"]), ctx)
+        loaded.routes[info.ordinal] = _Route(
+            info, method, columns, list(r["key_columns"]), ctx,
+            types={c["name"]: c["type_name"] for c in described}, batch=batch,
+            exact={c["name"]: _EXACT[c["type_name"]] for c in described
+                   if c["type_name"] in _EXACT},
+        )  # fmt: skip
     _loaded[name] = loaded
     return _set_state(db, loaded, row["serving_version"])
 
 
 def _set_state(db: PlpyDatabase, loaded: _Loaded, version: int | None) -> _Loaded:
+    # let go of the old state first, so a backend never holds two large versions at once; a failed
+    # load leaves version -1 and the next statement loads again
+    loaded.version, loaded.state = -1, MappingProxyType({})
+    for route in loaded.routes.values():
+        route.ctx = replace(route.ctx, state=loaded.state)
     if version is None:
         state: Mapping[str, Any] = MappingProxyType({})
     else:
@@ -136,51 +168,73 @@ def _set_state(db: PlpyDatabase, loaded: _Loaded, version: int | None) -> _Loade
 
 
 def infer_statement(plpy: Any, td: Mapping[str, Any]) -> None:
-    """BEFORE STATEMENT: pin the serving version for the rows of this statement."""
+    """BEFORE STATEMENT (schema 0.1's shim; 0.2 checks in plpgsql and calls :func:`refresh`)."""
+    if td["relid"] in writing_back:
+        return
     refresh(plpy, td["args"][0])
 
 
 def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
     """BEFORE ROW: run the route's infer on the new row and write the outputs into it."""
-    name, ordinal = td["args"][0], int(td["args"][1])
-    loaded = _loaded.get(name)
+    args = td["args"]
+    loaded = _loaded.get(args[0])
     if loaded is None:  # a statement trigger did not run first (e.g. it was disabled alone)
-        loaded = refresh(plpy, name)
-    if not loaded.enabled:
+        if td["relid"] in writing_back:
+            return None
+        loaded = refresh(plpy, args[0])
+    if not loaded.enabled or (writing_back and td["relid"] in writing_back):
         return None
-    route = loaded.routes[ordinal]
+    route = loaded.routes[int(args[1])]
     new = td["new"]
     try:
         out = route.method(dict(new), route.ctx)
     except Exception as e:
-        return _infer_failed(plpy, loaded, route, new, f"{type(e).__name__}: {e}", e)
+        return infer_failed(plpy, loaded, route, new, f"{type(e).__name__}: {e}", e)
     if not out:
         return None
-    if not isinstance(out, Mapping):
-        return _infer_failed(
-            plpy, loaded, route, new,
-            f"infer must return a dict of column values or None, got {type(out).__name__}", None,
-        )  # fmt: skip
-    for column, value in out.items():
-        convert = route.columns.get(column)
-        if convert is None:
-            return _infer_failed(
-                plpy, loaded, route, new,
-                f"infer returned column {column!r}, which {route.info.relation} does not have "
-                f"(columns: {', '.join(route.columns)})", None,
-            )  # fmt: skip
-        try:
-            new[column] = None if value is None else convert(value)
-        except ValueMismatch as e:
-            return _infer_failed(
-                plpy, loaded, route, new,
-                f"column {column!r} expects {e}; infer returned {type(value).__name__} "
-                f"{_short(value)}", None,
-            )  # fmt: skip
+    if type(out) is dict:  # the hot path: values already of their columns' Python types
+        exact = route.exact
+        for column, value in out.items():
+            if type(value) is not exact.get(column):
+                break
+            new[column] = value
+        else:
+            return "MODIFY"
+    problem = convert_into(route, out, new)
+    if problem is not None:
+        return infer_failed(plpy, loaded, route, new, problem, None)
     return "MODIFY"
 
 
-def _infer_failed(
+def convert_into(route: _Route, out: Any, target: dict[str, Any]) -> str | None:
+    """Check ``out`` (what infer returned) and write its converted values into ``target``.
+
+    Returns what is wrong with ``out``, or None when every value was written.
+    """
+    if type(out) is not dict and not isinstance(out, Mapping):
+        return f"infer must return a dict of column values or None, got {type(out).__name__}"
+    columns, exact = route.columns, route.exact
+    for column, value in out.items():
+        if type(value) is exact.get(column):
+            target[column] = value
+            continue
+        convert = columns.get(column)
+        if convert is None:
+            return (
+                f"infer returned column {column!r}, which {route.info.relation} does not have "
+                f"(columns: {', '.join(columns)})"
+            )
+        try:
+            target[column] = None if value is None else convert(value)
+        except ValueMismatch as e:
+            return (
+                f"column {column!r} expects {e}; infer returned {type(value).__name__} "
+                f"{_short(value)}"
+            )
+    return None
+
+
+def infer_failed(
     plpy: Any,
     loaded: _Loaded,
     route: _Route,
@@ -188,15 +242,12 @@ def _infer_failed(
     what: str,
     exc: BaseException | None,
 ) -> str | None:
+    """Fail the statement naming trigger, relation, row key and error; under on_error = 'skip'
+    record the error and return None (the row is stored without outputs)."""
     key = {c: new.get(c) for c in route.key_columns}
-    key_text = (
-        "(" + ", ".join(key) + ")=(" + ", ".join(_short(v) for v in key.values()) + ")"
-        if key
-        else "(no primary key)"
-    )
     message = (
-        f'motion trigger "{loaded.name}" infer failed on {route.info.relation} row {key_text}: '
-        f"{what}"
+        f'motion trigger "{loaded.name}" infer failed on {route.info.relation} row '
+        f"{key_text(key)}: {what}"
     )
     detail = "".join(traceback.format_exception(exc)) if exc is not None else None
     if loaded.params.get("on_error") == "skip":
@@ -212,6 +263,13 @@ def _infer_failed(
     return None
 
 
+def key_text(key: Mapping[str, Any]) -> str:
+    """``(id)=(7)``: a row key the way Postgres' own errors show it."""
+    if not key:
+        return "(no primary key)"
+    return "(" + ", ".join(key) + ")=(" + ", ".join(_short(v) for v in key.values()) + ")"
+
+
 def _output_hint() -> str:
     return "infer returns {column: value} for columns of the relation, or None to leave the row"
 
@@ -222,7 +280,8 @@ def _short(value: Any) -> str:
 
 
 def warm(plpy: Any, name: str) -> int:
-    """Load trigger ``name`` (class, routes, state) into this backend; returns the serving version."""
+    """``motion.warm(name)``: load trigger ``name`` (class, routes, state) into this backend before
+    its first write, e.g. from a connection pool's connect hook; returns the serving version."""
     return refresh(plpy, name).version
 
 

@@ -24,15 +24,24 @@ class BlobCache:
 
     def __init__(self) -> None:
         self._values: dict[int, Any] = {}
+        self._in_use: dict[str, set[int]] = {}  # trigger -> blob ids of its latest loaded version
 
     def load(self, db: Database, trigger: str, version: int) -> Mapping[str, Any]:
-        """The state of ``trigger`` at ``version``, as a read-only mapping."""
+        """The state of ``trigger`` at ``version``, as a read-only mapping.
+
+        Values the trigger's previous version used and this one does not are forgotten, so a
+        backend holds one copy of each served state, not every version it ever served.
+        """
         entries = db.query(query("state_entries"), [trigger, version])
         wanted = {int(e["blob_id"]) for e in entries}
+        self._in_use[trigger] = wanted
+        self.retain(set().union(*self._in_use.values()))
         missing = [i for i in wanted if i not in self._values]
-        if missing:
-            for row in db.query(query("blobs_by_id"), [missing]):
-                self._values[int(row["id"])] = pickle.loads(bytes(row["data"]))
+        for blob_id in missing:  # one at a time: a large state is never twice in flight
+            for row in db.query(query("blobs_by_id"), [[blob_id]]):
+                data = row["data"]
+                self._values[int(row["id"])] = pickle.loads(data)
+                del row, data
         state = {e["key"]: self._values[int(e["blob_id"])] for e in entries}
         return MappingProxyType(state)
 

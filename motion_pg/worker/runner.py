@@ -126,7 +126,10 @@ class Worker:
     def _connected(self) -> psycopg.Connection[Any]:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
             return self._conn
-        conn = connect(self.dsn, autocommit=True, application_name="motion-pg worker")
+        # the claim's cost estimate grows with the queue and would cross the JIT threshold,
+        # compiling for ~0.7 s what runs in milliseconds
+        conn = connect(self.dsn, autocommit=True, application_name="motion-pg worker",
+                       options="-c jit=off")  # fmt: skip
         listener = connect(self.dsn, autocommit=True, application_name="motion-pg listener")
         listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
         if self._fit is None:

@@ -158,6 +158,8 @@ def test_application_role_writes_rows_but_cannot_manage_triggers(
             assert row == (8,)
             with pytest.raises(MotionError, match="only administrators"):
                 motion_pg.execute(app, "DROP MOTION TRIGGER counter")
+            with pytest.raises(MotionError, match="only administrators"):
+                motion_pg.execute(app, CREATE.replace("counter", "mine"))
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 app.execute("SELECT motion.exec('DROP MOTION TRIGGER counter')")
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -168,3 +170,24 @@ def test_application_role_writes_rows_but_cannot_manage_triggers(
         conn.execute(f"DROP OWNED BY {app_role}")
         conn.execute(f"DROP ROLE {app_role}")
     assert conn.execute("SELECT count(*) FROM motion.triggers").fetchone() == (1,)
+
+
+def test_fire_on_replica_serves_logical_replication_targets(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(ITEMS)
+    motion_pg.execute(conn, CREATE)
+
+    def replicated_insert() -> Any:
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            row = conn.execute("INSERT INTO items (value) VALUES (5) RETURNING doubled")
+            return row.fetchone()
+
+    assert replicated_insert() == (None,)  # as Postgres does for ordinary triggers
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER counter SET (fire_on_replica = true)")
+    assert replicated_insert() == (10,)
+    enabled = conn.execute(
+        "SELECT DISTINCT tgenabled FROM pg_trigger WHERE tgname LIKE 'motion%'"
+    ).fetchall()
+    assert enabled == [("A",)]
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER counter DISABLE")
+    assert replicated_insert() == (None,)

@@ -1,0 +1,1 @@
+"""The bench workloads, one module per concern."""

@@ -1,0 +1,215 @@
+"""B5 (commit → fit start latency), B6 (draining the queue), B8 (claim time vs queue depth)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+import motion_pg
+from bench.harness import ROOT, Bench, Row, median, percentile, wait_until
+from motion_pg.queries import query
+
+MOTION_PG = [str(Path(sys.executable).parent / "motion-pg"), "worker"]
+# the polling fallback alone: a worker listening on a channel nobody notifies
+POLLING = [sys.executable, "-c", "import sys, motion_pg.worker.runner as r; r.CHANNEL = "
+           "'bench_silence'; r.Worker(sys.argv[1], poll_interval=1.0).run()"]  # fmt: skip
+
+
+def _count(conn: psycopg.Connection[Any], sql: str) -> int:
+    row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _start_workers(
+    bench: Bench, argv: list[str], n: int, env: dict[str, str] | None = None
+) -> list[Any]:
+    with bench.connect() as conn:
+        before = _count(conn, "SELECT count(*) FROM motion.workers")
+        procs = [bench.spawn(argv, env) for _ in range(n)]
+        wait_until(lambda: _count(conn, "SELECT count(*) FROM motion.workers") >= before + n,
+                   60, "workers to register")  # fmt: skip
+    time.sleep(0.5)  # the fit child process starts with the first claim attempt
+    return procs
+
+
+def _stop_all(bench: Bench, procs: list[Any]) -> None:
+    for p in procs:
+        bench.stop(p)
+
+
+def _fitted(log: Path, started: dict[int, float], committed: dict[int, float]) -> bool:
+    for line in log.read_text().splitlines():
+        i, t = line.split()
+        started[int(i)] = float(t)
+    return all(i in started for i in committed)
+
+
+def _wait_fitted(log: Path, started: dict[int, float], committed: dict[int, float]) -> None:
+    wait_until(lambda: _fitted(log, started, committed), 60, "fits to start")
+
+
+def b5(bench: Bench) -> None:
+    log = bench.root / "b5.log"
+    log.touch()
+    with bench.connect() as conn:
+        conn.execute("CREATE TABLE b5 (id bigserial PRIMARY KEY, x int NOT NULL, y int)")
+        motion_pg.execute(conn, "CREATE MOTION TRIGGER stamped ON b5 "
+                          f"USING 'bench.models:Stamped' WITH (log = '{log}')")  # fmt: skip
+    results: dict[str, list[float]] = {}
+    for path, argv in (("NOTIFY", MOTION_PG), ("polling", [*POLLING, bench.dsn])):
+        n = (
+            bench.sizes.latency_events
+            if path == "NOTIFY"
+            else max(5, bench.sizes.latency_events // 4)
+        )
+        procs = _start_workers(bench, argv, 1)
+        started: dict[int, float] = {}
+        with bench.connect() as conn:
+            for warm in (True, False):  # the first fit also starts the fit process: not measured
+                committed: dict[int, float] = {}
+                for _ in range(1 if warm else n):
+                    row = conn.execute("INSERT INTO b5 (x) VALUES (1) RETURNING id").fetchone()
+                    committed[int(row[0])] = time.time() if row else 0.0
+                    time.sleep(0.1)  # 10 events/s
+                _wait_fitted(log, started, committed)
+        _stop_all(bench, procs)
+        results[path] = [(started[i] - committed[i]) * 1000 for i in committed]
+    notify, poll = results["NOTIFY"], results["polling"]
+    p50, p99 = percentile(notify, 50), percentile(notify, 99)
+    bench.rows.append(Row(
+        "B5", "commit → fit start, 10 events/s (one new version per event)",
+        {"NOTIFY p50/p99": f"{p50:.1f} / {p99:.1f} ms",
+         "polling (1 s) p50/p99": f"{percentile(poll, 50):.0f} / {percentile(poll, 99):.0f} ms"},
+        f"NOTIFY p50 {p50:.1f} ms, p99 {p99:.1f} ms", "p50 ≤ 10 ms, p99 ≤ 50 ms",
+        None if bench.sizes.quick else (p50 <= 10 and p99 <= 50), results,
+    ))  # fmt: skip
+
+
+_DRAINED = (
+    "SELECT count(*) FROM (SELECT 1 FROM motion.jobs WHERE state = 'pending' UNION ALL "
+    "SELECT 1 FROM motion.jobs WHERE state = 'running') q"
+)  # partial indexes: cheap
+
+
+def _drain_motion(bench: Bench, conn: psycopg.Connection[Any], events: int, fit_batch: int,
+                  workers: int, jit: bool = True) -> float:  # fmt: skip
+    conn.execute("TRUNCATE b6, motion.jobs")
+    argv = [*MOTION_PG, "--fit-batch", str(fit_batch)]
+    env = None if jit else {"PGOPTIONS": "-c jit=off"}
+    procs = _start_workers(bench, argv, workers, env)
+    start = time.perf_counter()
+    conn.execute("INSERT INTO b6 (x) SELECT g FROM generate_series(1, %s) g", [events // 2])
+    wait_until(lambda: _count(conn, _DRAINED) == 0, 600, "the queue to drain", 0.05)
+    elapsed = time.perf_counter() - start
+    _stop_all(bench, procs)
+    return events / elapsed
+
+
+def _drain_procrastinate(bench: Bench, conn: psycopg.Connection[Any], events: int,
+                         workers: int) -> float:  # fmt: skip
+    from bench.procrastinate_app import app, noop
+
+    conn.execute("TRUNCATE procrastinate_jobs CASCADE")
+    argv = [str(Path(sys.executable).parent / "procrastinate"), "--app",
+            "bench.procrastinate_app.app", "worker", "--concurrency", "1"]  # fmt: skip
+    procs = [bench.spawn(argv, stdout=-3, stderr=-3) for _ in range(workers)]
+    time.sleep(2.0)  # procrastinate workers have no registry to wait on
+    start = time.perf_counter()
+    with app.open():
+        noop.batch_defer(*({"i": i} for i in range(events)))
+    done = "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+    wait_until(lambda: _count(conn, done) == 0, 600, "procrastinate to drain", 0.05)
+    elapsed = time.perf_counter() - start
+    _stop_all(bench, procs)
+    return events / elapsed
+
+
+def b6(bench: Bench) -> None:
+    os.environ["MOTION_DSN"] = bench.dsn
+    small, large = bench.sizes.drain_small, bench.sizes.drain_large
+    runs = 1 if bench.sizes.quick else 2
+    peer = importlib.util.find_spec("procrastinate") is not None  # the `bench` extra
+    with bench.connect() as conn:
+        conn.execute("CREATE TABLE b6 (id bigserial PRIMARY KEY, x int)")
+        motion_pg.execute(conn, "CREATE MOTION TRIGGER noop_a ON b6 NO INFER "
+                          "USING 'bench.models:Noop'; CREATE MOTION TRIGGER noop_b ON b6 NO INFER "
+                          "USING 'bench.models:Noop'")  # fmt: skip
+        import subprocess
+
+        if peer:
+            subprocess.run([str(Path(sys.executable).parent / "procrastinate"), "--app",
+                        "bench.procrastinate_app.app", "schema", "--apply"], check=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True)  # fmt: skip
+        raw: dict[str, list[float]] = {}
+        for workers in (1,) if bench.sizes.quick else (1, 2):
+            for _ in range(runs):
+                raw.setdefault(f"fit_batch=1 x{workers}", []).append(
+                    _drain_motion(bench, conn, small, 1, workers)
+                )
+                raw.setdefault(f"fit_batch=100 x{workers}", []).append(
+                    _drain_motion(bench, conn, large, 100, workers)
+                )
+                if peer:
+                    raw.setdefault(f"procrastinate x{workers}", []).append(
+                        _drain_procrastinate(bench, conn, small, workers)
+                    )
+                if workers == 1:  # diagnosis: the same claims without JIT compilation
+                    raw.setdefault("fit_batch=100 x1 jit=off", []).append(
+                        _drain_motion(bench, conn, large, 100, 1, jit=False)
+                    )
+    m = {k: median(v) for k, v in raw.items()}
+    counts = (1,) if bench.sizes.quick else (1, 2)
+    r = min(m[f"fit_batch=1 x{w}"] / m.get(f"procrastinate x{w}", float("nan")) for w in counts)
+    big = max(m[f"fit_batch=100 x{w}"] for w in counts)
+    bench.rows.append(Row(
+        "B6", f"drain queued events (2 triggers; {small:,} per-event, {large:,} batched), "
+        "trivial fit, 1 and 2 workers",
+        {k: f"{v:,.0f} ev/s" for k, v in m.items()},
+        f"fit_batch=1 / procrastinate ≥ {r:.1f}; fit_batch=100 {big:,.0f} ev/s",
+        "≥ 3; ≥ 20k ev/s", None if bench.sizes.quick else (r >= 3 and big >= 20_000), raw,
+        "" if peer else "procrastinate is not installed (pip install -e '.[bench]'): no baseline",
+    ))  # fmt: skip
+
+
+def _claim_ms(conn: psycopg.Connection[Any], samples: int) -> float:
+    times = []
+    statement = "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + query("claim_jobs")
+    for _ in range(samples):
+        with conn.transaction(force_rollback=True):
+            row = psycopg.RawCursor(conn).execute(statement, ["bench", 30.0, 100]).fetchone()
+            assert row is not None
+            times.append(float(row[0][0]["Execution Time"]))
+    return median(times)
+
+
+def b8_claim(bench: Bench) -> None:
+    deep = bench.sizes.queue_deep
+    enqueue = ("INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data) "
+               "SELECT 'noop_a', 0, 'public.b6', 'INSERT', jsonb_build_object('id', g) "
+               "FROM generate_series(1, %s) g")  # fmt: skip
+    with bench.connect() as conn:
+        conn.execute("TRUNCATE motion.jobs")
+        conn.execute(enqueue, [1000])
+        conn.execute("VACUUM ANALYZE motion.jobs")
+        shallow_ms = _claim_ms(conn, 50)
+        conn.execute(enqueue, [deep - 1000])
+        conn.execute("VACUUM ANALYZE motion.jobs")
+        deep_ms = _claim_ms(conn, 20)
+        conn.execute("SET jit = off")
+        deep_nojit_ms = _claim_ms(conn, 20)
+        conn.execute("TRUNCATE motion.jobs")
+    ratio = deep_ms / shallow_ms
+    bench.rows.append(Row(
+        "B8b", f"claim (100 events, EXPLAIN ANALYZE) with 1k vs {deep:,} pending jobs",
+        {"1k": f"{shallow_ms:.2f} ms", f"{deep:,}": f"{deep_ms:.2f} ms",
+         f"{deep:,} with jit=off": f"{deep_nojit_ms:.2f} ms"},
+        f"deep / shallow = {ratio:.2f}", "flat (0.8-1.2)",
+        None if bench.sizes.quick else 0.8 <= ratio <= 1.2,
+        {"shallow_ms": shallow_ms, "deep_ms": deep_ms, "deep_nojit_ms": deep_nojit_ms},
+    ))  # fmt: skip

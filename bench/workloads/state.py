@@ -1,0 +1,89 @@
+"""B7: the first infer after a new large state version, against bare ``pickle.loads``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+
+import motion_pg
+from bench.harness import Bench, Row, median
+
+HAND_LOADS = """
+CREATE FUNCTION bench_loads(blob bigint) RETURNS float8[] LANGUAGE plpython3u AS $$
+import pickle, time
+t0 = time.perf_counter()
+data = plpy.execute("SELECT data FROM motion.blobs WHERE id = %d" % blob)[0]["data"]
+t1 = time.perf_counter()
+value = pickle.loads(data)
+t2 = time.perf_counter()
+return [t1 - t0, t2 - t1]
+$$;
+"""
+
+
+def _rss_kb(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+def _insert_ms(conn: psycopg.Connection[Any]) -> float:
+    start = time.perf_counter()
+    conn.execute("INSERT INTO b7 (x) VALUES (1)")
+    return (time.perf_counter() - start) * 1000
+
+
+def b7(bench: Bench) -> None:
+    mb = bench.sizes.state_mb
+    with bench.connect() as admin:
+        admin.execute("CREATE TABLE b7 (id bigserial PRIMARY KEY, x int NOT NULL, y int)")
+        admin.execute(HAND_LOADS)
+        motion_pg.execute(admin, "CREATE MOTION TRIGGER big ON b7 USING 'bench.models:BigState'"
+                          f" WITH (mb = {mb})")  # fmt: skip
+        infer = bench.connect()
+        _insert_ms(infer)  # serve version 1 in this backend
+        row = infer.execute("SELECT pg_backend_pid()").fetchone()
+        pid = int(row[0]) if row else 0
+        raw: dict[str, list[float]] = {"first_ms": [], "bare_loads_ms": [], "fetch_ms": [],
+                                       "rss_growth_mb": [], "peak_growth_mb": []}  # fmt: skip
+        for _ in range(bench.sizes.runs):
+            motion_pg.execute(admin, "ALTER MOTION TRIGGER big REFIT")  # a new 50 MB version
+            rss = _rss_kb(pid, "VmRSS")
+            with open(f"/proc/{pid}/clear_refs", "w") as f:
+                f.write("5")  # reset the peak (VmHWM) to the current RSS
+            first = _insert_ms(infer)
+            steady = median([_insert_ms(infer) for _ in range(5)])
+            raw["first_ms"].append(first - steady)
+            raw["rss_growth_mb"].append((_rss_kb(pid, "VmRSS") - rss) / 1024)
+            raw["peak_growth_mb"].append((_rss_kb(pid, "VmHWM") - rss) / 1024)
+            blob = admin.execute(
+                "SELECT e.blob_id FROM motion.state_entries e JOIN motion.triggers t ON "
+                "t.name = e.trigger_name AND t.serving_version = e.version WHERE t.name = 'big'"
+            ).fetchone()
+            assert blob is not None
+            with bench.connect() as hand:
+                hand.execute("SELECT motion._bootstrap()")  # the import paths (numpy)
+                hand.execute("SELECT bench_loads(%s)", [blob[0]])  # PL/Python's own start-up
+                times = hand.execute("SELECT bench_loads(%s)", [blob[0]]).fetchone()
+            assert times is not None
+            raw["fetch_ms"].append(times[0][0] * 1000)
+            raw["bare_loads_ms"].append(times[0][1] * 1000)
+        infer.close()
+    m = {k: median(v) for k, v in raw.items()}
+    ratio = m["first_ms"] / m["bare_loads_ms"]
+    hand = m["first_ms"] / (m["fetch_ms"] + m["bare_loads_ms"])
+    peak = m["peak_growth_mb"] / mb
+    bench.rows.append(Row(
+        "B7", f"first infer after a new {mb} MB state version",
+        {"motion first infer": f"{m['first_ms']:.0f} ms",
+         "bare pickle.loads": f"{m['bare_loads_ms']:.0f} ms",
+         "hand-written SELECT + loads": f"{m['fetch_ms'] + m['bare_loads_ms']:.0f} ms",
+         "RSS growth / peak": f"{m['rss_growth_mb']:.0f} / {m['peak_growth_mb']:.0f} MB"},
+        f"vs loads {ratio:.2f}; vs SELECT+loads {hand:.2f}; peak {peak:.1f}x state",
+        "≤ 1.2; RSS ≤ 2x state", None if bench.sizes.quick else (ratio <= 1.2 and peak <= 2),
+        raw,
+    ))  # fmt: skip
