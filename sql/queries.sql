@@ -84,40 +84,46 @@ INSERT INTO motion.infer_errors (trigger_name, relation, row_key, error)
 VALUES ($1, $2, $3::jsonb, $4::text)
 
 -- name: claim_jobs
--- One statement claims the oldest ready event of a trigger with no running fit, opens the run
--- (the partial unique index refuses a second running fit of that trigger), and marks that
--- trigger's ready events as running, oldest first, up to its fit_batch param (default $3).
--- Under on_fit_error = 'block' a trigger with a dead job is skipped, and a batch stops before the
--- first event that waits for a retry. A batch is always a prefix of the trigger's ready events.
+-- One statement claims the oldest ready events of one trigger with no running fit: it opens the
+-- run (the partial unique index refuses a second running fit of that trigger, so a concurrent
+-- claimer of the same trigger fails instead of fitting in parallel) and marks that trigger's
+-- ready events as running, oldest first, up to its fit_batch param (default $3). Under
+-- on_fit_error = 'block' a trigger with a dead job is skipped, and a batch stops before the first
+-- event that waits for a retry. A batch is always a prefix of the trigger's ready events.
+-- Every step is an index lookup per trigger (the catalog is small, the queue may be huge).
 WITH candidate AS MATERIALIZED (
-    SELECT j.trigger_name FROM motion.jobs j
-    WHERE j.state = 'pending' AND j.run_at <= now()
-      AND NOT EXISTS (SELECT 1 FROM motion.runs r
-                      WHERE r.trigger_name = j.trigger_name AND r.state = 'running')
-      AND NOT EXISTS (SELECT 1 FROM motion.triggers t
-                      WHERE t.name = j.trigger_name AND t.params->>'on_fit_error' = 'block'
-                        AND (EXISTS (SELECT 1 FROM motion.jobs d
-                                     WHERE d.trigger_name = t.name AND d.state = 'dead')
-                             OR EXISTS (SELECT 1 FROM motion.jobs w
-                                        WHERE w.trigger_name = t.name AND w.state = 'pending'
-                                          AND w.id < j.id)))
-    ORDER BY j.id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-), settings AS MATERIALIZED (
-    SELECT c.trigger_name, coalesce((t.params->>'fit_batch')::integer, $3::integer) AS fit_batch,
+    SELECT t.name AS trigger_name,
+           coalesce((t.params->>'fit_batch')::integer, $3::integer) AS fit_batch,
            coalesce(t.params->>'on_fit_error' = 'block', false) AS strict
-    FROM candidate c JOIN motion.triggers t ON t.name = c.trigger_name
+    FROM motion.triggers t
+    CROSS JOIN LATERAL (
+        SELECT j.id FROM motion.jobs j
+        WHERE j.trigger_name = t.name AND j.state = 'pending' AND j.run_at <= now()
+        ORDER BY j.id LIMIT 1
+    ) oldest
+    WHERE NOT EXISTS (SELECT 1 FROM motion.runs r
+                      WHERE r.trigger_name = t.name AND r.state = 'running')
+      AND NOT (coalesce(t.params->>'on_fit_error' = 'block', false)
+               AND (EXISTS (SELECT 1 FROM motion.jobs d
+                            WHERE d.trigger_name = t.name AND d.state = 'dead')
+                    OR EXISTS (SELECT 1 FROM motion.jobs w
+                               WHERE w.trigger_name = t.name AND w.state = 'pending'
+                                 AND w.id < oldest.id)))
+    ORDER BY oldest.id
+    LIMIT 1
 ), ready AS MATERIALIZED (
-    SELECT j.id FROM motion.jobs j, settings s
-    WHERE j.trigger_name = s.trigger_name AND j.state = 'pending' AND j.run_at <= now()
-      AND NOT (s.strict AND EXISTS (SELECT 1 FROM motion.jobs w
-                                    WHERE w.trigger_name = s.trigger_name AND w.state = 'pending'
-                                      AND w.run_at > now() AND w.id < j.id))
+    SELECT j.id FROM motion.jobs j
+    WHERE j.trigger_name = (SELECT trigger_name FROM candidate) AND j.state = 'pending'
+      AND j.run_at <= now()
+      AND NOT ((SELECT strict FROM candidate)
+               AND EXISTS (SELECT 1 FROM motion.jobs w
+                           WHERE w.trigger_name = j.trigger_name AND w.state = 'pending'
+                             AND w.run_at > now() AND w.id < j.id))
     ORDER BY j.id
-    LIMIT (SELECT fit_batch FROM settings)
+    LIMIT (SELECT fit_batch FROM candidate)
 ), locked AS MATERIALIZED (
-    SELECT j.id FROM motion.jobs j WHERE j.id IN (SELECT id FROM ready) AND j.state = 'pending'
+    SELECT j.id FROM motion.jobs j
+    WHERE j.id = ANY (ARRAY(SELECT id FROM ready)) AND j.state = 'pending'
     FOR UPDATE SKIP LOCKED
 ), batch AS MATERIALIZED (
     -- the ready events up to the first one another claimer holds: skipping it would fit a later

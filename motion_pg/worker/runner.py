@@ -188,12 +188,16 @@ class Worker:
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
         """Claim the oldest ready events of one trigger with no running fit, or None."""
-        try:
-            rows = PgDatabase(conn).query(
-                query("claim_jobs"), [self.worker_id, self.lease_seconds, self.fit_batch]
-            )
-        except psycopg.errors.UniqueViolation:
-            return None  # another worker opened a run for that trigger first
+        for _ in range(3):
+            try:
+                rows = PgDatabase(conn).query(
+                    query("claim_jobs"), [self.worker_id, self.lease_seconds, self.fit_batch]
+                )
+                break
+            except psycopg.errors.UniqueViolation:
+                continue  # another worker opened a run for that trigger first: try the next one
+        else:
+            return None
         if not rows:
             return None
         events = sorted(
