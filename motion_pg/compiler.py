@@ -151,7 +151,8 @@ class Compiler:
         self.db.query(query("trigger_for_update"), [name])
         current = self._definition(name)
         parent = current["serving_version"] if current and source != "setup" else None
-        return write_version(self.db, name, state, source=source, parent=parent, params=params)
+        return write_version(self.db, name, state, source=source, parent=parent, params=params,
+                             inherit=False)  # fmt: skip
 
     # -- DROP -----------------------------------------------------------------------------------
 

@@ -98,8 +98,12 @@ WITH candidate AS MATERIALIZED (
     FROM motion.triggers t
     CROSS JOIN LATERAL (
         SELECT j.id FROM motion.jobs j
-        WHERE j.trigger_name = t.name AND j.state = 'pending' AND j.run_at <= now()
-        ORDER BY j.id LIMIT 1
+        -- a row range, not trigger_name = t.name: the planner then cannot take an index on id
+        -- and filter a deep queue of other triggers' events for a trigger with none pending
+        WHERE (j.trigger_name, j.id) >= (t.name, 0)
+          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
+          AND j.state = 'pending' AND j.run_at <= now()
+        ORDER BY j.trigger_name, j.id LIMIT 1
     ) oldest
     WHERE NOT EXISTS (SELECT 1 FROM motion.runs r
                       WHERE r.trigger_name = t.name AND r.state = 'running')
@@ -113,13 +117,14 @@ WITH candidate AS MATERIALIZED (
     LIMIT 1
 ), ready AS MATERIALIZED (
     SELECT j.id FROM motion.jobs j
-    WHERE j.trigger_name = (SELECT trigger_name FROM candidate) AND j.state = 'pending'
-      AND j.run_at <= now()
+    WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
+      AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
+      AND j.state = 'pending' AND j.run_at <= now()
       AND NOT ((SELECT strict FROM candidate)
                AND EXISTS (SELECT 1 FROM motion.jobs w
                            WHERE w.trigger_name = j.trigger_name AND w.state = 'pending'
                              AND w.run_at > now() AND w.id < j.id))
-    ORDER BY j.id
+    ORDER BY j.trigger_name, j.id
     LIMIT (SELECT fit_batch FROM candidate)
 ), locked AS MATERIALIZED (
     SELECT j.id FROM motion.jobs j

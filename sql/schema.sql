@@ -90,7 +90,8 @@ CREATE TABLE motion.jobs (
     finished_at timestamptz
 ) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02);
 
-CREATE INDEX jobs_pending ON motion.jobs (id) WHERE state = 'pending';
+-- the claim walks each trigger's pending events in order; an index on id alone tempts the planner
+-- into scanning a deep queue for a trigger that has nothing pending
 CREATE INDEX jobs_pending_by_trigger ON motion.jobs (trigger_name, id) WHERE state = 'pending';
 CREATE INDEX jobs_dead ON motion.jobs (trigger_name) WHERE state = 'dead';
 CREATE INDEX jobs_done ON motion.jobs (finished_at) WHERE state = 'done';

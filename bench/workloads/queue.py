@@ -198,6 +198,12 @@ def b8_claim(bench: Bench) -> None:
         conn.execute(enqueue, [deep - 1000])
         conn.execute("VACUUM ANALYZE motion.jobs")
         deep_ms = _claim_ms(conn, 20)
+        if deep_ms > 20 * shallow_ms:  # say why in the output
+            with conn.transaction(force_rollback=True):
+                plan = psycopg.RawCursor(conn).execute(
+                    "EXPLAIN (ANALYZE) " + query("claim_jobs"), ["bench", 30.0, 100]
+                )
+                print("\n".join(r[0] for r in plan.fetchall()), file=sys.stderr)
         conn.execute("SET jit = on")  # what a session with the server's default would pay
         deep_jit_ms = _claim_ms(conn, 20)
         conn.execute("TRUNCATE motion.jobs")

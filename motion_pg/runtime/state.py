@@ -61,8 +61,12 @@ def write_version(
     params: Mapping[str, Any],
     run_id: int | None = None,
     pickled: bool = False,
+    inherit: bool = True,
 ) -> int:
     """Write version n+1 = ``parent`` merged with ``updates`` and serve it; returns its number.
+
+    With ``inherit=False`` the version holds ``updates`` alone (REFIT: setup's state replaces the
+    parent's) while ``parent`` is still recorded as its lineage.
 
     With ``pickled`` the values of ``updates`` are already pickled bytes (the fit process pickles
     what it returns, so the worker never unpickles user objects). The caller holds the trigger's catalog row lock (``trigger_for_update``) so versions are
@@ -81,7 +85,7 @@ def write_version(
         query("insert_version"),
         [trigger, version, source, run_id, parent, json.dumps(dict(params))],
     )
-    if parent is not None:
+    if parent is not None and inherit:
         db.query(query("copy_entries"), [trigger, version, parent, keys])
     for key, value in updates.items():
         data = value if pickled else pickle_value(trigger, key, value)

@@ -67,3 +67,6 @@ if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
 GD["motion_pg"].refresh(plpy, trigger_name)
 $$;
 REVOKE ALL ON FUNCTION motion._refresh(text) FROM PUBLIC;
+
+-- The claim walks each trigger's pending events by jobs_pending_by_trigger.
+DROP INDEX motion.jobs_pending;

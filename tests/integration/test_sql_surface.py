@@ -220,3 +220,18 @@ def test_rolled_back_transaction_leaves_no_trace_of_any_statement(
     motion_pg.execute(shop, "DROP MOTION TRIGGER counter")
     shop.execute("ROLLBACK")
     assert catalog(dsn) == before
+
+
+def test_refit_replaces_the_state_with_setups(conn: psycopg.Connection[Any], dsn: str) -> None:
+    conn.execute(SCHEMA)
+    motion_pg.execute(
+        conn,
+        'CREATE MOTION TRIGGER counter ON "Shop"."Items" USING \'motion_test_apps.basic:Extender\'',
+    )
+    insert(conn, 1)
+    Worker(dsn, poll_interval=0.05).run(once=True)
+    assert _state(conn, 2)["extra"] == 1
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER counter REFIT")
+    assert set(_state(conn, 3)) == {"count", "ids", "factor"}
+    lineage = conn.execute("SELECT source, parent_version FROM motion.versions WHERE version = 3")
+    assert lineage.fetchone() == ("refit", 2)

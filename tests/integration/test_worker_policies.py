@@ -91,7 +91,7 @@ def test_claim_query_uses_the_pending_index(conn: psycopg.Connection[Any]) -> No
     conn.execute("ANALYZE motion.jobs")
     plan = PgDatabase(conn).query("EXPLAIN " + query("claim_jobs"), ["w", 30.0, 100])
     text = "\n".join(r["QUERY PLAN"] for r in plan)
-    assert "jobs_pending" in text, text
+    assert "jobs_pending_by_trigger" in text, text
     assert "Seq Scan on jobs" not in text, text
 
 

@@ -90,3 +90,10 @@ class FitOnly(motion_pg.Trigger):
 
     def learn(self, events: list[Event], ctx: Context) -> dict[str, Any]:
         return {"labels": [*ctx.state["labels"], *(e.row["label"] for e in events)]}
+
+
+class Extender(Counter):
+    """Fit adds a key setup does not make, so a REFIT can be seen to start afresh."""
+
+    def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
+        return {**super().fit(events, ctx), "extra": len(events)}
