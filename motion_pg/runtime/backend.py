@@ -176,13 +176,12 @@ def infer_statement(plpy: Any, td: Mapping[str, Any]) -> None:
 
 def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
     """BEFORE ROW: run the route's infer on the new row and write the outputs into it."""
+    if writing_back and td["relid"] in writing_back:  # a batch infer's own write-back
+        return None
     args = td["args"]
-    loaded = _loaded.get(args[0])
-    if loaded is None:  # a statement trigger did not run first (e.g. it was disabled alone)
-        if td["relid"] in writing_back:
-            return None
-        loaded = refresh(plpy, args[0])
-    if not loaded.enabled or (writing_back and td["relid"] in writing_back):
+    # refresh when a statement trigger did not run first (e.g. it was disabled alone)
+    loaded = _loaded.get(args[0]) or refresh(plpy, args[0])
+    if not loaded.enabled:
         return None
     route = loaded.routes[int(args[1])]
     new = td["new"]
@@ -192,14 +191,6 @@ def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
         return infer_failed(plpy, loaded, route, new, f"{type(e).__name__}: {e}", e)
     if not out:
         return None
-    if type(out) is dict:  # the hot path: values already of their columns' Python types
-        exact = route.exact
-        for column, value in out.items():
-            if type(value) is not exact.get(column):
-                break
-            new[column] = value
-        else:
-            return "MODIFY"
     problem = convert_into(route, out, new)
     if problem is not None:
         return infer_failed(plpy, loaded, route, new, problem, None)

@@ -49,7 +49,7 @@ def infer_inserted(plpy: Any, td: Mapping[str, Any]) -> None:
     if not rows:
         return
     outputs = _infer(plpy, loaded, route, rows)
-    _write_back(plpy, route, relid, rows, outputs)
+    _write_back(plpy, loaded, route, relid, rows, outputs)
     if route.info.fit is not None:
         _enqueue(plpy, loaded, route, relid, rows)
 
@@ -123,9 +123,10 @@ def _key(route: Any, row: Mapping[str, Any]) -> str:
 
 
 def _table(plpy: Any, relid: str) -> sql.Composable:
-    found = plpy.execute(
+    found = backend.database(plpy).query(
         "SELECT n.nspname::text AS s, c.relname::text AS r FROM pg_catalog.pg_class c "
-        f"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = {int(relid)}"
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid",
+        [int(relid)],
     )
     return sql.Identifier(found[0]["s"], found[0]["r"])
 
@@ -145,7 +146,7 @@ def _array_types(plpy: Any, loaded: Any, route: Any, columns: Sequence[str]) -> 
 
 
 def _write_back(
-    plpy: Any, route: Any, relid: str, rows: list[dict[str, Any]],
+    plpy: Any, loaded: Any, route: Any, relid: str, rows: list[dict[str, Any]],
     outputs: list[dict[str, Any] | None],
 ) -> None:  # fmt: skip
     groups: dict[tuple[str, ...], list[int]] = {}
@@ -155,27 +156,27 @@ def _write_back(
     if not groups:
         return
     keys = route.key_columns
+    db = backend.database(plpy)
     backend.writing_back.add(relid)
-    plpy.execute(f"SELECT pg_catalog.set_config('motion.writeback', '{int(relid)}', true)")
+    db.query("SELECT pg_catalog.set_config('motion.writeback', $1, true)", [str(int(relid))])
     try:
         for columns, members in groups.items():
-            plan = _update_plan(plpy, route, relid, keys, columns)
+            plan = _update_plan(plpy, loaded, route, relid, keys, columns)
             arrays = [[rows[i][k] for i in members] for k in keys]
             arrays += [[outputs[i][c] for i in members] for c in columns]  # type: ignore[index]
             plan.execute(arrays)
     finally:
-        plpy.execute("SELECT pg_catalog.set_config('motion.writeback', '', true)")
+        db.query("SELECT pg_catalog.set_config('motion.writeback', '', true)")
         backend.writing_back.discard(relid)
 
 
 def _update_plan(
-    plpy: Any, route: Any, relid: str, keys: list[str], columns: tuple[str, ...]
+    plpy: Any, loaded: Any, route: Any, relid: str, keys: list[str], columns: tuple[str, ...]
 ) -> Any:
     cache_key = ("update", relid, tuple(keys), columns)
     plan = _plans.get(cache_key)
     if plan is not None:
         return plan
-    loaded = backend._loaded[route.ctx.trigger]
     types = _array_types(plpy, loaded, route, [*keys, *columns])
     k_alias = [sql.Identifier(f"k{i}") for i in range(len(keys))]
     v_alias = [sql.Identifier(f"v{i}") for i in range(len(columns))]
@@ -225,8 +226,4 @@ def _enqueue(plpy: Any, loaded: Any, route: Any, relid: str, rows: list[dict[str
         )
     arrays = [[row[k] for row in rows] for k in keys]
     plan.execute([loaded.name, route.info.ordinal, route.info.relation, *arrays])
-    plpy.execute(f"SELECT pg_catalog.pg_notify('motion_jobs', {_literal(loaded.name)})")
-
-
-def _literal(text: str) -> str:
-    return sql.Literal(text).as_string(None)
+    backend.database(plpy).query("SELECT pg_catalog.pg_notify('motion_jobs', $1)", [loaded.name])
