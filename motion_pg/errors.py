@@ -76,6 +76,10 @@ class UnknownColumn(DefinitionError):
     """column does not exist"""
 
 
+class InvalidSetting(DefinitionError):
+    """invalid motion trigger setting"""
+
+
 class UserCodeError(MotionError):
     """the trigger class could not be loaded or used"""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -17,13 +18,17 @@ import psycopg
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from motion_pg.embedded import Cluster
+from motion_pg import extension as ext
+from motion_pg.embedded import Cluster, bin_path
 from motion_pg.install import install
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = "motion_template"
 RELIABILITY: list[dict[str, Any]] = []  # rows of the reliability suite's summary table
+# this checkout first: the server imports the motion_pg under test, even from a git worktree whose
+# virtualenv was made for another checkout
 IMPORT_PATHS = [
+    str(ROOT),
     sysconfig.get_paths()["purelib"],
     str(ROOT / "tests" / "apps"),
     str(ROOT / "examples"),
@@ -54,6 +59,10 @@ def _janitor(cluster: Cluster, dbname: str, **kwargs: Any) -> DatabaseJanitor:
 @pytest.fixture(scope="session")
 def motion_template(pg_cluster: Cluster) -> Iterator[str]:
     """A template database with plpython3u, vector and the motion schema installed."""
+    # the server's extension files are this checkout's (the CI installs them too; a developer's
+    # other checkouts may have installed their own)
+    with contextlib.suppress(PermissionError):
+        ext.build(ext.server_extension_dir(bin_path("pg_config")))
     janitor = _janitor(pg_cluster, TEMPLATE, as_template=True)
     janitor.drop()
     janitor.init()

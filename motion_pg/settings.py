@@ -1,0 +1,152 @@
+"""The system settings of a motion trigger: one typed, validated home.
+
+``WITH (k = v)`` mixes two kinds of params. *Settings* are read by motion_pg itself (how many events a
+fit receives, what a failing infer does, …); they are declared once below, validated when CREATE or
+ALTER names them, and stored typed (the composite type ``motion.settings``), so nothing downstream
+ever parses a raw value again. Every other name is a *user param*, free-form, read by the trigger
+class as ``ctx.params``. A name that is not a setting but looks like one (``max_attempt``) is refused:
+a typo must not silently become a user param.
+
+Adding a setting is a field here plus ``ALTER TYPE motion.settings ADD ATTRIBUTE`` in an incremental
+SQL file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar
+
+from motion_pg.errors import InvalidSetting
+
+Literal = str | int | float | bool | None
+
+
+def _positive_int(name: str, value: Literal) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidSetting(
+            f"setting {name} must be a positive integer, got {value!r}",
+            hint=f"write {name} = 100 (no quotes)",
+        )
+    return value
+
+
+def _seconds(name: str, value: Literal, *, allow_zero: bool = False) -> float:
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and (value >= 0 if allow_zero else value > 0)
+    )
+    if not ok:
+        least = "zero or more" if allow_zero else "more than zero"
+        raise InvalidSetting(
+            f"setting {name} must be a number of seconds, {least}, got {value!r}",
+            hint=f"write {name} = 30 (seconds, no quotes)",
+        )
+    return float(value)  # type: ignore[arg-type]
+
+
+def _choice(*allowed: str) -> Callable[[str, Literal], str]:
+    def check(name: str, value: Literal) -> str:
+        if value not in allowed:
+            raise InvalidSetting(
+                f"setting {name} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+            )
+        return str(value)
+
+    return check
+
+
+def _bool(name: str, value: Literal) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidSetting(f"setting {name} must be true or false, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A trigger's system settings, with their defaults.
+
+    ``None`` for ``fit_batch`` and ``fit_timeout`` means the worker's own default
+    (``--fit-batch``, ``--fit-timeout``).
+    """
+
+    fit_batch: int | None = None
+    fit_timeout: float | None = None
+    max_attempts: int = 5
+    retry_delay: float = 1.0
+    retry_delay_max: float = 60.0
+    on_error: str = "raise"
+    on_fit_error: str = "retry"
+    infer_mode: str = "auto"
+    fire_on_replica: bool = False
+
+    # how each setting's literal is checked and converted; every field has one
+    CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
+        "fit_batch": _positive_int,
+        "fit_timeout": _seconds,
+        "max_attempts": _positive_int,
+        "retry_delay": lambda n, v: _seconds(n, v, allow_zero=True),
+        "retry_delay_max": lambda n, v: _seconds(n, v, allow_zero=True),
+        "on_error": _choice("raise", "skip"),
+        "on_fit_error": _choice("retry", "block"),
+        "infer_mode": _choice("auto", "row", "batch"),
+        "fire_on_replica": _bool,
+    }
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The names of every setting."""
+        return tuple(f.name for f in fields(cls))
+
+    def updated(self, params: Mapping[str, Literal]) -> Settings:
+        """These settings with the settings named in ``params`` checked and applied.
+
+        ``NULL`` resets a setting to its default. Names that are not settings are ignored here
+        (see :func:`split`).
+        """
+        changes: dict[str, Any] = {}
+        defaults = Settings()
+        for name, value in params.items():
+            if name not in self.CHECKS:
+                continue
+            if value is None:
+                changes[name] = getattr(defaults, name)
+            else:
+                changes[name] = self.CHECKS[name](name, value)
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """Every setting by name (the form stored in ``motion.settings`` and shown to users)."""
+        return {name: getattr(self, name) for name in self.names()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Settings:
+        """Settings read back from the catalog (already validated when they were written)."""
+        if not data:
+            return cls()
+        known = {k: v for k, v in data.items() if k in cls.CHECKS and v is not None}
+        return cls(**known)
+
+
+def split(params: Mapping[str, Literal]) -> tuple[dict[str, Literal], dict[str, Literal]]:
+    """``params`` split into (settings, user params); refuses near-misses of setting names."""
+    settings: dict[str, Literal] = {}
+    user: dict[str, Literal] = {}
+    names = Settings.names()
+    for name, value in params.items():
+        if name in names:
+            settings[name] = value
+            continue
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
+        if close:
+            raise InvalidSetting(
+                f"unknown setting {name!r}: did you mean {close[0]!r}?",
+                hint=f"settings are {', '.join(names)}; any other name is a user param "
+                "(ctx.params), but one this close to a setting is refused as a likely typo",
+            )
+        user[name] = value
+    return settings, user
