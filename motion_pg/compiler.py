@@ -32,10 +32,10 @@ from motion_pg.queries import query
 from motion_pg.runtime import loader
 from motion_pg.runtime.plpy_db import PlpyDatabase
 from motion_pg.runtime.state import write_version
+from motion_pg.settings import Settings
+from motion_pg.settings import split as split_params
 from motion_pg.trigger import Context, Trigger
 from motion_pg.triggers_ddl import ResolvedRoute, create_route_triggers, resolve_route
-
-KNOWN_ON_ERROR = ("raise", "skip")
 
 
 class Compiler:
@@ -70,7 +70,8 @@ class Compiler:
                     f'motion trigger "{stmt.name}" already exists',
                     hint="use CREATE OR REPLACE MOTION TRIGGER, or DROP MOTION TRIGGER first",
                 )
-        _check_params(stmt.params)
+        named, user_params = split_params(stmt.params)
+        settings = Settings().updated(named)
         cls = loader.load_class(stmt.using, reload=True)
         instance = loader.instantiate(cls, stmt.using)
         routes = [self._resolve(stmt.name, i, r, instance, stmt.using)
@@ -81,15 +82,29 @@ class Compiler:
             self.db.query("DELETE FROM motion.routes WHERE trigger_name = $1", [stmt.name])
             self.db.query(
                 "UPDATE motion.triggers SET class_ref = $2, params = $3::jsonb, definition = $4, "
+                "settings = jsonb_populate_record(NULL::motion.settings, $5::jsonb), "
                 "enabled = true, revision = nextval('motion.revisions'), updated_at = now() "
                 "WHERE name = $1",
-                [stmt.name, stmt.using, json.dumps(stmt.params), definition],
+                [
+                    stmt.name,
+                    stmt.using,
+                    json.dumps(user_params),
+                    definition,
+                    json.dumps(settings.to_json()),
+                ],
             )
         else:
             self.db.query(
-                "INSERT INTO motion.triggers (name, class_ref, params, definition) "
-                "VALUES ($1, $2, $3::jsonb, $4)",
-                [stmt.name, stmt.using, json.dumps(stmt.params), definition],
+                "INSERT INTO motion.triggers (name, class_ref, params, definition, settings) "
+                "VALUES ($1, $2, $3::jsonb, $4, jsonb_populate_record(NULL::motion.settings,"
+                " $5::jsonb))",
+                [
+                    stmt.name,
+                    stmt.using,
+                    json.dumps(user_params),
+                    definition,
+                    json.dumps(settings.to_json()),
+                ],
             )
         for route in routes:
             names = create_route_triggers(self.db, stmt.name, route)
@@ -101,9 +116,9 @@ class Compiler:
                 [stmt.name, route.ordinal, route.relid, route.columns, route.infer,
                  route.fit, route.key_columns, names],
             )  # fmt: skip
-        if stmt.params.get("fire_on_replica") is True:
+        if settings.fire_on_replica:
             self._set_enabled(stmt.name, True)
-        version = self._setup(stmt.name, instance, stmt.params, source="setup")
+        version = self._setup(stmt.name, instance, user_params, settings, source="setup")
         return f"CREATE MOTION TRIGGER {stmt.name} (version {version})"
 
     def _resolve(
@@ -132,7 +147,13 @@ class Compiler:
         return resolved
 
     def _setup(
-        self, name: str, instance: Trigger, params: Mapping[str, Any], *, source: str
+        self,
+        name: str,
+        instance: Trigger,
+        params: Mapping[str, Any],
+        settings: Settings,
+        *,
+        source: str,
     ) -> int:
         ctx = Context(
             trigger=name, version=0, state=MappingProxyType({}),
@@ -152,7 +173,7 @@ class Compiler:
         current = self._definition(name)
         parent = current["serving_version"] if current and source != "setup" else None
         return write_version(self.db, name, state, source=source, parent=parent, params=params,
-                             inherit=False)  # fmt: skip
+                             settings=settings, inherit=False)  # fmt: skip
 
     # -- DROP -----------------------------------------------------------------------------------
 
@@ -200,18 +221,23 @@ class Compiler:
             raise _unknown(stmt.name)
         self.db.query(query("trigger_for_update"), [stmt.name])
         params = json.loads(current["params"])
+        settings = Settings.from_json(current["settings"])
         action = stmt.action
         if isinstance(action, SetParams):
-            _check_params(action.params)
-            params.update(action.params)
+            named, user_params = split_params(action.params)
+            settings = settings.updated(named)
+            params.update(user_params)
             self.db.query(
-                "UPDATE motion.triggers SET params = $2::jsonb WHERE name = $1",
-                [stmt.name, json.dumps(params)],
+                "UPDATE motion.triggers SET params = $2::jsonb,"
+                " settings = jsonb_populate_record(NULL::motion.settings, $3::jsonb)"
+                " WHERE name = $1",
+                [stmt.name, json.dumps(params), json.dumps(settings.to_json())],
             )
-            if "fire_on_replica" in action.params:
+            if "fire_on_replica" in named:
                 self._set_enabled(stmt.name, current["enabled"])
             version = write_version(self.db, stmt.name, {}, source="params",
-                                    parent=current["serving_version"], params=params)  # fmt: skip
+                                    parent=current["serving_version"], params=params,
+                                    settings=settings)  # fmt: skip
             done = f"SET (version {version})"
         elif isinstance(action, RollbackToVersion):
             found = self.db.query(
@@ -224,12 +250,13 @@ class Compiler:
                     hint="see its versions in motion.versions",
                 )
             version = write_version(self.db, stmt.name, {}, source="rollback",
-                                    parent=action.version, params=params)  # fmt: skip
+                                    parent=action.version, params=params,
+                                    settings=settings)  # fmt: skip
             done = f"ROLLBACK TO VERSION {action.version} (version {version})"
         elif isinstance(action, Refit):
             cls = loader.load_class(current["class_ref"], reload=True)
             instance = loader.instantiate(cls, current["class_ref"])
-            version = self._setup(stmt.name, instance, params, source="refit")
+            version = self._setup(stmt.name, instance, params, settings, source="refit")
             done = f"REFIT (version {version})"
         elif isinstance(action, SetEnabled):
             self._set_enabled(stmt.name, action.enabled)
@@ -243,13 +270,15 @@ class Compiler:
         """Enable or disable the route triggers; ``fire_on_replica = true`` enables them ALWAYS,
         so rows applied by logical replication (session_replication_role = replica) fire too."""
         self.db.query("UPDATE motion.triggers SET enabled = $2 WHERE name = $1", [name, enabled])
-        params = json.loads(self.db.query(query("trigger_definition"), [name])[0]["params"])
+        settings = Settings.from_json(
+            self.db.query(query("trigger_definition"), [name])[0]["settings"]
+        )
         rows = self.db.query(
             "SELECT r.relation::oid::bigint AS relid, r.pg_triggers FROM motion.routes r"
             " WHERE r.trigger_name = $1",
             [name],
         )
-        always = params.get("fire_on_replica") is True
+        always = settings.fire_on_replica
         verb = sql.SQL("DISABLE" if not enabled else "ENABLE ALWAYS" if always else "ENABLE")
         for row in rows:
             rel = self._relation_ident(row["relid"])
@@ -288,15 +317,3 @@ def _unknown(name: str) -> UnknownTrigger:
     return UnknownTrigger(
         f'motion trigger "{name}" does not exist', hint="SHOW MOTION TRIGGERS lists them"
     )
-
-
-def _check_params(params: Mapping[str, Any]) -> None:
-    replica = params.get("fire_on_replica")
-    if replica is not None and not isinstance(replica, bool):
-        raise DefinitionError(f"param fire_on_replica must be true or false, got {replica!r}")
-    on_error = params.get("on_error")
-    if on_error is not None and on_error not in KNOWN_ON_ERROR:
-        raise DefinitionError(
-            f"param on_error must be one of {', '.join(map(repr, KNOWN_ON_ERROR))}, "
-            f"got {on_error!r}"
-        )

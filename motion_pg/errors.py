@@ -8,9 +8,15 @@ trailing period, and they say what to do when that is not obvious.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class MotionError(Exception):
     """motion_pg failed"""
+
+    # the SQLSTATE the server raises this error with (class MP: motion_pg's own); a client maps it
+    # back with :func:`from_sqlstate`, so ``except UnknownTrigger`` works across the server boundary
+    sqlstate: ClassVar[str] = "MP000"
 
     def __init__(self, message: str | None = None, *, hint: str | None = None) -> None:
         self.message = message or (type(self).__doc__ or "").strip()
@@ -25,6 +31,8 @@ class MotionError(Exception):
 
 class MotionSyntaxError(MotionError):
     """syntax error in a motion statement"""
+
+    sqlstate = "MP001"
 
     def __init__(
         self,
@@ -59,42 +67,79 @@ class MotionSyntaxError(MotionError):
 class DefinitionError(MotionError):
     """invalid motion trigger definition"""
 
+    sqlstate = "MP100"
+
 
 class UnknownTrigger(DefinitionError):
     """motion trigger does not exist"""
+
+    sqlstate = "MP101"
 
 
 class DuplicateTrigger(DefinitionError):
     """motion trigger already exists"""
 
+    sqlstate = "MP102"
+
 
 class UnknownRelation(DefinitionError):
     """relation does not exist"""
+
+    sqlstate = "MP103"
 
 
 class UnknownColumn(DefinitionError):
     """column does not exist"""
 
+    sqlstate = "MP104"
+
 
 class InvalidSetting(DefinitionError):
     """invalid motion trigger setting"""
+
+    sqlstate = "MP105"
 
 
 class UserCodeError(MotionError):
     """the trigger class could not be loaded or used"""
 
+    sqlstate = "MP200"
+
 
 class InferError(MotionError):
     """infer failed"""
+
+    sqlstate = "MP300"
 
 
 class FitError(MotionError):
     """fit failed"""
 
+    sqlstate = "MP400"
+
 
 class InstallError(MotionError):
     """motion_pg is not installed in this database"""
 
+    sqlstate = "MP500"
+
 
 class EmbeddedDatabaseError(MotionError):
     """the embedded database could not be managed"""
+
+    sqlstate = "MP501"
+
+
+def _subclasses(cls: type[MotionError]) -> list[type[MotionError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_subclasses(sub))
+    return found
+
+
+def from_sqlstate(sqlstate: str | None) -> type[MotionError] | None:
+    """The motion_pg error class a server error's SQLSTATE stands for, or None."""
+    for cls in _subclasses(MotionError):
+        if cls.sqlstate == sqlstate:
+            return cls
+    return None

@@ -1,12 +1,22 @@
 """The ``motion`` extension, built from ``sql/``.
 
-``sql/schema.sql`` is the current full schema, ``sql/releases/V.sql`` the full schema of each
-earlier release and ``sql/upgrades/A--B.sql`` the step from release A to B. The same files serve
-the two ways to install: as extension scripts (``CREATE EXTENSION motion``, ``ALTER EXTENSION
-motion UPDATE``) and applied directly by ``motion-pg install`` where the extension's files are not
-on the server. Blocks between ``-- extension-only: begin`` and ``-- extension-only: end`` run only
-as an extension (e.g. ``pg_extension_config_dump``), blocks between ``-- direct-only: begin`` and
-``-- direct-only: end`` only when applied directly.
+The schema is kept the way it changes:
+
+- ``sql/incremental/V/*.sql``: the table changes of release V (types, tables, columns, indexes,
+  drops of functions that went away). Each runs once, when a database reaches V, and is never
+  edited after the release.
+- ``sql/idempotent/*.sql``: functions and views, re-applied by every install and every upgrade
+  (``CREATE OR REPLACE``; views are dropped and made again). ``@VERSION@`` stands for the release.
+- ``sql/releases/V.sql`` and ``sql/upgrades/A--B.sql``: the full script and upgrade steps of the
+  releases made before this layout, kept as they shipped.
+
+So the full script of a release is every incremental file up to it plus the idempotent files, and
+the step from A to B is the incremental files after A up to B plus the idempotent files: generated,
+never copied. The same scripts serve the two ways to install: as extension scripts (``CREATE
+EXTENSION motion``, ``ALTER EXTENSION motion UPDATE``) and applied directly by ``motion-pg install``
+where the extension's files are not on the server. Blocks between ``-- extension-only: begin`` and
+``-- extension-only: end`` run only as an extension (e.g. ``pg_extension_config_dump``), blocks
+between ``-- direct-only: begin`` and ``-- direct-only: end`` only when applied directly.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ def control_file() -> Path:
 
 
 def current_version() -> str:
-    """The extension version ``sql/schema.sql`` installs (``default_version`` of the control)."""
+    """The extension version the current sources install (``default_version`` of the control)."""
     text = control_file().read_text(encoding="utf-8")
     found = re.search(r"^default_version\s*=\s*'([^']+)'", text, re.M)
     if found is None:
@@ -43,16 +53,39 @@ def _key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
+def _incremental() -> dict[str, list[Path]]:
+    """The incremental files of each release that has some, in the order they run."""
+    root = sql_dir() / "incremental"
+    return {d.name: sorted(d.glob("*.sql")) for d in root.iterdir() if d.is_dir()}
+
+
+def _shipped_upgrades() -> list[tuple[str, str]]:
+    pairs = [tuple(p.stem.split("--")) for p in (sql_dir() / "upgrades").glob("*--*.sql")]
+    return [(a, b) for a, b in pairs]
+
+
 def releases() -> list[str]:
-    """Every release, oldest first; the last is the current version."""
+    """The releases that can be installed fresh, oldest first: those shipped before this layout,
+    and the current version (the last)."""
     older = [p.stem for p in (sql_dir() / "releases").glob("*.sql")]
     return sorted({*older, current_version()}, key=_key)
 
 
+def _versions() -> list[str]:
+    """Every release a database may hold, oldest first."""
+    return sorted({*releases(), *_incremental(), *(v for p in _shipped_upgrades() for v in p)},
+                  key=_key)  # fmt: skip
+
+
 def upgrades() -> list[tuple[str, str]]:
-    """The (from, to) pairs that have an upgrade script."""
-    pairs = [tuple(p.stem.split("--")) for p in (sql_dir() / "upgrades").glob("*--*.sql")]
-    return sorted(((a, b) for a, b in pairs), key=lambda p: _key(p[0]))
+    """The (from, to) pairs that have an upgrade script: the shipped ones, then one generated step
+    per release after them."""
+    shipped = _shipped_upgrades()
+    versions = _versions()
+    last = max((b for _, b in shipped), key=_key, default=versions[0])
+    later = [v for v in versions if _key(v) > _key(last) and _key(v) <= _key(current_version())]
+    generated = list(zip([last, *later], later, strict=False))
+    return sorted([*shipped, *generated], key=lambda p: _key(p[0]))
 
 
 def _for(text: str, mode: str) -> str:
@@ -60,19 +93,46 @@ def _for(text: str, mode: str) -> str:
     return _BLOCK.sub(lambda m: m.group(2) if m.group(1) == mode else "", text)
 
 
+def _read(paths: list[Path]) -> str:
+    return "\n".join(p.read_text(encoding="utf-8").rstrip() + "\n" for p in paths)
+
+
+def _idempotent(version: str) -> str:
+    text = _read(sorted((sql_dir() / "idempotent").glob("*.sql")))
+    return text.replace("@VERSION@", version)
+
+
+def _generated(after: str | None, upto: str) -> str:
+    """Incremental files of the releases in (``after``, ``upto``], then the idempotent files."""
+    steps = [
+        path
+        for release, paths in sorted(_incremental().items(), key=lambda kv: _key(kv[0]))
+        if (after is None or _key(release) > _key(after)) and _key(release) <= _key(upto)
+        for path in paths
+    ]
+    return _read(steps) + "\n" + _idempotent(upto)
+
+
 def full_script(version: str, mode: str) -> str:
-    """The full install script of ``version``; ``mode`` is ``"extension"`` or ``"direct"``."""
-    if version == current_version():
-        text = (sql_dir() / "schema.sql").read_text(encoding="utf-8")
+    """The full install script of ``version`` (one of :func:`releases`); ``mode`` is
+    ``"extension"`` or ``"direct"``."""
+    shipped = sql_dir() / "releases" / f"{version}.sql"
+    if shipped.is_file():
+        text = shipped.read_text(encoding="utf-8")
+    elif version == current_version():
+        text = _generated(None, version)
     else:
-        text = (sql_dir() / "releases" / f"{version}.sql").read_text(encoding="utf-8")
+        raise InstallError(
+            f"motion schema {version} cannot be installed fresh; install {current_version()}"
+        )
     return _for(text, mode)
 
 
 def upgrade_script(source: str, target: str, mode: str) -> str:
     """The script from release ``source`` to ``target``; ``mode`` as for :func:`full_script`."""
     path = sql_dir() / "upgrades" / f"{source}--{target}.sql"
-    return _for(path.read_text(encoding="utf-8"), mode)
+    text = path.read_text(encoding="utf-8") if path.is_file() else _generated(source, target)
+    return _for(text, mode)
 
 
 def upgrade_path(installed: str) -> list[tuple[str, str]]:

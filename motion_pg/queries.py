@@ -1,7 +1,7 @@
 """SQL files of the package, loaded by name.
 
-``sql/queries.sql`` holds named queries (``-- name: claim_jobs`` starts one); ``sql/schema.sql`` is
-the schema. Both are read once per process.
+``sql/queries.sql`` holds named queries (``-- name: claim_jobs`` starts one), read once per process;
+the schema's files are assembled by :mod:`motion_pg.extension`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ def sql_dir() -> Path:
     """The directory holding the package's SQL files."""
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / "sql", here / "_sql"):
-        if (candidate / "schema.sql").is_file():
+        if (candidate / "queries.sql").is_file():
             return candidate
     raise FileNotFoundError(f"motion_pg's sql directory is missing next to {here}")
 
 
 def read_sql(filename: str) -> str:
-    """The text of one SQL file of the package, e.g. ``schema.sql``."""
+    """The text of one SQL file of the package, e.g. ``queries.sql``."""
     return (sql_dir() / filename).read_text(encoding="utf-8")
 
 

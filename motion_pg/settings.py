@@ -14,6 +14,7 @@ SQL file.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -124,11 +125,11 @@ class Settings:
         return {name: getattr(self, name) for name in self.names()}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> Settings:
-        """Settings read back from the catalog (already validated when they were written)."""
-        if not data:
-            return cls()
-        known = {k: v for k, v in data.items() if k in cls.CHECKS and v is not None}
+    def from_json(cls, data: Mapping[str, Any] | str | None) -> Settings:
+        """Settings read back from the catalog (already validated when they were written);
+        ``data`` is the jsonb of ``to_jsonb(settings)``, as text (PL/Python) or a dict."""
+        found: Mapping[str, Any] = json.loads(data) if isinstance(data, str) else (data or {})
+        known = {k: v for k, v in found.items() if k in cls.CHECKS and v is not None}
         return cls(**known)
 
 

@@ -25,6 +25,7 @@ from motion_pg.errors import DefinitionError, UnknownColumn, UnknownRelation
 from motion_pg.queries import query
 from motion_pg.runtime import loader
 from motion_pg.runtime.plpy_db import PlpyDatabase
+from motion_pg.settings import Settings
 
 _TABLE_KINDS = {"r": "table", "p": "partitioned table"}
 
@@ -87,9 +88,6 @@ def pg_trigger_name(trigger: str, ordinal: int, kind: str) -> str:
     return f"motion_{short}_{digest}_{ordinal}_{kind}"
 
 
-INFER_MODES = ("row", "batch")
-
-
 def infer_mode(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> str:
     """``'batch'`` or ``'row'``: how the route's INSERTs are inferred.
 
@@ -98,14 +96,7 @@ def infer_mode(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> str:
     'row')`` opts out, ``infer_mode = 'batch'`` insists (and fails when batch mode cannot work).
     """
     definition = db.query(query("trigger_definition"), [trigger])[0]
-    params = definition["params"]
-    wanted = (params if isinstance(params, dict) else {}).get("infer_mode")
-    if wanted is None and isinstance(params, str):
-        import json
-
-        wanted = json.loads(params).get("infer_mode")
-    if wanted is not None and wanted not in INFER_MODES:
-        raise DefinitionError(f"param infer_mode must be 'row' or 'batch', got {wanted!r}")
+    wanted = Settings.from_json(definition["settings"]).infer_mode
     if route.infer is None or wanted == "row":
         return "row"
     cls = loader.load_class(definition["class_ref"])

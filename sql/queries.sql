@@ -6,11 +6,13 @@
 SELECT serving_version, revision, enabled FROM motion.triggers WHERE name = $1
 
 -- name: trigger_definition
-SELECT name, class_ref, params, enabled, serving_version, revision
+SELECT name, class_ref, params, to_jsonb(settings) AS settings, search_path, enabled,
+       serving_version, revision
 FROM motion.triggers WHERE name = $1
 
 -- name: trigger_for_update
-SELECT name, class_ref, params, enabled, serving_version, revision
+SELECT name, class_ref, params, to_jsonb(settings) AS settings, search_path, enabled,
+       serving_version, revision
 FROM motion.triggers WHERE name = $1 FOR UPDATE
 
 -- name: trigger_routes
@@ -56,8 +58,10 @@ INSERT INTO motion.blobs (trigger_name, digest, data) VALUES ($1, $2, $3) RETURN
 SELECT coalesce(max(version), 0) + 1 AS version FROM motion.versions WHERE trigger_name = $1
 
 -- name: insert_version
-INSERT INTO motion.versions (trigger_name, version, source, run_id, parent_version, params)
-VALUES ($1, $2::integer, $3, $4::bigint, $5::integer, $6::jsonb)
+INSERT INTO motion.versions (trigger_name, version, source, run_id, parent_version, params,
+                             settings)
+VALUES ($1, $2::integer, $3, $4::bigint, $5::integer, $6::jsonb,
+        jsonb_populate_record(NULL::motion.settings, $7::jsonb))
 
 -- name: copy_entries
 -- Carry the parent's entries that the update does not replace into the new version.
@@ -93,8 +97,8 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- Every step is an index lookup per trigger (the catalog is small, the queue may be huge).
 WITH candidate AS MATERIALIZED (
     SELECT t.name AS trigger_name,
-           coalesce((t.params->>'fit_batch')::integer, $3::integer) AS fit_batch,
-           coalesce(t.params->>'on_fit_error' = 'block', false) AS strict
+           coalesce((t.settings).fit_batch, $3::integer) AS fit_batch,
+           (t.settings).on_fit_error = 'block' AS strict
     FROM motion.triggers t
     CROSS JOIN LATERAL (
         SELECT j.id FROM motion.jobs j
@@ -107,7 +111,7 @@ WITH candidate AS MATERIALIZED (
     ) oldest
     WHERE NOT EXISTS (SELECT 1 FROM motion.runs r
                       WHERE r.trigger_name = t.name AND r.state = 'running')
-      AND NOT (coalesce(t.params->>'on_fit_error' = 'block', false)
+      AND NOT ((t.settings).on_fit_error = 'block'
                AND (EXISTS (SELECT 1 FROM motion.jobs d
                             WHERE d.trigger_name = t.name AND d.state = 'dead')
                     OR EXISTS (SELECT 1 FROM motion.jobs w
@@ -195,10 +199,10 @@ WITH expired AS (
     RETURNING r.id, r.worker_id, r.trigger_name
 )
 UPDATE motion.jobs j SET
-    state = CASE WHEN j.attempts >= coalesce((t.params->>'max_attempts')::integer, 5)
+    state = CASE WHEN j.attempts >= coalesce((t.settings).max_attempts, 5)
                  THEN 'dead' ELSE 'pending' END,
     run_at = now(),
-    finished_at = CASE WHEN j.attempts >= coalesce((t.params->>'max_attempts')::integer, 5)
+    finished_at = CASE WHEN j.attempts >= coalesce((t.settings).max_attempts, 5)
                        THEN now() END,
     errors = j.errors || jsonb_build_array(jsonb_build_object(
         'attempt', j.attempts, 'at', now(), 'run', a.id,

@@ -21,6 +21,7 @@ from motion_pg.runtime import loader
 from motion_pg.runtime.plpy_db import PlpyDatabase
 from motion_pg.runtime.state import BlobCache
 from motion_pg.runtime.values import Converter, ValueMismatch, converter
+from motion_pg.settings import Settings
 from motion_pg.trigger import Context, RouteInfo, Trigger
 
 
@@ -49,6 +50,7 @@ class _Loaded:
     class_ref: str
     instance: Trigger
     params: Mapping[str, Any]
+    settings: Settings
     state: Mapping[str, Any]
     routes: dict[int, _Route] = field(default_factory=dict)
 
@@ -112,6 +114,7 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> _Loaded:
         class_ref=row["class_ref"],
         instance=instance,
         params=params,
+        settings=Settings.from_json(row["settings"]),
         state=MappingProxyType({}),
     )
     for r in db.query(query("trigger_routes"), [name]):
@@ -241,7 +244,7 @@ def infer_failed(
         f"{key_text(key)}: {what}"
     )
     detail = "".join(traceback.format_exception(exc)) if exc is not None else None
-    if loaded.params.get("on_error") == "skip":
+    if loaded.settings.on_error == "skip":
         import json
 
         database(plpy).query(

@@ -81,7 +81,7 @@ def _infer(
         out = _call(route)(rows, route.ctx)
         _check_shape(out, len(rows))
     except Exception as e:
-        if loaded.params.get("on_error") == "skip":
+        if loaded.settings.on_error == "skip":
             out = [_one(plpy, loaded, route, row) for row in rows]  # find the failing rows
         else:
             first, last = (_key(route, rows[0]), _key(route, rows[-1]))

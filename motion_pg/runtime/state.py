@@ -16,6 +16,7 @@ from typing import Any
 
 from motion_pg.errors import FitError
 from motion_pg.queries import query
+from motion_pg.settings import Settings
 from motion_pg.trigger import Database
 
 
@@ -59,6 +60,7 @@ def write_version(
     source: str,
     parent: int | None,
     params: Mapping[str, Any],
+    settings: Settings,
     run_id: int | None = None,
     pickled: bool = False,
     inherit: bool = True,
@@ -83,7 +85,15 @@ def write_version(
     version = int(db.query(query("next_version"), [trigger])[0]["version"])
     db.query(
         query("insert_version"),
-        [trigger, version, source, run_id, parent, json.dumps(dict(params))],
+        [
+            trigger,
+            version,
+            source,
+            run_id,
+            parent,
+            json.dumps(dict(params)),
+            json.dumps(settings.to_json()),
+        ],
     )
     if parent is not None and inherit:
         db.query(query("copy_entries"), [trigger, version, parent, keys])

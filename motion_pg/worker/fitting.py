@@ -19,6 +19,7 @@ from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
 from motion_pg.runtime import loader
 from motion_pg.runtime.state import BlobCache, pickle_value, write_version
+from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
 
 
@@ -40,6 +41,7 @@ class _Definition:
         self.revision = row["revision"]
         self.class_ref: str = row["class_ref"]
         self.params: Mapping[str, Any] = MappingProxyType(dict(row["params"]))
+        self.settings = Settings.from_json(row["settings"])
         self.routes = {
             r["ordinal"]: RouteInfo(
                 ordinal=r["ordinal"],
@@ -129,7 +131,8 @@ def commit_fit(
         if updates:
             version = write_version(
                 db, claim.trigger, updates, source="fit", parent=parent,
-                params=current[0]["params"], run_id=claim.run_id, pickled=True,
+                params=current[0]["params"], settings=Settings.from_json(current[0]["settings"]),
+                run_id=claim.run_id, pickled=True,
             )  # fmt: skip
         fenced = db.query(
             query("finish_run"),
@@ -143,7 +146,7 @@ def commit_fit(
 
 def fail_fit(
     conn: psycopg.Connection[Any], worker_id: str, claim: Claim, error: str,
-    params: Mapping[str, Any],
+    settings: Settings,
 ) -> None:  # fmt: skip
     """Record a failed fit: retry with backoff, or park the jobs as dead after max_attempts."""
     db = PgDatabase(conn)
@@ -155,12 +158,12 @@ def fail_fit(
         if fenced:
             db.query(
                 query("fail_jobs"),
-                [claim.run_id, error, int(params.get("max_attempts", 5)),
-                 float(params.get("retry_delay", 1.0)), float(params.get("retry_delay_max", 60.0))],
+                [claim.run_id, error, settings.max_attempts, settings.retry_delay,
+                 settings.retry_delay_max],
             )  # fmt: skip
 
 
-def trigger_params(conn: psycopg.Connection[Any], trigger: str) -> Mapping[str, Any]:
-    """The current params of ``trigger`` (empty when it was dropped)."""
+def trigger_settings(conn: psycopg.Connection[Any], trigger: str) -> Settings:
+    """The current settings of ``trigger`` (the defaults when it was dropped)."""
     rows = PgDatabase(conn).query(query("trigger_definition"), [trigger])
-    return dict(rows[0]["params"]) if rows else {}
+    return Settings.from_json(rows[0]["settings"]) if rows else Settings()

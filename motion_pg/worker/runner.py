@@ -19,7 +19,7 @@ from motion_pg.errors import MotionError
 from motion_pg.pg import PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.trigger import Event
-from motion_pg.worker.fitting import Claim, LostRun, commit_fit, fail_fit, trigger_params
+from motion_pg.worker.fitting import Claim, LostRun, commit_fit, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
 from motion_pg.worker.paths import prepend_paths, recorded_paths
@@ -209,8 +209,8 @@ class Worker:
 
     def _process(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
         assert self._fit is not None
-        params = trigger_params(conn, claim.trigger)
-        timeout = float(params.get("fit_timeout", self.fit_timeout))
+        settings = trigger_settings(conn, claim.trigger)
+        timeout = settings.fit_timeout or self.fit_timeout
         started = time.monotonic()
         result = self._fit.run(claim, timeout, abort=lambda: time.monotonic() > self._stop_deadline)
         if result.status == "aborted":
@@ -220,7 +220,7 @@ class Worker:
         if result.status != "ok":
             last = result.error.strip().splitlines()[-1] if result.error.strip() else result.status
             log.warning("fit of %s failed (run %s): %s", claim.trigger, claim.run_id, last)
-            fail_fit(conn, self.worker_id, claim, result.error, params)
+            fail_fit(conn, self.worker_id, claim, result.error, settings)
             return
         try:
             version = commit_fit(conn, self.worker_id, claim, result.updates or {})

@@ -38,7 +38,7 @@ def test_install_refuses_paths_the_server_cannot_read(conn: psycopg.Connection[A
 def test_a_module_the_server_cannot_import_names_module_and_path(
     conn: psycopg.Connection[Any],
 ) -> None:
-    install(conn, IMPORT_PATHS[:1])  # the venv only: the test apps are not importable
+    install(conn, IMPORT_PATHS[:2])  # the checkout and the venv only: no test apps
     conn.execute("CREATE TABLE items (id serial PRIMARY KEY, value int)")
     with pytest.raises(MotionError) as info:
         motion_pg.execute(

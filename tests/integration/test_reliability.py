@@ -232,7 +232,7 @@ def test_poisoned_event_goes_dead_and_later_events_still_fit(
     conn: psycopg.Connection[Any], dsn: str, workers: list[subprocess.Popen[str]]
 ) -> None:
     create_tally(conn, "tally", "fit_batch = 1, poison = 13")
-    conn.execute("UPDATE motion.triggers SET params = params || '{\"max_attempts\": 3}'")
+    conn.execute("UPDATE motion.triggers SET settings.max_attempts = 3")
     before = state(conn, "tally")
     conn.execute("INSERT INTO tally (value) VALUES (13)")
     poisoned = conn.execute("SELECT max(id) FROM tally").fetchone()
@@ -257,7 +257,7 @@ def test_fit_that_kills_its_process_is_bounded(
     conn: psycopg.Connection[Any], dsn: str, workers: list[subprocess.Popen[str]]
 ) -> None:
     create_tally(conn, "tally", "fit_batch = 1, lethal = 13")
-    conn.execute("UPDATE motion.triggers SET params = params || '{\"max_attempts\": 3}'")
+    conn.execute("UPDATE motion.triggers SET settings.max_attempts = 3")
     conn.execute("INSERT INTO tally (value) VALUES (13)")
     lethal = conn.execute("SELECT max(id) FROM tally").fetchone()
     assert lethal is not None

@@ -58,7 +58,7 @@ def test_strict_ordering_blocks_behind_a_dead_job_until_discarded(
     conn: psycopg.Connection[Any], dsn: str
 ) -> None:
     create_tally(conn, "tally", "fit_batch = 1, poison = 13, on_fit_error = 'block'")
-    conn.execute("UPDATE motion.triggers SET params = params || '{\"max_attempts\": 1}'")
+    conn.execute("UPDATE motion.triggers SET settings.max_attempts = 1")
     conn.execute("INSERT INTO tally (value) VALUES (1), (13), (2), (3)")
     Worker(dsn, poll_interval=0.05).run(once=True)
     assert jobs(conn) == [(1, "done", 1), (13, "dead", 1), (2, "pending", 0), (3, "pending", 0)]

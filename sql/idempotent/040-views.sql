@@ -1,0 +1,33 @@
+-- Idempotent: dropped and made again by every install and upgrade.
+
+-- Catalog views a DBA reads without the CLI.
+DROP VIEW IF EXISTS motion.trigger_status;
+CREATE VIEW motion.trigger_status AS
+SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.params,
+       (SELECT string_agg(format('ON %s%s%s%s', r.relation,
+                                 CASE WHEN r.columns IS NULL THEN ''
+                                      ELSE ' (' || array_to_string(r.columns, ', ') || ')' END,
+                                 coalesce(' INFER ' || r.infer_method, ' NO INFER'),
+                                 coalesce(' FIT ' || r.fit_method, ' NO FIT')), ' ' ORDER BY r.ordinal)
+        FROM motion.routes r WHERE r.trigger_name = t.name) AS routes,
+       count(j.id) FILTER (WHERE j.state = 'pending') AS pending,
+       count(j.id) FILTER (WHERE j.state = 'running') AS running,
+       count(j.id) FILTER (WHERE j.state = 'dead') AS dead,
+       now() - min(j.created_at) FILTER (WHERE j.state = 'pending') AS oldest_pending_age,
+       t.created_at, t.updated_at
+FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
+GROUP BY t.name;
+
+DROP VIEW IF EXISTS motion.version_history;
+CREATE VIEW motion.version_history AS
+SELECT v.trigger_name, v.version, v.created_at, v.source, v.run_id, v.parent_version,
+       v.params, v.state_bytes, (v.version = t.serving_version) AS serving,
+       (SELECT array_agg(e.key ORDER BY e.key) FROM motion.state_entries e
+        WHERE e.trigger_name = v.trigger_name AND e.version = v.version) AS state_keys
+FROM motion.versions v JOIN motion.triggers t ON t.name = v.trigger_name;
+
+DROP VIEW IF EXISTS motion.job_summary;
+CREATE VIEW motion.job_summary AS
+SELECT trigger_name, state, count(*) AS jobs, now() - min(created_at) AS oldest_age,
+       max(attempts) AS max_attempts
+FROM motion.jobs GROUP BY trigger_name, state;
