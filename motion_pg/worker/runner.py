@@ -9,6 +9,7 @@ import os
 import random
 import socket
 import time
+import traceback
 import uuid
 from typing import Any
 
@@ -18,8 +19,9 @@ from psycopg import sql
 from motion_pg.errors import MotionError
 from motion_pg.pg import PgDatabase, connect
 from motion_pg.queries import query
+from motion_pg.settings import Settings
 from motion_pg.trigger import Event
-from motion_pg.worker.fitting import Claim, LostRun, commit_fit, fail_fit, trigger_settings
+from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
 from motion_pg.worker.paths import prepend_paths, recorded_paths
@@ -100,7 +102,7 @@ class Worker:
                             break
                         self._wait()
                         continue
-                    self._process(conn, claim)
+                    self._isolated(conn, claim)
                     runs += 1
                 except MotionError as e:
                     # a connection that cannot be made: fatal at start (a wrong dsn says so at
@@ -112,7 +114,7 @@ class Worker:
                     self._disconnect()
                     time.sleep(delay * random.uniform(0.5, 1.5))
                     delay = min(delay * 2, 5.0)
-                except _LOST as e:
+                except _LOST as e:  # (before Exception: lost connections are not a fit's fault)
                     log.warning("database connection lost (%s); reconnecting in %.1f s",
                                 str(e).strip().splitlines()[0] if str(e).strip() else e, delay)  # fmt: skip
                     self._disconnect()
@@ -205,11 +207,43 @@ class Worker:
                    row=r["row_data"]) for r in rows),
             key=lambda e: e.id,
         )  # fmt: skip
-        return Claim(run_id=rows[0]["run_id"], trigger=rows[0]["trigger_name"], events=events)
+        return Claim(run_id=rows[0]["run_id"], trigger=rows[0]["trigger_name"], events=events,
+                     worker_id=self.worker_id)  # fmt: skip
+
+    def _isolated(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
+        """Process ``claim``; whatever goes wrong with it (other than a lost connection) is that
+        run's failure, never the worker's: one trigger never stops the others."""
+        try:
+            self._process(conn, claim)
+        except _LOST:
+            raise
+        except Exception as e:
+            error = (f'motion trigger "{claim.trigger}": the worker failed processing run '
+                     f"{claim.run_id}:\n" + "".join(traceback.format_exception(e)))  # fmt: skip
+            log.warning("fit of %s failed (run %s): %s: %s", claim.trigger, claim.run_id,
+                        type(e).__name__, e)  # fmt: skip
+            try:
+                fail_fit(conn, self.worker_id, claim, error, self._settings(conn, claim.trigger))
+            except _LOST:
+                raise
+            except Exception as again:  # e.g. an error text the database refuses: say less
+                log.error("could not record the failure of run %s: %s", claim.run_id, again)
+                fail_fit(conn, self.worker_id, claim,
+                         f"the worker failed processing this run: {type(e).__name__}",
+                         Settings())  # fmt: skip
+
+    def _settings(self, conn: psycopg.Connection[Any], trigger: str) -> Settings:
+        try:
+            return trigger_settings(conn, trigger)
+        except _LOST:
+            raise
+        except Exception as e:  # unreadable settings are this trigger's problem: the defaults
+            log.warning("cannot read the settings of %s (%s); using the defaults", trigger, e)
+            return Settings()
 
     def _process(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
         assert self._fit is not None
-        settings = trigger_settings(conn, claim.trigger)
+        settings = self._settings(conn, claim.trigger)
         timeout = settings.fit_timeout or self.fit_timeout
         started = time.monotonic()
         result = self._fit.run(claim, timeout, abort=lambda: time.monotonic() > self._stop_deadline)
@@ -222,12 +256,11 @@ class Worker:
             log.warning("fit of %s failed (run %s): %s", claim.trigger, claim.run_id, last)
             fail_fit(conn, self.worker_id, claim, result.error, settings)
             return
-        try:
-            version = commit_fit(conn, self.worker_id, claim, result.updates or {})
-        except LostRun:
+        if result.status == "lost":
             log.warning("run %s of %s was reclaimed meanwhile; its result was discarded",
                         claim.run_id, claim.trigger)  # fmt: skip
             return
+        version = result.version
         self.fitted_events += len(claim.events)
         log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
                  (time.monotonic() - started) * 1000,
