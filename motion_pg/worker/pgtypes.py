@@ -10,13 +10,17 @@ connection load values the PL/Python way, and :class:`TypedDatabase` is ``ctx.db
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg import postgres
-from psycopg.abc import Loader
+from psycopg import abc, postgres
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 from psycopg.pq import Format
+from psycopg.types import TypeInfo
+from psycopg.types.array import register_array
 from psycopg.types.composite import CompositeInfo, register_composite
 from psycopg.types.string import TextLoader
 
@@ -26,12 +30,23 @@ from motion_pg.pg import _adapt
 _NATIVE = frozenset({"bool", "bytea", "int2", "int4", "int8", "oid", "float4", "float8", "numeric"})
 
 
+class Float4Loader(Loader):
+    """float4 as PL/Python gives it: the float4 value widened to a double (0.1 → 0.100000001...)."""
+
+    format = Format.TEXT
+
+    def load(self, data: Buffer) -> float:
+        return float(struct.unpack("f", struct.pack("f", float(bytes(data))))[0])
+
+
 def use_plpython_types(conn: psycopg.Connection[Any]) -> None:
-    """Make ``conn`` load every result value as PL/Python converts it (composites on first use)."""
+    """Make ``conn`` load every result value as PL/Python converts it (composites, domains and
+    arrays of types psycopg does not know are registered on first use by :class:`TypedDatabase`)."""
     adapters = conn.adapters
     for info in postgres.types:
         if info.name not in _NATIVE and adapters.get_loader(info.oid, Format.TEXT) is not None:
             adapters.register_loader(info.oid, TextLoader)
+    adapters.register_loader("float4", Float4Loader)
     # anonymous records: PL/Python's field names are f1, f2, ... psycopg has none: keep the text
     adapters.register_loader("record", TextLoader)
 
@@ -71,36 +86,52 @@ class TypedDatabase:
                         row[i] = loader.load(row[i].encode(self.conn.info.encoding))
         return names, rows
 
-    def _loader(self, oid: int) -> Loader:
-        cls = self.conn.adapters.get_loader(oid, Format.TEXT)
-        assert cls is not None
-        return cls(oid, self.conn)
+    def _loader(self, oid: int) -> abc.Loader:
+        return self._loader_class(oid)(oid, self.conn)
 
     def _register_composites(self, oids: Sequence[int]) -> set[int]:
-        """Register loaders for the composite types among ``oids`` not yet seen; returns them."""
-        unknown = [o for o in set(oids) if o not in self._kinds and postgres.types.get(o) is None]
-        if not unknown:
-            return set()
-        rows = self.conn.execute(
-            "SELECT t.oid::bigint, coalesce(e.oid, t.oid)::pg_catalog.regtype::text,"
-            " coalesce(e.typtype, t.typtype) = 'c'"
-            " FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e"
-            " ON e.oid = t.typelem AND t.typcategory = 'A'"
-            " WHERE t.oid = ANY(%s::pg_catalog.oid[])",
-            [unknown],
-        ).fetchall()
+        """Register loaders for the types among ``oids`` psycopg does not know and PL/Python
+        converts (composites, domains, arrays of them); returns the ones that need them."""
         late = set()
-        for oid, name, composite in rows:
-            self._kinds[oid] = composite
-            if composite:
-                self._register(name)
+        for oid in self._ensure(oids):
+            if self._kinds.get(oid):
                 late.add(oid)
         return late
+
+    def _ensure(self, oids: Sequence[int]) -> list[int]:
+        unknown = [o for o in set(oids) if o not in self._kinds and postgres.types.get(o) is None]
+        if not unknown:
+            return []
+        rows = self.conn.execute(
+            "SELECT t.oid::bigint, t.typtype::text, t.typcategory = 'A' AND t.typelem <> 0,"
+            " t.typelem::bigint, t.typdelim::text, t.typbasetype::bigint,"
+            " t.oid::pg_catalog.regtype::text"
+            " FROM pg_catalog.pg_type t WHERE t.oid = ANY(%s::pg_catalog.oid[])",
+            [unknown],
+        ).fetchall()
+        for oid, typtype, is_array, elem, delimiter, base, name in rows:
+            self._kinds[oid] = False
+            if typtype == "c":
+                self._register(name)
+            elif typtype == "d":
+                self._ensure([base])
+                self.conn.adapters.register_loader(oid, self._loader_class(base))
+            elif is_array:
+                self._ensure([elem])
+                register_array(TypeInfo(name, elem, oid, delimiter=delimiter), self.conn)
+            else:
+                continue  # its text output, as PL/Python gives it
+            self._kinds[oid] = True
+        return unknown
+
+    def _loader_class(self, oid: int) -> type[abc.Loader]:
+        cls = self.conn.adapters.get_loader(oid, Format.TEXT)
+        return cls if cls is not None else TextLoader
 
     def _register(self, name: str) -> None:
         info = CompositeInfo.fetch(self.conn, name)
         if info is None:
             return
-        # fields that are composites themselves load as dicts too
-        self._register_composites(info.field_types)
+        # fields that are composites, domains or arrays themselves load as PL/Python's too
+        self._ensure(info.field_types)
         register_composite(info, self.conn, lambda *a: a, make_object=_make_dict)
