@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from motion_pg.errors import MotionError
-from motion_pg.pg import PgDatabase, connect
+from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
@@ -131,8 +131,9 @@ class Worker:
         # the claim's cost estimate grows with the queue and would cross the JIT threshold,
         # compiling for ~0.7 s what runs in milliseconds
         conn = connect(self.dsn, autocommit=True, application_name="motion-pg worker",
-                       options="-c jit=off")  # fmt: skip
-        listener = connect(self.dsn, autocommit=True, application_name="motion-pg listener")
+                       options=f"-c jit=off {MOTION_OPTIONS}")  # fmt: skip
+        listener = connect(self.dsn, autocommit=True, application_name="motion-pg listener",
+                           options=MOTION_OPTIONS)  # fmt: skip
         listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
         if self._fit is None:
             paths = recorded_paths(conn)
@@ -159,7 +160,7 @@ class Worker:
         if self._fit is not None:
             self._fit.close()
         try:
-            with connect(self.dsn, autocommit=True) as conn:
+            with connect(self.dsn, autocommit=True, options=MOTION_OPTIONS) as conn:
                 db = PgDatabase(conn)
                 db.query(query("release_runs"), [self.worker_id, True, "worker shut down"])
                 db.query(query("unregister_worker"), [self.worker_id])

@@ -239,3 +239,24 @@ def test_fit_sql_runs_with_the_recorded_search_path(
     assert fitted["path"] == '"App Data", pg_temp'
     rows = conn.execute('SELECT body FROM "App Data".notes ORDER BY body').fetchall()
     assert rows == [("existing",), ("from fit",)]
+
+
+def test_the_workers_own_sql_ignores_the_default_search_path(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    """A database default search_path that puts another schema before pg_catalog cannot change
+    what the worker's own statements mean (here: a now() that raises)."""
+    conn.execute("CREATE SCHEMA shadow")
+    conn.execute(
+        "CREATE FUNCTION shadow.now() RETURNS timestamptz LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'shadow now() called'; END $$"
+    )
+    dbname = conn.info.dbname
+    conn.execute(f"ALTER DATABASE {dbname} SET search_path = shadow, pg_catalog, public")
+    conn.execute("CREATE TABLE src (id serial PRIMARY KEY, value int NOT NULL)")
+    motion_pg.execute(
+        conn, "CREATE MOTION TRIGGER tally ON src USING 'motion_test_apps.chaos:Tally'"
+    )
+    conn.execute("INSERT INTO src (value) VALUES (1), (2)")
+    assert run_worker(dsn) == 1
+    assert state(conn, "tally")["ids"] == [1, 2]
