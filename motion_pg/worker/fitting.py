@@ -28,8 +28,15 @@ from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
 __all__ = ["Claim", "FitComputer", "LostRun"]
 
-# motion's own statements never depend on the user's search_path
-_MOTION_PATH = "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)"
+# motion's own statements never depend on the user's search_path; and without JIT, which would
+# spend milliseconds compiling statements that run in microseconds
+_MOTION_PATH = (
+    "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),"
+    " pg_catalog.set_config('jit', 'off', true)"
+)
+_USER_PATH = (
+    "SELECT pg_catalog.set_config('search_path', %s, true), pg_catalog.set_config('jit', %s, true)"
+)
 _ROW_TYPE = (
     "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c"
     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::pg_catalog.oid"
@@ -79,6 +86,12 @@ class FitComputer:
         self.user_db = TypedDatabase(conn)
         self.blobs = BlobCache()
         self._definitions: dict[str, _Definition] = {}
+        # the connection's own defaults, for user SQL of triggers without a recorded search_path
+        row = conn.execute(
+            "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_setting('jit')"
+        ).fetchone()
+        assert row is not None
+        self._default_path, self._default_jit = str(row[0]), str(row[1])
 
     def _definition(self, trigger: str) -> tuple[_Definition, int | None, list[str] | None]:
         rows = self.db.query(query("trigger_definition"), [trigger])
@@ -124,12 +137,11 @@ class FitComputer:
 
     def _user_path(self, schemas: list[str] | None) -> None:
         if schemas is None:  # not recorded: the connection's own default
-            self.conn.execute("SET LOCAL search_path TO DEFAULT")
-            return
-        path = sql.SQL(", ").join([*map(sql.Identifier, schemas), sql.SQL("pg_temp")])
-        self.conn.execute(
-            "SELECT pg_catalog.set_config('search_path', %s, true)", [path.as_string(self.conn)]
-        )
+            path = self._default_path
+        else:
+            composed = sql.SQL(", ").join([*map(sql.Identifier, schemas), sql.SQL("pg_temp")])
+            path = composed.as_string(self.conn)
+        self.conn.execute(_USER_PATH, [path, self._default_jit])
 
     def _check_transaction(self, trigger: str) -> None:
         status = self.conn.info.transaction_status
