@@ -114,10 +114,19 @@ class Worker:
                     self._disconnect()
                     time.sleep(delay * random.uniform(0.5, 1.5))
                     delay = min(delay * 2, 5.0)
-                except _LOST as e:  # (before Exception: lost connections are not a fit's fault)
+                except _LOST as e:
                     log.warning("database connection lost (%s); reconnecting in %.1f s",
                                 str(e).strip().splitlines()[0] if str(e).strip() else e, delay)  # fmt: skip
                     self._disconnect()
+                    time.sleep(delay * random.uniform(0.5, 1.5))
+                    delay = min(delay * 2, 5.0)
+                except psycopg.Error as e:
+                    # a statement of the loop itself failed (a claim cancelled by a
+                    # statement_timeout, ...): a run's failures never get here (_isolated)
+                    if once:
+                        raise
+                    log.error("worker step failed (%s: %s); retrying in %.1f s",
+                              type(e).__name__, str(e).strip(), delay)  # fmt: skip
                     time.sleep(delay * random.uniform(0.5, 1.5))
                     delay = min(delay * 2, 5.0)
         finally:
