@@ -5,6 +5,7 @@ and user SQL in fit runs with the trigger's recorded search_path."""
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -61,11 +62,13 @@ def test_a_retried_fit_leaves_its_writes_once(conn: psycopg.Connection[Any], dsn
 
 
 def test_a_fit_killed_by_its_timeout_leaves_no_writes(
-    conn: psycopg.Connection[Any], dsn: str
+    conn: psycopg.Connection[Any], dsn: str, tmp_path: Path
 ) -> None:
-    _writer_trigger(conn, "max_attempts = 1, fit_timeout = 1, sleep = 30")
+    marker = tmp_path / "wrote"
+    _writer_trigger(conn, f"max_attempts = 1, fit_timeout = 4, sleep = 60, marker = '{marker}'")
     conn.execute("INSERT INTO src (value) VALUES (1)")
     run_worker(dsn)
+    assert marker.read_text() == "wrote 1\n"  # the fit had written when it was killed
     job = conn.execute("SELECT state, errors -> -1 ->> 'error' FROM motion.jobs").fetchone()
     assert job is not None and job[0] == "dead" and "timed out" in job[1]
     assert conn.execute("SELECT count(*) FROM fit_log").fetchone() == (0,)

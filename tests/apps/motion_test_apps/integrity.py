@@ -42,7 +42,8 @@ class TypeProbe(motion_pg.Trigger):
 
 class WritesThenFails(motion_pg.Trigger):
     """Fit writes each event's id into ``fit_log`` through ctx.db, then raises on its first attempt
-    (or sleeps ``sleep`` seconds after writing); counts the events it fitted."""
+    (or sleeps ``sleep`` seconds after writing, having appended a line to the file ``marker``);
+    counts the events it fitted."""
 
     def setup(self, ctx: Context) -> dict[str, Any]:
         return {"count": 0}
@@ -54,6 +55,9 @@ class WritesThenFails(motion_pg.Trigger):
             "SELECT max(attempts) AS n FROM motion.jobs WHERE id = ANY($1::bigint[])",
             [[e.id for e in events]],
         )[0]["n"]
+        if ctx.params.get("marker"):  # tells a test the writes happened
+            with open(str(ctx.params["marker"]), "a") as f:
+                f.write(f"wrote {len(events)}\n")
         if ctx.params.get("sleep"):
             time.sleep(float(ctx.params["sleep"]))
         if attempts == 1:
