@@ -262,7 +262,9 @@ class Worker:
             log.warning("fit of %s handed back: the grace period ended", claim.trigger)
             return
         if result.status != "ok":
-            last = result.error.strip().splitlines()[-1] if result.error.strip() else result.status
+            lines = [line for line in result.error.strip().splitlines()
+                     if not line.startswith("hint: ")]  # fmt: skip
+            last = lines[-1] if lines else result.status
             log.warning("fit of %s failed (run %s): %s", claim.trigger, claim.run_id, last)
             fail_fit(conn, self.worker_id, claim, result.error, settings)
             return

@@ -6,7 +6,9 @@ with their tracebacks; no worker dies."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -15,7 +17,8 @@ import pytest
 import motion_pg
 from motion_pg.errors import MotionError
 
-from .test_reliability import check, create_tally, drained, start_worker, wait_until
+from .conftest import ROOT
+from .test_reliability import LEASE, check, create_tally, drained, wait_until
 from .test_reliability import workers as workers  # the fixture
 
 pytestmark = pytest.mark.chaos
@@ -28,8 +31,36 @@ POISONED = {
 }
 
 
+def _start_worker(dsn: str, log: Path) -> subprocess.Popen[str]:
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "motion_pg.cli", "worker", "--dsn", dsn, "--lease", str(LEASE),
+             "--poll-interval", "0.2"],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+
+
+def _queue(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    jobs = conn.execute(
+        "SELECT trigger_name, state, count(*), max(attempts), max(run_at) - now() FROM motion.jobs"
+        " GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall()
+    runs = conn.execute(
+        "SELECT id, trigger_name, worker_id, lease_until - now() FROM motion.runs"
+        " WHERE state = 'running'"
+    ).fetchall()
+    activity = conn.execute(
+        "SELECT application_name, state, wait_event_type, wait_event, left(query, 80)"
+        " FROM pg_stat_activity WHERE application_name LIKE 'motion-pg%'"
+    ).fetchall()
+    return [*jobs, *runs, *activity]
+
+
 def test_poison_triggers_never_stop_the_healthy_ones(
-    conn: psycopg.Connection[Any], dsn: str, workers: list[subprocess.Popen[str]]
+    conn: psycopg.Connection[Any],
+    dsn: str,
+    tmp_path: Path,
+    workers: list[subprocess.Popen[str]],
 ) -> None:
     for name in HEALTHY:
         create_tally(conn, name, "fit_batch = 5")
@@ -47,7 +78,9 @@ def test_poison_triggers_never_stop_the_healthy_ones(
             conn, "CREATE MOTION TRIGGER bad_params ON healthy_a USING "
             "'motion_test_apps.chaos:Tally' WITH (fit_batch = 'abc')",
         )  # fmt: skip
-    workers.extend(start_worker(dsn) for _ in range(2))
+    # their logs go to files: a pipe nobody reads would fill up and block a worker mid-fit
+    logs_of = [tmp_path / f"worker-{i}.log" for i in range(2)]
+    workers.extend(_start_worker(dsn, log) for log in logs_of)
     tables = HEALTHY + list(POISONED)
 
     def writer(seed: int) -> None:
@@ -66,7 +99,11 @@ def test_poison_triggers_never_stop_the_healthy_ones(
     for t in threads:
         t.join()
     for name in tables:
-        wait_until(lambda n=name: drained(conn, n), timeout=120)
+        try:
+            wait_until(lambda n=name: drained(conn, n), timeout=120)
+        except AssertionError:
+            logs = "\n".join(f.read_text()[-3000:] for f in logs_of)
+            raise AssertionError(f"{name} did not drain: {_queue(conn)}\n{logs}") from None
     for name in HEALTHY:
         check(conn, name, f"poison triggers next to healthy ones, 2 workers ({name})", [],
               writers=3)  # fmt: skip
