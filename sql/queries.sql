@@ -19,8 +19,20 @@ FROM motion.triggers WHERE name = $1 FOR UPDATE
 SELECT r.ordinal, r.relation::oid::bigint AS relid, r.columns,
        (SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_catalog.pg_class c
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = r.relation) AS relation,
-       r.infer_method, r.fit_method, r.key_columns
+       r.infer_method, r.fit_method, r.key_columns, r.pg_triggers
 FROM motion.routes r WHERE r.trigger_name = $1 ORDER BY r.ordinal
+
+-- name: is_partition_of
+-- Whether relation $1 is a partition (at any depth) of relation $2: a route's row triggers are
+-- cloned onto the partitions of a partitioned table and fire with the partition's relid.
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors($1::oid) a
+               WHERE a.relid = $2::oid AND a.relid <> $1::oid) AS ok
+
+-- name: trigger_writable
+-- motion.warm: whether the session's login role may write to one of the trigger's relations.
+SELECT EXISTS (SELECT 1 FROM motion.routes r WHERE r.trigger_name = $1
+               AND (pg_catalog.has_table_privilege(session_user, r.relation, 'INSERT')
+                    OR pg_catalog.has_table_privilege(session_user, r.relation, 'UPDATE'))) AS ok
 
 -- name: relation_columns
 -- Column names and types of a relation, for checking and converting infer outputs.

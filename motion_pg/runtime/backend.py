@@ -1,21 +1,25 @@
 """Entry points the PL/Python shims call, inside the database server.
 
-The infer path: a BEFORE STATEMENT trigger (:func:`infer_statement`) checks once per statement which
-state version serves and reloads what changed; BEFORE ROW triggers (:func:`infer_row`) then call the
-user's method with no catalog lookups and no SQL. Everything loaded is cached per backend, keyed by
-the trigger's revision (a change of definition) and serving version.
+The infer path: a BEFORE STATEMENT trigger (plpgsql ``motion.infer_statement``) reads the trigger's
+serving token once per statement and calls :func:`check_serving`, which reloads only when it differs
+from the token this backend loaded; BEFORE ROW triggers (:func:`infer_row`) then call the user's
+method with no catalog lookups and no SQL. Everything loaded is cached per backend, keyed by the
+trigger's revision (a change of definition) and serving version.
+
+What steers this path lives in this module's memory, never in anything a client can set (session
+settings, temp tables): the loaded token, the routes with the relation and Postgres trigger names
+the catalog made them for (:func:`route_for` refuses any other caller), and :data:`writing_back`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from motion_pg.errors import MotionError, MotionSyntaxError
+from motion_pg.errors import MotionError, MotionSyntaxError, UnknownTrigger
 from motion_pg.queries import query
 from motion_pg.runtime import loader
 from motion_pg.runtime.plpy_db import PlpyDatabase
@@ -35,6 +39,9 @@ class _Route:
     types: dict[str, str] = field(default_factory=dict)  # column -> pg_type.typname
     batch: Any = None  # the bound infer_batch method, when the class defines one
     exact: dict[str, type] = field(default_factory=dict)  # values of this type need no converting
+    relid: str = ""  # the routed relation (TD["relid"] of the triggers motion made for the route)
+    pg_triggers: frozenset[str] = frozenset()  # the Postgres triggers motion made for the route
+    partitions: set[str] = field(default_factory=set)  # partitions of relid seen firing the route
 
 
 # column types whose values of exactly this Python type pass unconverted (the hot path)
@@ -53,11 +60,13 @@ class _Loaded:
     settings: Settings
     state: Mapping[str, Any]
     routes: dict[int, _Route] = field(default_factory=dict)
+    token: str = ""  # "revision:serving_version:enabled" as loaded; see check_serving
 
 
 _blobs = BlobCache()
 _loaded: dict[str, _Loaded] = {}
-# relids (TD["relid"]) whose batch write-back UPDATE is running: it must not re-fire infer
+# relids (TD["relid"]) whose batch write-back UPDATE is running in this backend: it must neither
+# re-fire infer nor enqueue fit events (motion._writing_back reads it for the enqueue triggers)
 writing_back: set[str] = set()
 _db: PlpyDatabase | None = None
 
@@ -87,13 +96,42 @@ def refresh(plpy: Any, name: str) -> _Loaded:
             cached = _set_state(db, cached, serving["serving_version"])
     else:
         cached = _load(plpy, db, name)
-    # what motion.infer_statement compares with, so unchanged statements never enter Python
-    token = (
+    # what check_serving compares with, so an unchanged statement runs no query
+    cached.token = (
         f"{serving['revision']}:{serving['serving_version'] or 0}:{str(serving['enabled']).lower()}"
     )
-    setting = "motion.serving_" + hashlib.md5(name.encode()).hexdigest()
-    db.query("SELECT pg_catalog.set_config($1, $2, false)", [setting, token])
     return cached
+
+
+def check_serving(plpy: Any, name: str, token: str) -> None:
+    """``motion._check_serving``: reload trigger ``name`` when the catalog's serving ``token`` (read
+    by ``motion.infer_statement``) differs from the one this backend loaded; no SQL otherwise."""
+    loaded = _loaded.get(name)
+    if loaded is None or loaded.token != token:
+        refresh(plpy, name)
+
+
+def route_for(plpy: Any, loaded: _Loaded, td: Mapping[str, Any]) -> _Route:
+    """The route a PL/Python trigger call ``td`` runs, after checking that the catalog made the
+    calling Postgres trigger for exactly this relation (or a partition of it) and route."""
+    args: list[str] = list(td["args"] or ())
+    ordinal = args[1] if len(args) > 1 else None
+    route = loaded.routes.get(int(ordinal)) if ordinal is not None and ordinal.isdigit() else None
+    relid = td["relid"]
+    if route is not None and td["name"] in route.pg_triggers:
+        if relid == route.relid or relid in route.partitions:
+            return route
+        found = database(plpy).query(query("is_partition_of"), [relid, route.relid])
+        if found and found[0]["ok"]:
+            route.partitions.add(relid)
+            return route
+    plpy.error(
+        f'trigger "{td["name"]}" on relation {td["table_schema"]}.{td["table_name"]} calls '
+        f'motion trigger "{loaded.name}", but motion did not create it for that relation',
+        sqlstate="42501",
+        hint="drop that trigger: motion's triggers are made by CREATE MOTION TRIGGER",
+    )
+    raise AssertionError("plpy.error returned")  # pragma: no cover
 
 
 def _load(plpy: Any, db: PlpyDatabase, name: str) -> _Loaded:
@@ -148,6 +186,7 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> _Loaded:
             types={c["name"]: c["type_name"] for c in described}, batch=batch,
             exact={c["name"]: _EXACT[c["type_name"]] for c in described
                    if c["type_name"] in _EXACT},
+            relid=str(r["relid"]), pg_triggers=frozenset(r["pg_triggers"]),
         )  # fmt: skip
     _loaded[name] = loaded
     return _set_state(db, loaded, row["serving_version"])
@@ -181,12 +220,12 @@ def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
     """BEFORE ROW: run the route's infer on the new row and write the outputs into it."""
     if writing_back and td["relid"] in writing_back:  # a batch infer's own write-back
         return None
-    args = td["args"]
+    name = td["args"][0] if td["args"] else ""
     # refresh when a statement trigger did not run first (e.g. it was disabled alone)
-    loaded = _loaded.get(args[0]) or refresh(plpy, args[0])
+    loaded = _loaded.get(name) or refresh(plpy, name)
+    route = route_for(plpy, loaded, td)
     if not loaded.enabled:
         return None
-    route = loaded.routes[int(args[1])]
     new = td["new"]
     try:
         out = route.method(dict(new), route.ctx)
@@ -275,7 +314,19 @@ def _short(value: Any) -> str:
 
 def warm(plpy: Any, name: str) -> int:
     """``motion.warm(name)``: load trigger ``name`` (class, routes, state) into this backend before
-    its first write, e.g. from a connection pool's connect hook; returns the serving version."""
+    its first write, e.g. from a connection pool's connect hook; returns the serving version.
+
+    Answers only when the session's login role may INSERT into or UPDATE one of the trigger's
+    relations; any other trigger looks absent, so warm reveals nothing a role could not see by
+    writing."""
+    found = database(plpy).query(query("trigger_writable"), [name])
+    if not found or not found[0]["ok"]:
+        plpy.error(
+            f'motion trigger "{name}" does not exist, or your login role may not write to any of '
+            "its relations",
+            sqlstate=UnknownTrigger.sqlstate,
+            hint="check the name; motion.warm loads triggers of relations your role writes to",
+        )
     return refresh(plpy, name).version
 
 

@@ -7,9 +7,9 @@ for the whole statement), and writes the outputs back with one ``UPDATE … FROM
 of returned columns, matched on the primary key. Then, for a route with fit, it enqueues the rows as
 stored (outputs included) with one set-based insert, so fit events carry what infer wrote.
 
-While the write-back runs, the relation is marked (``writing_back`` in this backend, the
-transaction-local setting ``motion.writeback`` for the SQL enqueue triggers): motion's own
-triggers on that relation neither infer again nor enqueue fit events for it.
+While the write-back runs, the relation is marked in ``backend.writing_back`` (this backend's
+memory, which ``motion._writing_back`` reads for the SQL enqueue triggers): motion's own triggers on
+that relation neither infer again nor enqueue fit events for it.
 
 Visible differences from row mode:
 
@@ -41,10 +41,10 @@ def infer_inserted(plpy: Any, td: Mapping[str, Any]) -> None:
     relid = td["relid"]
     if relid in backend.writing_back:
         return
-    loaded = backend.refresh(plpy, td["args"][0])
+    loaded = backend.refresh(plpy, td["args"][0] if td["args"] else "")
+    route = backend.route_for(plpy, loaded, td)
     if not loaded.enabled:
         return
-    route = loaded.routes[int(td["args"][1])]
     rows: list[dict[str, Any]] = list(plpy.execute("SELECT * FROM motion_new_rows"))
     if not rows:
         return
@@ -156,9 +156,7 @@ def _write_back(
     if not groups:
         return
     keys = route.key_columns
-    db = backend.database(plpy)
     backend.writing_back.add(relid)
-    db.query("SELECT pg_catalog.set_config('motion.writeback', $1, true)", [str(int(relid))])
     try:
         for columns, members in groups.items():
             plan = _update_plan(plpy, loaded, route, relid, keys, columns)
@@ -166,7 +164,6 @@ def _write_back(
             arrays += [[outputs[i][c] for i in members] for c in columns]  # type: ignore[index]
             plan.execute(arrays)
     finally:
-        db.query("SELECT pg_catalog.set_config('motion.writeback', '', true)")
         backend.writing_back.discard(relid)
 
 

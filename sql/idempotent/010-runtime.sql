@@ -40,29 +40,56 @@ if bad:
 $$;
 REVOKE ALL ON FUNCTION motion.check_import_paths(text[]) FROM PUBLIC;
 
+-- Loads a trigger into this backend before its first write (a pool's connect hook). Revoked from
+-- PUBLIC: an administrator grants it to the pool role; even then it answers only for a trigger with
+-- a relation the session's login role may INSERT into or UPDATE (others look like absent ones).
 CREATE OR REPLACE FUNCTION motion.warm(trigger_name text) RETURNS integer
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
 return GD["motion_pg"].warm(plpy, trigger_name)
 $$;
+REVOKE ALL ON FUNCTION motion.warm(text) FROM PUBLIC;
 
--- BEFORE STATEMENT: once per statement, compare the trigger's serving token with the one this
--- session loaded (a session setting written by motion._refresh); only a change calls into Python.
+-- Every trigger function below refuses to run unless the catalog names the Postgres trigger that
+-- calls it (TG_NAME) for exactly that relation (or a partition of it) and route: EXECUTE on them is
+-- revoked from PUBLIC (Postgres checks it at CREATE TRIGGER, not when a trigger fires), and an
+-- administrator's own stray CREATE TRIGGER is refused as well.
+
+-- BEFORE STATEMENT: once per statement, read the trigger's serving token from the catalog and hand
+-- it to motion._check_serving, which compares it with the one this backend loaded (kept in the
+-- backend's Python memory, which no client can set) and reloads only when they differ.
 -- plpgsql, because PL/Python wraps every query in a subtransaction (~40 µs per statement).
 CREATE OR REPLACE FUNCTION motion.infer_statement() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
 DECLARE
     serving text;
 BEGIN
     SELECT t.revision || ':' || coalesce(t.serving_version, 0) || ':' || t.enabled INTO serving
-    FROM motion.triggers t WHERE t.name = TG_ARGV[0];
-    IF serving IS NULL
-       OR serving IS DISTINCT FROM current_setting('motion.serving_' || md5(TG_ARGV[0]), true) THEN
-        PERFORM motion._refresh(TG_ARGV[0]);
+    FROM motion.routes r JOIN motion.triggers t ON t.name = r.trigger_name
+    WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
+      AND TG_NAME = ANY (r.pg_triggers)
+      AND CASE WHEN r.relation = TG_RELID THEN true
+               ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(TG_RELID) a
+                            WHERE a.relid = r.relation) END;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.infer_statement, but motion did not create it for that relation',
+            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
+            USING ERRCODE = '42501',
+                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
     END IF;
+    PERFORM motion._check_serving(TG_ARGV[0], serving);
     RETURN NULL;
 END
 $$;
+REVOKE ALL ON FUNCTION motion.infer_statement() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION motion._check_serving(trigger_name text, token text) RETURNS void
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
+GD["motion_pg"].check_serving(plpy, trigger_name, token)
+$$;
+REVOKE ALL ON FUNCTION motion._check_serving(text, text) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION motion._refresh(trigger_name text) RETURNS void
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -71,11 +98,21 @@ GD["motion_pg"].refresh(plpy, trigger_name)
 $$;
 REVOKE ALL ON FUNCTION motion._refresh(text) FROM PUBLIC;
 
+-- Whether a batch infer of this backend is writing its outputs back into relation relid right now
+-- (motion_pg.runtime.backend.writing_back): then the enqueue triggers skip the write-back's UPDATE.
+CREATE OR REPLACE FUNCTION motion._writing_back(relid oid) RETURNS boolean
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+backend = GD.get("motion_pg")
+return backend is not None and str(relid) in backend.writing_back
+$$;
+REVOKE ALL ON FUNCTION motion._writing_back(oid) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION motion.infer_row() RETURNS trigger
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
 return GD["motion_pg"].infer_row(plpy, TD)
 $$;
+REVOKE ALL ON FUNCTION motion.infer_row() FROM PUBLIC;
 
 -- Batch infer: an AFTER INSERT statement trigger runs infer_batch over the transition table.
 CREATE OR REPLACE FUNCTION motion.infer_batch() RETURNS trigger
@@ -84,3 +121,4 @@ if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
 from motion_pg.runtime import batch
 return batch.infer_inserted(plpy, TD)
 $$;
+REVOKE ALL ON FUNCTION motion.infer_batch() FROM PUBLIC;
