@@ -3,7 +3,8 @@
 -- signature changes or that goes away is dropped by an incremental file first.
 --
 -- Both refuse to run unless the catalog names the calling Postgres trigger (TG_NAME) for exactly
--- this relation (or a partition of it) and route, and neither reads anything a client can set:
+-- this relation (enqueue_row: or a partition of it, onto which Postgres clones row triggers) and
+-- route, and neither reads anything a client can set:
 -- a batch infer's own write-back is recognised by this backend's memory (motion._writing_back),
 -- asked only inside a nested statement. `#variable_conflict use_variable` and the whole-row
 -- reference `n.*` keep the user's column names (n, tg_op, tg_argv, ...) from meaning anything here.
@@ -15,10 +16,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM FROM motion.routes r
     WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
-      AND TG_NAME = ANY (r.pg_triggers)
-      AND CASE WHEN r.relation = TG_RELID THEN true
-               ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(TG_RELID) a
-                            WHERE a.relid = r.relation) END;
+      AND r.relation = TG_RELID AND TG_NAME = ANY (r.pg_triggers);
     IF NOT FOUND THEN
         RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.enqueue_statement, but motion did not create it for that relation',
             TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
@@ -47,10 +45,13 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM FROM motion.routes r
     WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
-      AND TG_NAME = ANY (r.pg_triggers)
-      AND CASE WHEN r.relation = TG_RELID THEN true
-               ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(TG_RELID) a
-                            WHERE a.relid = r.relation) END;
+      AND r.relation = TG_RELID AND TG_NAME = ANY (r.pg_triggers);
+    IF NOT FOUND THEN  -- a row trigger cloned onto a partition of the routed relation?
+        PERFORM FROM motion.routes r
+        WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
+          AND TG_NAME = ANY (r.pg_triggers)
+          AND r.relation IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(TG_RELID) a);
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.enqueue_row, but motion did not create it for that relation',
             TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
