@@ -223,4 +223,5 @@ def _enqueue(plpy: Any, loaded: Any, route: Any, relid: str, rows: list[dict[str
         )
     arrays = [[row[k] for row in rows] for k in keys]
     plan.execute([loaded.name, route.info.ordinal, route.info.relation, *arrays])
-    backend.database(plpy).query("SELECT pg_catalog.pg_notify('motion_jobs', $1)", [loaded.name])
+    # a wake-up only, naming nothing: any role may LISTEN on the channel
+    backend.database(plpy).query("SELECT pg_catalog.pg_notify('motion_jobs', '')")

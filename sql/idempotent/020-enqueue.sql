@@ -31,7 +31,7 @@ BEGIN
     SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, pg_catalog.to_jsonb(n.*)
     FROM motion_new_rows n;
     IF FOUND THEN
-        PERFORM pg_catalog.pg_notify('motion_jobs', TG_ARGV[0]);
+        PERFORM pg_catalog.pg_notify('motion_jobs', '');  -- a wake-up only: any role may LISTEN
     END IF;
     RETURN NULL;
 END
@@ -63,7 +63,7 @@ BEGIN
     END IF;
     INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
     VALUES (TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, pg_catalog.to_jsonb(NEW));
-    PERFORM pg_catalog.pg_notify('motion_jobs', TG_ARGV[0]);
+    PERFORM pg_catalog.pg_notify('motion_jobs', '');  -- a wake-up only: any role may LISTEN
     RETURN NULL;
 END
 $$;

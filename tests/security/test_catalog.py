@@ -82,3 +82,23 @@ def test_trigger_functions_cannot_be_attached_by_other_roles(counter: None, atta
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 c.execute(f"CREATE TRIGGER x AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION"
                           f" motion.{function}('counter', '0', 'items')")  # fmt: skip
+
+
+def test_listening_reveals_no_trigger_names(
+    conn: psycopg.Connection[Any], app: Role, attacker: Role
+) -> None:
+    """Any role may LISTEN on any channel: the worker's wake-up names no trigger."""
+    with attacker.connect() as listener:
+        listener.execute("LISTEN motion_jobs")
+        with app.connect() as c:
+            c.execute("INSERT INTO items (value) VALUES (1)")
+        payloads = [n.payload for n in listener.notifies(timeout=2.0, stop_after=1)]
+    assert payloads == [""]
+
+
+@pytest.mark.parametrize(
+    "relation", ["motion.triggers", "motion.jobs", "motion.blobs", "motion.trigger_status"]
+)
+def test_catalog_tables_refuse_other_roles(counter: None, app: Role, relation: str) -> None:
+    with app.connect() as c, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        c.execute(f"SELECT * FROM {relation}")
