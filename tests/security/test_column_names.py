@@ -70,3 +70,24 @@ def test_null_columns_named_like_aliases(conn: psycopg.Connection[Any], columns:
     conn.execute("UPDATE odd SET value = 6")
     assert [e[1]["value"] for e in events(conn)] == [5, 6]
     assert all(e[1]["n"] is None and len(e[1]) == len(NAMES) + 3 for e in events(conn))
+
+
+@pytest.mark.parametrize("name", ["n", "tg_argv", "tg_op", "new"])
+@pytest.mark.parametrize("columns", ["", "(value)"])
+def test_one_colliding_column(conn: psycopg.Connection[Any], columns: str, name: str) -> None:
+    """Each collision on its own: ``n`` was stored instead of the row, ``tg_argv`` and ``tg_op``
+    made the enqueue query ambiguous."""
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE odd (id int PRIMARY KEY, value int NOT NULL, label text, {} text)"
+        ).format(sql.Identifier(name))
+    )
+    motion_pg.execute(
+        conn, f"CREATE MOTION TRIGGER tag ON odd {columns} USING 'motion_test_apps.security:Tag'"
+    )
+    conn.execute(sql.SQL("INSERT INTO odd (id, value, {}) VALUES (1, 5, 'x')").format(
+        sql.Identifier(name)))  # fmt: skip
+    conn.execute("UPDATE odd SET value = 6")
+    assert [(op, row["value"], row[name]) for op, row in events(conn)] == [
+        ("INSERT", 5, "x"), ("UPDATE", 6, "x")
+    ]  # fmt: skip
