@@ -28,6 +28,11 @@ FROM motion.routes r WHERE r.trigger_name = $1 ORDER BY r.ordinal
 SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors($1::oid) a
                WHERE a.relid = $2::oid AND a.relid <> $1::oid) AS ok
 
+-- name: relation_name
+SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS relation
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = $1::oid
+
 -- name: trigger_writable
 -- motion.warm: whether the session's login role may write to one of the trigger's relations.
 SELECT EXISTS (SELECT 1 FROM motion.routes r WHERE r.trigger_name = $1

@@ -103,12 +103,18 @@ def refresh(plpy: Any, name: str) -> _Loaded:
     return cached
 
 
-def check_serving(plpy: Any, name: str, token: str) -> None:
-    """``motion._check_serving``: reload trigger ``name`` when the catalog's serving ``token`` (read
-    by ``motion.infer_statement``) differs from the one this backend loaded; no SQL otherwise."""
+def check_serving(
+    plpy: Any, name: str, token: str | None, ordinal: str | None, relid: int, pg_trigger: str
+) -> None:
+    """``motion._check_serving``, once per statement: reload trigger ``name`` when the catalog's
+    serving ``token`` (read by ``motion.infer_statement``) differs from the one this backend loaded,
+    and refuse a calling Postgres trigger the loaded routes do not name; no SQL otherwise."""
     loaded = _loaded.get(name)
     if loaded is None or loaded.token != token:
-        refresh(plpy, name)
+        loaded = refresh(plpy, name)
+    route = loaded.routes.get(int(ordinal)) if ordinal is not None and ordinal.isdigit() else None
+    if route is None or pg_trigger not in route.pg_triggers or str(relid) != route.relid:
+        _not_routed(plpy, loaded.name, pg_trigger, int(relid), "motion.infer_statement")
 
 
 def route_for(plpy: Any, loaded: _Loaded, td: Mapping[str, Any]) -> _Route:
@@ -125,13 +131,20 @@ def route_for(plpy: Any, loaded: _Loaded, td: Mapping[str, Any]) -> _Route:
         if found and found[0]["ok"]:
             route.partitions.add(relid)
             return route
+    function = "motion.infer_batch" if td["when"] == "AFTER" else "motion.infer_row"
+    _not_routed(plpy, loaded.name, td["name"], int(relid), function)
+    raise AssertionError("plpy.error returned")  # pragma: no cover
+
+
+def _not_routed(plpy: Any, name: str, pg_trigger: str, relid: int, function: str) -> None:
+    found = database(plpy).query(query("relation_name"), [relid])
+    relation = found[0]["relation"] if found else f"with oid {relid}"
     plpy.error(
-        f'trigger "{td["name"]}" on relation {td["table_schema"]}.{td["table_name"]} calls '
-        f'motion trigger "{loaded.name}", but motion did not create it for that relation',
+        f'trigger "{pg_trigger}" on relation {relation} calls {function} for motion trigger '
+        f'"{name}", but motion did not create it for that relation',
         sqlstate="42501",
         hint="drop that trigger: motion's triggers are made by CREATE MOTION TRIGGER",
     )
-    raise AssertionError("plpy.error returned")  # pragma: no cover
 
 
 def _load(plpy: Any, db: PlpyDatabase, name: str) -> _Loaded:

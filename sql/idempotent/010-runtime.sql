@@ -58,25 +58,17 @@ REVOKE ALL ON FUNCTION motion.warm(text) FROM PUBLIC;
 
 -- BEFORE STATEMENT: once per statement, read the trigger's serving token from the catalog and hand
 -- it to motion._check_serving, which compares it with the one this backend loaded (kept in the
--- backend's Python memory, which no client can set) and reloads only when they differ.
+-- backend's Python memory, which no client can set), reloads only when they differ, and checks the
+-- calling Postgres trigger against the loaded routes (current: a route change changes the token).
 -- plpgsql, because PL/Python wraps every query in a subtransaction (~40 µs per statement).
 CREATE OR REPLACE FUNCTION motion.infer_statement() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_variable
 DECLARE
     serving text;
 BEGIN
     SELECT t.revision || ':' || coalesce(t.serving_version, 0) || ':' || t.enabled INTO serving
-    FROM motion.routes r JOIN motion.triggers t ON t.name = r.trigger_name
-    WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
-      AND r.relation = TG_RELID AND TG_NAME = ANY (r.pg_triggers);
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.infer_statement, but motion did not create it for that relation',
-            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
-            USING ERRCODE = '42501',
-                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
-    END IF;
-    PERFORM motion._check_serving(TG_ARGV[0], serving);
+    FROM motion.triggers t WHERE t.name = TG_ARGV[0];
+    PERFORM motion._check_serving(TG_ARGV[0], serving, TG_ARGV[1], TG_RELID, TG_NAME);
     RETURN NULL;
 END
 $$;
@@ -84,12 +76,13 @@ REVOKE ALL ON FUNCTION motion.infer_statement() FROM PUBLIC;
 
 -- Not SECURITY DEFINER and no SET: it runs inside motion.infer_statement's (its only caller; the
 -- function-level SET costs ~1.5 µs per statement), and is revoked from PUBLIC.
-CREATE OR REPLACE FUNCTION motion._check_serving(trigger_name text, token text) RETURNS void
+CREATE OR REPLACE FUNCTION motion._check_serving(trigger_name text, token text, ordinal text,
+                                                 relid oid, pg_trigger name) RETURNS void
 LANGUAGE plpython3u AS $$
 if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
-GD["motion_pg"].check_serving(plpy, trigger_name, token)
+GD["motion_pg"].check_serving(plpy, trigger_name, token, ordinal, relid, pg_trigger)
 $$;
-REVOKE ALL ON FUNCTION motion._check_serving(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION motion._check_serving(text, text, text, oid, name) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION motion._refresh(trigger_name text) RETURNS void
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -19,7 +19,7 @@ PUBLIC_ALLOWED = {
 INTERNAL_CALLS = [
     "SELECT motion._bootstrap()",
     "SELECT motion._refresh('counter')",
-    "SELECT motion._check_serving('counter', 'x')",
+    "SELECT motion._check_serving('counter', 'x', '0', 'items'::regclass, 'x')",
     "SELECT motion._writing_back('items'::regclass)",
     "SELECT motion.check_import_paths(ARRAY['/'])",
     "SELECT motion.exec('DROP MOTION TRIGGER counter')",
