@@ -9,7 +9,6 @@ the trigger's revision (a change of definition) and serving version.
 from __future__ import annotations
 
 import hashlib
-import traceback
 from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
@@ -152,7 +151,7 @@ def _load_state(db: PlpyDatabase, name: str, version: int) -> Mapping[str, Any]:
             f'motion trigger "{name}" cannot load its state version {version}: '
             f"{outputs.describe(e)}",
             sqlstate=InferError.sqlstate,
-            detail="".join(traceback.format_exception(e)),
+            detail=outputs.user_traceback(e),
             hint=f"serve a version that loads: ALTER MOTION TRIGGER {name} ROLLBACK TO VERSION n",
         )
         raise  # plpy.error raised already

@@ -29,7 +29,6 @@ Visible differences from row mode:
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,6 +42,7 @@ from motion_pg.runtime.outputs import (
     infer_failed,
     must_propagate,
     span_text,
+    user_traceback,
 )
 from motion_pg.runtime.routes import LoadedTrigger, Route
 
@@ -91,7 +91,7 @@ def _infer(plpy: Any, loaded: LoadedTrigger, route: Route, rows: list[dict[str, 
                 f'motion trigger "{loaded.name}" infer_batch failed on {route.info.relation} '
                 f"rows {span_text(route, rows)}: {describe(e)}",
                 sqlstate=InferError.sqlstate,
-                detail="".join(traceback.format_exception(e)),
+                detail=user_traceback(e),
             )
         out = [_one(plpy, loaded, route, row) for row in rows]  # find the failing rows
     results: Outputs = []

@@ -10,6 +10,7 @@ recorded in ``motion.infer_errors``.
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -25,6 +26,7 @@ from motion_pg.runtime.values import CannotHold, Column, Unchecked, ValueMismatc
 _PROPAGATE = frozenset({"40", "53", "57", "58", "XX"})
 _checks: dict[str, Any] = {}  # check_type -> plan running a value through the type's input function
 _record: Any = None  # the plan recording an infer error
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def must_propagate(plpy: Any, e: BaseException) -> bool:
@@ -168,11 +170,21 @@ def infer_failed(
         record_infer_error(plpy, loaded.name, route.info.relation, key, message)
         plpy.warning(message)
         return None
-    extra = {"detail": "".join(traceback.format_exception(exc))} if exc is not None else {}
-    if exc is None:
-        extra["hint"] = _output_hint()
+    extra = {"detail": user_traceback(exc)} if exc is not None else {}
     plpy.error(message, sqlstate=InferError.sqlstate, **extra)
     return None
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` from the user's code on (motion's own calling frames left out)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and _is_motion(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _is_motion(filename: str) -> bool:
+    return os.path.dirname(os.path.abspath(filename)) == _HERE
 
 
 def record_infer_error(
@@ -200,10 +212,6 @@ def span_text(route: Route, rows: Sequence[Mapping[str, Any]]) -> str:
         return first
     last = key_text({c: rows[-1].get(c) for c in route.key_columns})
     return f"{first} … {last} ({len(rows)} rows)"
-
-
-def _output_hint() -> str:
-    return "infer returns {column: value} for columns of the relation, or None to leave the row"
 
 
 def _short(value: Any) -> str:

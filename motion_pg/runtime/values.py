@@ -104,7 +104,9 @@ def _float(single: bool) -> Converter:
             try:
                 narrowed = struct.unpack("f", struct.pack("f", f))[0]
             except OverflowError:
-                raise CannotHold("out of range for real") from None
+                narrowed = math.inf
+            if math.isinf(narrowed):
+                raise CannotHold("out of range for real")
             if f != 0.0 and narrowed == 0.0:
                 raise CannotHold("out of range for real (underflow)")
         return f
