@@ -90,15 +90,15 @@ def test_values_of_every_type_are_written(
     create(conn, mode)
     conn.execute("INSERT INTO items (id, kind) VALUES (1, %s)", [kind])
     got = conn.execute(
-        "SELECT i2, i4, i8, num, numx, f4, vc, ch, req, emb::text, d, ts, u, host(ip), m::text "
-        "FROM items"
+        "SELECT i2, i4, i8, num, numx, f4, vc, ch, req, emb::text, d, ts, u, host(ip), m::text, "
+        "pos FROM items"
     ).fetchone()
     text = kind == "good_text"
     assert got == (
         32767, -(2**31), 2**63 - 1, Decimal("-999.99" if text else "999.99"), Decimal("Infinity"),
         1.5, "abc" if text else "ab", "abc", "set", "[4,5,6]" if text else "[1,2,3]",
         datetime.date(2020, 1, 2), datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
-        uuid.UUID(int=7), "192.168.0.1" if text else "10.0.0.1", "happy",
+        uuid.UUID(int=7), "192.168.0.1" if text else "10.0.0.1", "happy", 5,
     )  # fmt: skip
 
 

@@ -18,11 +18,12 @@ from motion_pg import Context, Event
 # the relation the cases write into
 TABLE = """
 CREATE TYPE mood AS ENUM ('happy', 'sad');
+CREATE DOMAIN posint AS int CHECK (VALUE > 0);
 CREATE TABLE items (
     id int PRIMARY KEY, kind text NOT NULL,
     i2 int2, i4 int4, i8 int8, num numeric(5,2), numx numeric, f4 real, vc varchar(3), ch char(3),
     req text NOT NULL DEFAULT 'unset', emb vector(3), d date, ts timestamptz, u uuid, ip inet,
-    m mood, extra int
+    m mood, pos posint, extra int
 )
 """
 
@@ -53,6 +54,7 @@ CASES: dict[str, tuple[Any, str]] = {
     "bad_uuid": ({"u": "abc"}, "column 'u' (uuid) cannot hold 'abc'"),
     "bad_inet": ({"ip": "999.1.1.1"}, "column 'ip' (inet) cannot hold '999.1.1.1'"),
     "bad_enum": ({"m": "angry"}, "column 'm' (public.mood) cannot hold 'angry'"),
+    "domain_check": ({"pos": -1}, "column 'pos' (public.posint) cannot hold -1"),
     "unknown_column": ({"nope": 1}, "infer returned column 'nope', which public.items does not"),
     "not_a_dict": (["x"], "infer must return a dict of column values or None, got list"),
     "keyboard_interrupt": (KeyboardInterrupt, "KeyboardInterrupt"),
@@ -64,7 +66,7 @@ GOOD: dict[str, Any] = {
     "i2": 32767, "i4": -(2**31), "i8": 2**63 - 1, "num": Decimal("999.99"), "numx": float("inf"),
     "f4": 1.5, "vc": "ab", "ch": "abc", "req": "set", "emb": [1, 2, 3],
     "d": datetime.date(2020, 1, 2), "ts": datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
-    "u": uuid.UUID(int=7), "ip": ipaddress.ip_address("10.0.0.1"), "m": "happy", "extra": 1,
+    "u": uuid.UUID(int=7), "ip": ipaddress.ip_address("10.0.0.1"), "m": "happy", "pos": 5, "extra": 1,
 }  # fmt: skip
 
 # the same values as strings where the type has a text form
