@@ -135,6 +135,8 @@ def test_a_cancel_is_never_skipped(conn: psycopg.Connection[Any], mode: str) -> 
         f"CREATE MOTION TRIGGER emit ON items USING 'motion_test_apps.outputs:{cls}' "
         "WITH (on_error = 'skip')",
     )
+    # user SQL runs under the recorded path (the swap around it must not hide the cancel)
+    conn.execute("UPDATE motion.triggers SET search_path = '{public}' WHERE name = 'emit'")
     if mode == "batch":  # batch: the write-back must propagate a cancel too
         conn.execute(
             "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
