@@ -2,8 +2,9 @@
 
 The infer path: a BEFORE STATEMENT trigger (:func:`infer_statement`) checks once per statement which
 state version serves and reloads what changed; BEFORE ROW triggers (:func:`infer_row`) then call the
-user's method with no catalog lookups and no SQL. Everything loaded is cached per backend, keyed by
-the trigger's revision (a change of definition) and serving version.
+user's method with no catalog lookups and no SQL (an output value only its type's input function can
+check costs one subtransaction: :mod:`motion_pg.runtime.outputs`). Everything loaded is cached per
+backend, keyed by the trigger's revision (a change of definition) and serving version.
 """
 
 from __future__ import annotations

@@ -151,3 +151,16 @@ def test_a_cancel_is_never_skipped(conn: psycopg.Connection[Any], mode: str) -> 
     conn.execute("RESET statement_timeout")
     assert conn.execute("SELECT count(*) FROM items").fetchone() == (0,)
     assert conn.execute("SELECT count(*) FROM motion.infer_errors").fetchone() == (0,)
+
+
+def test_a_state_that_does_not_load_names_trigger_and_version(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    create(conn, "row")
+    conn.execute("UPDATE motion.blobs SET data = '\\x00'::bytea WHERE trigger_name = 'emit'")
+    with psycopg.connect(dsn, autocommit=True) as writer, pytest.raises(psycopg.Error) as info:
+        writer.execute("INSERT INTO items (id, kind) VALUES (1, 'good')")
+    assert info.value.diag.sqlstate == "MP300"
+    primary = info.value.diag.message_primary or ""
+    assert 'motion trigger "emit" cannot load its state version 1: UnpicklingError' in primary
+    assert "ROLLBACK TO VERSION" in (info.value.diag.message_hint or "")
