@@ -102,7 +102,7 @@ def test_values_of_every_type_are_written(
     )  # fmt: skip
 
 
-def test_error_output_in_psql_has_no_hint_none_and_one_frame(dsn: str) -> None:
+def test_psql_shows_no_hint_none_and_no_motion_internals(dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         create(conn, "row")
     result = psql(dsn, "INSERT INTO items (id, kind) VALUES (7, 'int4_overflow')", check=False)
