@@ -40,10 +40,23 @@ SELECT EXISTS (SELECT 1 FROM motion.routes r WHERE r.trigger_name = $1
                     OR pg_catalog.has_table_privilege(session_user, r.relation, 'UPDATE'))) AS ok
 
 -- name: relation_columns
--- Column names and types of a relation, for checking and converting infer outputs.
+-- Column names and types of a relation, for checking and converting infer outputs. Type names are
+-- schema-qualified (check_type with its modifiers, array_type for batch write-back parameters), so
+-- they mean the same under any search_path.
 SELECT a.attname::text AS name, t.typname::text AS type_name, a.atttypmod AS typmod,
-       format_type(a.atttypid, a.atttypmod) AS type
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+       pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname)
+         || CASE WHEN a.atttypmod >= 0 THEN coalesce(pg_catalog.substring(
+              pg_catalog.format_type(a.atttypid, a.atttypmod), '(\([0-9, ]+\))'), '')
+            ELSE '' END AS check_type,
+       a.attnotnull AS not_null,
+       (SELECT pg_catalog.quote_ident(an.nspname) || '.' || pg_catalog.quote_ident(at.typname)
+        FROM pg_catalog.pg_type at JOIN pg_catalog.pg_namespace an ON an.oid = at.typnamespace
+        WHERE at.oid = t.typarray) AS array_type,
+       (SELECT pg_catalog.array_agg(l.enumlabel::text ORDER BY l.enumsortorder)
+        FROM pg_catalog.pg_enum l WHERE l.enumtypid = t.oid) AS enum_labels
 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
 WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 
 -- name: relation_key
