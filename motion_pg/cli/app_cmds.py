@@ -18,7 +18,7 @@ console = Console()
 
 
 def _fail(e: MotionError) -> click.ClickException:
-    return click.ClickException(str(e))
+    return click.ClickException(f"{e}\n({type(e).__name__}, sqlstate {e.sqlstate})")
 
 
 @main.command()
@@ -65,7 +65,8 @@ def apply(dsn: str | None, files: tuple[str, ...]) -> None:
                 try:
                     results = execute(conn, Path(name).read_text(encoding="utf-8"))
                 except MotionError as e:
-                    raise MotionError(f"{name}: {e.message}", hint=e.hint) from e
+                    e.message = f"{name}: {e.message}"  # keeps its class (and SQLSTATE)
+                    raise
                 for line in results:
                     console.print(f"{name}: {line}", highlight=False)
     except MotionError as e:
