@@ -104,8 +104,12 @@ def test_errors_keep_class_and_sqlstate_through_every_door(
 
 
 def test_plain_sql_errors_keep_their_sqlstate(items: psycopg.Connection[Any], dsn: str) -> None:
-    run = psql(dsn, r"\set VERBOSITY verbose",
-               "SELECT motion.exec($m$INSERT INTO items (id) VALUES (1), (1)$m$)", check=False)
+    run = psql(
+        dsn,
+        r"\set VERBOSITY verbose",
+        "SELECT motion.exec($m$INSERT INTO items (id) VALUES (1), (1)$m$)",
+        check=False,
+    )
     assert "ERROR:  23505: duplicate key value" in run.stderr and clean_context(run.stderr)
     with pytest.raises(errors.MotionError) as raised:
         motion_pg.execute(items, "INSERT INTO items (id) VALUES (1), (1)")

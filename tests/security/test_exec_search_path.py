@@ -56,8 +56,13 @@ def hostile(conn: psycopg.Connection[Any]) -> Iterator[str]:
                 "  EXCEPTION WHEN others THEN NULL; END;\n"
                 "  RETURN {answer};\n"
                 "END $f$"
-            ).format(schema=ident, sig=sql.SQL(signature), returns=sql.SQL(returns),
-                     role=sql.Literal(role), answer=sql.SQL(answer))  # fmt: skip
+            ).format(
+                schema=ident,
+                sig=sql.SQL(signature),
+                returns=sql.SQL(returns),
+                role=sql.Literal(role),
+                answer=sql.SQL(answer),
+            )
         )
     conn.execute("RESET ROLE")
     yield role
@@ -86,7 +91,9 @@ STATEMENTS = [
 ]
 
 
-def test_python_door_under_a_hostile_search_path(conn: psycopg.Connection[Any], hostile: str) -> None:
+def test_python_door_under_a_hostile_search_path(
+    conn: psycopg.Connection[Any], hostile: str
+) -> None:
     conn.execute("CREATE TABLE items (id serial PRIMARY KEY, value int, doubled int,"
                  " seen_version int)")  # fmt: skip
     conn.execute(sql.SQL("SET search_path = {}, public").format(sql.Identifier(hostile)))
