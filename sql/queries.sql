@@ -291,7 +291,8 @@ RETURNING id
 -- name: status
 -- One row per motion trigger for `motion-pg status`: queue depth and age, failures, and the
 -- latencies of its recent fits (the last 50 runs).
-SELECT t.name, t.class_ref, t.enabled, t.serving_version,
+SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.params,
+       to_jsonb(t.settings) AS settings,
        count(j.id) FILTER (WHERE j.state = 'pending') AS pending,
        count(j.id) FILTER (WHERE j.state = 'running') AS running,
        count(j.id) FILTER (WHERE j.state = 'dead') AS dead,
