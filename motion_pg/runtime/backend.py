@@ -14,12 +14,13 @@ the catalog made them for (:func:`route_for` refuses any other caller), and :dat
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from motion_pg.errors import InferError, MotionError, MotionSyntaxError, UnknownTrigger
+from motion_pg.errors import InferError, MotionError, UnknownTrigger
 from motion_pg.queries import query
 from motion_pg.runtime import loader, outputs
 from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
@@ -120,8 +121,6 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
         instance = loader.instantiate(cls, row["class_ref"])
     except MotionError as e:
         _definition_failed(plpy, name, e)
-    import json
-
     params = MappingProxyType(json.loads(row["params"]))
     loaded = LoadedTrigger(
         name=name,
@@ -182,10 +181,17 @@ def _set_state(db: PlpyDatabase, loaded: LoadedTrigger, version: int | None) -> 
         state: Mapping[str, Any] = MappingProxyType({})
     else:
         state = _load_state(db, loaded.name, version)
+        # infer uses the params and settings recorded for the version it serves, never newer
+        # ones read with the definition (an ALTER SET is itself a version)
+        recorded = db.query(query("version_config"), [loaded.name, version])
+        if recorded:
+            raw = recorded[0]["params"]
+            loaded.params = MappingProxyType(json.loads(raw) if isinstance(raw, str) else raw)
+            loaded.settings = Settings.from_json(recorded[0]["settings"])
     loaded.version = version if version is not None else 0
     loaded.state = state
     for route in loaded.routes.values():
-        route.ctx = replace(route.ctx, version=loaded.version, state=state)
+        route.ctx = replace(route.ctx, version=loaded.version, state=state, params=loaded.params)
     return loaded
 
 
@@ -247,26 +253,12 @@ def warm(plpy: Any, name: str) -> int:
     return refresh(plpy, name).version
 
 
-def exec_statements(plpy: Any, text: str) -> str:
-    """``motion.exec``: run the motion statements (and any plain SQL) in ``text``."""
-    from motion_pg.compiler import Compiler
-    from motion_pg.dsl import parse, split_statements
+def exec_statements(plpy: Any, text: str, caller_path: list[str] | None = None) -> dict[str, Any]:
+    """``motion._exec``: run the motion statements (and any plain SQL) in ``text``; returns the
+    function's OUT row (the status lines, or the failure for ``motion.exec`` to raise)."""
+    from motion_pg.compiler import run_text
 
-    compiler = Compiler(database(plpy), plpy)
-    results: list[str] = []
     try:
-        for chunk in split_statements(text):
-            if not chunk.is_motion:
-                plpy.execute(chunk.text)
-                continue
-            try:
-                statements = parse(chunk.text)
-            except MotionSyntaxError as e:
-                raise e.shifted(chunk.line - 1, chunk.col - 1) from None
-            for statement in statements:
-                results.append(compiler.run(statement))
-    except MotionError as e:
-        plpy.error(e.message, hint=e.hint)
+        return run_text(plpy, database(plpy), text, caller_path or [])
     finally:
         _loaded.clear()  # definitions may have changed in this transaction
-    return "\n".join(results)

@@ -20,7 +20,6 @@ NAMES = [
     "trigger_name", "route", "relation", "op", "state", "serving", "tg_op", "tg_argv",
     "tg_relid", "tg_name", "tg_table_name", "found", "to_jsonb", "pg_notify",
 ]  # fmt: skip
-BATCH_XFAIL = pytest.mark.xfail(reason="batch SQL fixed on branch infer", strict=False)
 
 
 def make(conn: psycopg.Connection[Any], columns: str, cls: str) -> None:
@@ -45,7 +44,7 @@ def stored(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     return dict(row[0])
 
 
-@pytest.mark.parametrize("cls", ["Tag", pytest.param("BatchTag", marks=BATCH_XFAIL)])
+@pytest.mark.parametrize("cls", ["Tag", "BatchTag"])
 @pytest.mark.parametrize("columns", ["", "(value)"])
 def test_fit_events_carry_the_full_row(
     conn: psycopg.Connection[Any], columns: str, cls: str
