@@ -11,6 +11,10 @@ from psycopg.types.json import Jsonb
 
 from motion_pg.errors import MotionError
 
+# motion's own connections (worker, heartbeat, listener) run only motion's statements: their
+# meaning never depends on a search_path the database or role sets by default
+MOTION_OPTIONS = "-c search_path=pg_catalog,pg_temp"
+
 
 def connect(dsn: str, *, autocommit: bool = True, **kwargs: Any) -> psycopg.Connection[Any]:
     """A connection to ``dsn``; connection failures become a :class:`MotionError` naming the dsn."""

@@ -1,46 +1,58 @@
-"""Computing a fit (in the fit process) and committing its result (in the worker).
+"""Running a fit in the fit process, as one transaction.
 
-:class:`FitComputer` runs the user's fit methods over a claimed batch and returns the state updates
-already pickled. :func:`commit_fit` writes version n+1 and completes the jobs in one transaction,
-fenced on the run still being this worker's.
+The user's ``ctx.db`` writes, version n+1 (folded onto the version serving at commit time) and
+the completion of the jobs commit together, or roll back together (DESIGN guarantee 12). Events
+and ``ctx.db`` results hold the Python values PL/Python gives infer (:mod:`.pgtypes`), and user
+SQL runs with the search_path recorded for the trigger at CREATE.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from motion_pg.errors import FitError
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
 from motion_pg.runtime import loader
-from motion_pg.runtime.state import BlobCache, pickle_value, write_version
+from motion_pg.runtime.state import BlobCache
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
+from motion_pg.worker.committing import Claim, LostRun, check_updates, commit_fit, pickled_state
+from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
+__all__ = ["Claim", "FitComputer", "LostRun"]
 
-@dataclass
-class Claim:
-    """A claimed batch: the run and its events, oldest first."""
-
-    run_id: int
-    trigger: str
-    events: list[Event]
-
-
-class LostRun(Exception):
-    """The run is no longer ours (its lease expired and it was reclaimed)."""
+# motion's own statements never depend on the user's search_path; and without JIT, which would
+# spend milliseconds compiling statements that run in microseconds
+_MOTION_PATH = (
+    "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),"
+    " pg_catalog.set_config('jit', 'off', true)"
+)
+_USER_PATH = (
+    "SELECT pg_catalog.set_config('search_path', %s, true), pg_catalog.set_config('jit', %s, true)"
+)
+_ROW_TYPE = (
+    "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::pg_catalog.oid"
+)
 
 
 class _Definition:
-    def __init__(self, row: Mapping[str, Any], routes: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, db: PgDatabase, row: Mapping[str, Any], routes: list[dict[str, Any]]
+    ) -> None:
         self.revision = row["revision"]
         self.class_ref: str = row["class_ref"]
-        self.params: Mapping[str, Any] = MappingProxyType(dict(row["params"]))
+        params = row["params"]
+        self.params: Mapping[str, Any] = MappingProxyType(
+            json.loads(params) if isinstance(params, str) else dict(params)
+        )
         self.settings = Settings.from_json(row["settings"])
         self.routes = {
             r["ordinal"]: RouteInfo(
@@ -52,53 +64,126 @@ class _Definition:
             )
             for r in routes
         }
+        # each route's row type, for reading its events back as typed rows
+        self.row_types: dict[int, sql.Composable] = {}
+        for r in routes:
+            names = db.query(_ROW_TYPE, [r["relid"]])
+            if names:
+                self.row_types[r["ordinal"]] = sql.Identifier(
+                    names[0]["nspname"], names[0]["relname"]
+                )
         cls = loader.load_class(self.class_ref)
         self.instance: Trigger = loader.instantiate(cls, self.class_ref)
 
 
 class FitComputer:
-    """Runs fits, caching trigger classes and unpickled state between calls."""
+    """Runs fits on one connection, caching trigger classes and unpickled state between fits."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        use_plpython_types(conn)
+        self.conn = conn
         self.db = PgDatabase(conn)
+        self.user_db = TypedDatabase(conn)
         self.blobs = BlobCache()
         self._definitions: dict[str, _Definition] = {}
+        # the connection's own defaults, for user SQL of triggers without a recorded search_path
+        row = conn.execute(
+            "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_setting('jit')"
+        ).fetchone()
+        assert row is not None
+        self._default_path, self._default_jit = str(row[0]), str(row[1])
 
-    def _definition(self, trigger: str) -> tuple[_Definition, int | None]:
+    def _definition(self, trigger: str) -> tuple[_Definition, int | None, list[str] | None]:
         rows = self.db.query(query("trigger_definition"), [trigger])
         if not rows:
             raise FitError(f'motion trigger "{trigger}" no longer exists')
         cached = self._definitions.get(trigger)
         if cached is None or cached.revision != rows[0]["revision"]:
             routes = self.db.query(query("trigger_routes"), [trigger])
-            cached = self._definitions[trigger] = _Definition(rows[0], routes)
-        return cached, rows[0]["serving_version"]
+            cached = self._definitions[trigger] = _Definition(self.db, rows[0], routes)
+        return cached, rows[0]["serving_version"], rows[0]["search_path"]
 
-    def compute(self, claim: Claim) -> dict[str, bytes]:
-        """The state updates of fitting ``claim``, pickled; raises what user code raised."""
-        definition, version = self._definition(claim.trigger)
-        state: Mapping[str, Any] = (
-            self.blobs.load(self.db, claim.trigger, version)
-            if version is not None
-            else MappingProxyType({})
-        )
-        merged: dict[str, Any] = {}
-        # consecutive events of one route go to one call; a later call sees earlier updates
-        for route, events in _groups(claim.events, definition):
-            assert route.fit is not None
-            method = loader.method(definition.instance, route.fit, definition.class_ref)
-            view = MappingProxyType({**state, **merged}) if merged else state
-            ctx = Context(claim.trigger, version or 0, view, definition.params, self.db, route)
-            updates = method(events, ctx)
-            if updates is None:
-                continue
-            if not isinstance(updates, Mapping):
+    def fit(self, claim: Claim) -> int | None:
+        """Fit ``claim`` and commit it; returns the version written (None without updates).
+
+        Raises what user code raised, :class:`FitError` for what it returned, and
+        :class:`LostRun` when the run was reclaimed meanwhile; nothing is written then.
+        """
+        with self.conn.transaction():
+            self.conn.execute(_MOTION_PATH)
+            definition, version, search_path = self._definition(claim.trigger)
+            state: Mapping[str, Any] = (
+                self.blobs.load(self.db, claim.trigger, version)
+                if version is not None
+                else MappingProxyType({})
+            )
+            groups = self._typed_groups(claim, definition)
+            self._user_path(search_path)
+            merged: dict[str, Any] = {}
+            # consecutive events of one route go to one call; a later call sees earlier updates
+            for route, events in groups:
+                assert route.fit is not None
+                method = loader.method(definition.instance, route.fit, definition.class_ref)
+                view = MappingProxyType({**state, **merged}) if merged else state
+                ctx = Context(claim.trigger, version or 0, view, definition.params, self.user_db,
+                              route)  # fmt: skip
+                updates = method(events, ctx)
+                if updates is not None:
+                    merged.update(check_updates(claim.trigger, updates, route.fit))
+            self._check_transaction(claim.trigger)
+            self.conn.execute(_MOTION_PATH)
+            pickled = pickled_state(claim.trigger, merged)
+            return commit_fit(self.conn, claim, pickled)
+
+    def _user_path(self, schemas: list[str] | None) -> None:
+        if schemas is None:  # not recorded: the connection's own default
+            path = self._default_path
+        else:
+            composed = sql.SQL(", ").join([*map(sql.Identifier, schemas), sql.SQL("pg_temp")])
+            path = composed.as_string(self.conn)
+        self.conn.execute(_USER_PATH, [path, self._default_jit])
+
+    def _check_transaction(self, trigger: str) -> None:
+        status = self.conn.info.transaction_status
+        if status == psycopg.pq.TransactionStatus.INERROR:
+            raise FitError(
+                f'motion trigger "{trigger}": a statement of the fit failed and its error was '
+                "caught; the fit's writes cannot commit",
+                hint="let the error propagate, or run the statement in a savepoint",
+            )
+        if status != psycopg.pq.TransactionStatus.INTRANS:
+            raise FitError(
+                f'motion trigger "{trigger}": the fit ended its transaction (COMMIT or ROLLBACK '
+                "through ctx.db)",
+                hint="the fit's writes commit with its state version: do not end the transaction",
+            )
+
+    def _typed_groups(
+        self, claim: Claim, definition: _Definition
+    ) -> list[tuple[RouteInfo, list[Event]]]:
+        """The claim's events by consecutive route, each row read back as PL/Python would see it."""
+        groups = _groups(claim.events, definition)
+        for route, events in groups:
+            row_type = definition.row_types.get(route.ordinal)
+            if row_type is None:
                 raise FitError(
-                    f'motion trigger "{claim.trigger}": {route.fit} must return a dict of state '
-                    f"updates, got {type(updates).__name__}"
+                    f'motion trigger "{claim.trigger}": the relation of route {route.ordinal} '
+                    f"({route.relation}) no longer exists"
                 )
-            merged.update(updates)
-        return {key: pickle_value(claim.trigger, key, value) for key, value in merged.items()}
+            statement = sql.SQL(
+                "SELECT j.id, r.* FROM motion.jobs j CROSS JOIN LATERAL "
+                "pg_catalog.jsonb_populate_record(NULL::{}, j.row_data) r "
+                "WHERE j.id = ANY ($1::pg_catalog.int8[])"
+            ).format(row_type)
+            names, rows = self.user_db.fetch(
+                statement.as_string(self.conn), [[e.id for e in events]]
+            )
+            typed = {row[0]: dict(zip(names[1:], row[1:], strict=True)) for row in rows}
+            events[:] = [
+                Event(id=e.id, op=e.op, relation=e.relation, route=e.route, row=typed[e.id])
+                for e in events
+            ]
+        return groups
 
 
 def _groups(events: list[Event], definition: _Definition) -> list[tuple[RouteInfo, list[Event]]]:
@@ -112,58 +197,3 @@ def _groups(events: list[Event], definition: _Definition) -> list[tuple[RouteInf
         else:
             groups.append((route, [event]))
     return groups
-
-
-def commit_fit(
-    conn: psycopg.Connection[Any], worker_id: str, claim: Claim, updates: Mapping[str, bytes]
-) -> int | None:
-    """Write the fit's version (if it returned updates) and complete its jobs, atomically.
-
-    Raises :class:`LostRun` when the run is no longer this worker's; nothing is written then.
-    """
-    db = PgDatabase(conn)
-    with conn.transaction():
-        current = db.query(query("trigger_for_update"), [claim.trigger])
-        if not current:
-            raise LostRun(claim.run_id)
-        parent = current[0]["serving_version"]
-        version = None
-        if updates:
-            version = write_version(
-                db, claim.trigger, updates, source="fit", parent=parent,
-                params=current[0]["params"], settings=Settings.from_json(current[0]["settings"]),
-                run_id=claim.run_id, pickled=True,
-            )  # fmt: skip
-        fenced = db.query(
-            query("finish_run"),
-            [claim.run_id, worker_id, "succeeded", len(claim.events), parent, version, None],
-        )
-        if not fenced:
-            raise LostRun(claim.run_id)
-        db.query(query("complete_jobs"), [claim.run_id])
-    return version
-
-
-def fail_fit(
-    conn: psycopg.Connection[Any], worker_id: str, claim: Claim, error: str,
-    settings: Settings,
-) -> None:  # fmt: skip
-    """Record a failed fit: retry with backoff, or park the jobs as dead after max_attempts."""
-    db = PgDatabase(conn)
-    with conn.transaction():
-        fenced = db.query(
-            query("finish_run"),
-            [claim.run_id, worker_id, "failed", len(claim.events), None, None, error],
-        )
-        if fenced:
-            db.query(
-                query("fail_jobs"),
-                [claim.run_id, error, settings.max_attempts, settings.retry_delay,
-                 settings.retry_delay_max],
-            )  # fmt: skip
-
-
-def trigger_settings(conn: psycopg.Connection[Any], trigger: str) -> Settings:
-    """The current settings of ``trigger`` (the defaults when it was dropped)."""
-    rows = PgDatabase(conn).query(query("trigger_definition"), [trigger])
-    return Settings.from_json(rows[0]["settings"]) if rows else Settings()

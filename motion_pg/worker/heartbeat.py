@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from motion_pg.pg import PgDatabase, connect
+from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 
 log = logging.getLogger("motion_pg.worker")
@@ -33,7 +33,10 @@ class Heartbeat(threading.Thread):
             try:
                 if conn is None or conn.closed or conn.broken:
                     conn = connect(
-                        self.dsn, autocommit=True, application_name="motion-pg heartbeat"
+                        self.dsn,
+                        autocommit=True,
+                        application_name="motion-pg heartbeat",
+                        options=MOTION_OPTIONS,
                     )
                 db = PgDatabase(conn)
                 db.query(

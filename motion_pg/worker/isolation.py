@@ -1,5 +1,6 @@
 """User fit code runs in a child process: a fit that hangs, crashes or exits costs one attempt,
-never the worker. The child is long-lived and keeps classes and unpickled state between fits."""
+never the worker. The child is long-lived and keeps classes and unpickled state between fits; it
+runs each fit as one transaction on its own connection, so a killed child's writes die with it."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from motion_pg.worker.fitting import Claim
+from motion_pg.worker.committing import Claim
 
 
 @dataclass
 class FitResult:
-    """``status`` is ok, error, timeout or aborted; ``updates`` are pickled state values."""
+    """``status`` is ok (committed: ``version`` is the one written, if any), lost (the run was
+    reclaimed: nothing committed), error, timeout or aborted (nothing committed)."""
 
     status: str
-    updates: dict[str, bytes] | None = None
+    version: int | None = None
     error: str = ""
 
 
@@ -46,7 +48,7 @@ def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
     import psycopg
 
     from motion_pg.pg import connect
-    from motion_pg.worker.fitting import FitComputer
+    from motion_pg.worker.fitting import FitComputer, LostRun
     from motion_pg.worker.paths import prepend_paths
 
     prepend_paths(paths)
@@ -66,16 +68,21 @@ def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
                     computer = FitComputer(conn)
                 assert computer is not None
                 try:
-                    updates = computer.compute(claim)
+                    version = computer.fit(claim)
                     break
                 except psycopg.OperationalError:
-                    # a connection the database dropped since the last fit (a restart): the
-                    # fit's reads happen again on a new one rather than cost an attempt
+                    # a connection the database dropped (a restart): its transaction died with
+                    # it, so the fit runs again on a new one rather than cost an attempt (a
+                    # commit that did land is refused by the run fence: LostRun)
                     if not retry or not conn.broken:
                         raise
-            pipe.send(FitResult("ok", updates=updates))
+            pipe.send(FitResult("ok", version=version))
+        except LostRun:
+            pipe.send(FitResult("lost"))
         except Exception as e:
             pipe.send(FitResult("error", error="".join(traceback.format_exception(e))))
+        if conn is not None and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.close()  # user code left it in a state no next fit should inherit
 
 
 class FitProcess:

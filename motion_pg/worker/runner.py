@@ -9,6 +9,7 @@ import os
 import random
 import socket
 import time
+import traceback
 import uuid
 from typing import Any
 
@@ -16,10 +17,11 @@ import psycopg
 from psycopg import sql
 
 from motion_pg.errors import MotionError
-from motion_pg.pg import PgDatabase, connect
+from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
+from motion_pg.settings import Settings
 from motion_pg.trigger import Event
-from motion_pg.worker.fitting import Claim, LostRun, commit_fit, fail_fit, trigger_settings
+from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
 from motion_pg.worker.paths import prepend_paths, recorded_paths
@@ -100,7 +102,7 @@ class Worker:
                             break
                         self._wait()
                         continue
-                    self._process(conn, claim)
+                    self._isolated(conn, claim)
                     runs += 1
                 except MotionError as e:
                     # a connection that cannot be made: fatal at start (a wrong dsn says so at
@@ -118,6 +120,15 @@ class Worker:
                     self._disconnect()
                     time.sleep(delay * random.uniform(0.5, 1.5))
                     delay = min(delay * 2, 5.0)
+                except psycopg.Error as e:
+                    # a statement of the loop itself failed (a claim cancelled by a
+                    # statement_timeout, ...): a run's failures never get here (_isolated)
+                    if once:
+                        raise
+                    log.error("worker step failed (%s: %s); retrying in %.1f s",
+                              type(e).__name__, str(e).strip(), delay)  # fmt: skip
+                    time.sleep(delay * random.uniform(0.5, 1.5))
+                    delay = min(delay * 2, 5.0)
         finally:
             self._shutdown()
             heartbeat.stop()
@@ -129,8 +140,9 @@ class Worker:
         # the claim's cost estimate grows with the queue and would cross the JIT threshold,
         # compiling for ~0.7 s what runs in milliseconds
         conn = connect(self.dsn, autocommit=True, application_name="motion-pg worker",
-                       options="-c jit=off")  # fmt: skip
-        listener = connect(self.dsn, autocommit=True, application_name="motion-pg listener")
+                       options=f"-c jit=off {MOTION_OPTIONS}")  # fmt: skip
+        listener = connect(self.dsn, autocommit=True, application_name="motion-pg listener",
+                           options=MOTION_OPTIONS)  # fmt: skip
         listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
         if self._fit is None:
             paths = recorded_paths(conn)
@@ -157,7 +169,7 @@ class Worker:
         if self._fit is not None:
             self._fit.close()
         try:
-            with connect(self.dsn, autocommit=True) as conn:
+            with connect(self.dsn, autocommit=True, options=MOTION_OPTIONS) as conn:
                 db = PgDatabase(conn)
                 db.query(query("release_runs"), [self.worker_id, True, "worker shut down"])
                 db.query(query("unregister_worker"), [self.worker_id])
@@ -205,11 +217,43 @@ class Worker:
                    row=r["row_data"]) for r in rows),
             key=lambda e: e.id,
         )  # fmt: skip
-        return Claim(run_id=rows[0]["run_id"], trigger=rows[0]["trigger_name"], events=events)
+        return Claim(run_id=rows[0]["run_id"], trigger=rows[0]["trigger_name"], events=events,
+                     worker_id=self.worker_id)  # fmt: skip
+
+    def _isolated(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
+        """Process ``claim``; whatever goes wrong with it (other than a lost connection) is that
+        run's failure, never the worker's: one trigger never stops the others."""
+        try:
+            self._process(conn, claim)
+        except _LOST:
+            raise
+        except Exception as e:
+            error = (f'motion trigger "{claim.trigger}": the worker failed processing run '
+                     f"{claim.run_id}:\n" + "".join(traceback.format_exception(e)))  # fmt: skip
+            log.warning("fit of %s failed (run %s): %s: %s", claim.trigger, claim.run_id,
+                        type(e).__name__, e)  # fmt: skip
+            try:
+                fail_fit(conn, self.worker_id, claim, error, self._settings(conn, claim.trigger))
+            except _LOST:
+                raise
+            except Exception as again:  # e.g. an error text the database refuses: say less
+                log.error("could not record the failure of run %s: %s", claim.run_id, again)
+                fail_fit(conn, self.worker_id, claim,
+                         f"the worker failed processing this run: {type(e).__name__}",
+                         Settings())  # fmt: skip
+
+    def _settings(self, conn: psycopg.Connection[Any], trigger: str) -> Settings:
+        try:
+            return trigger_settings(conn, trigger)
+        except _LOST:
+            raise
+        except Exception as e:  # unreadable settings are this trigger's problem: the defaults
+            log.warning("cannot read the settings of %s (%s); using the defaults", trigger, e)
+            return Settings()
 
     def _process(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
         assert self._fit is not None
-        settings = trigger_settings(conn, claim.trigger)
+        settings = self._settings(conn, claim.trigger)
         timeout = settings.fit_timeout or self.fit_timeout
         started = time.monotonic()
         result = self._fit.run(claim, timeout, abort=lambda: time.monotonic() > self._stop_deadline)
@@ -222,12 +266,11 @@ class Worker:
             log.warning("fit of %s failed (run %s): %s", claim.trigger, claim.run_id, last)
             fail_fit(conn, self.worker_id, claim, result.error, settings)
             return
-        try:
-            version = commit_fit(conn, self.worker_id, claim, result.updates or {})
-        except LostRun:
+        if result.status == "lost":
             log.warning("run %s of %s was reclaimed meanwhile; its result was discarded",
                         claim.run_id, claim.trigger)  # fmt: skip
             return
+        version = result.version
         self.fitted_events += len(claim.events)
         log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
                  (time.monotonic() - started) * 1000,

@@ -1,0 +1,130 @@
+"""Ending a fit: checking what it returned, writing version n+1 and completing its jobs inside the
+fit's transaction (in the fit process), or recording its failure (in the worker)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from motion_pg.errors import FitError
+from motion_pg.pg import PgDatabase
+from motion_pg.queries import query
+from motion_pg.runtime.state import pickle_value, write_version
+from motion_pg.settings import Settings
+from motion_pg.trigger import Event
+
+
+@dataclass
+class Claim:
+    """A claimed batch: the run, the worker that owns it, and its events, oldest first."""
+
+    run_id: int
+    trigger: str
+    events: list[Event]
+    worker_id: str = field(default="")
+
+
+class LostRun(Exception):
+    """The run is no longer ours (its lease expired and it was reclaimed)."""
+
+
+def check_updates(trigger: str, updates: Any, method: str) -> Mapping[str, Any]:
+    """``updates`` once known to be a dict with string keys, else a :class:`FitError` naming the
+    trigger, the method and the key."""
+    if not isinstance(updates, Mapping):
+        raise FitError(
+            f'motion trigger "{trigger}": {method} must return a dict of state updates, '
+            f"got {type(updates).__name__}"
+        )
+    for key in updates:
+        if not isinstance(key, str):
+            raise FitError(
+                f'motion trigger "{trigger}": {method} returned the state key {key!r} '
+                f"({type(key).__name__}); state keys must be strings"
+            )
+    return updates
+
+
+def pickled_state(trigger: str, updates: Mapping[str, Any]) -> dict[str, bytes]:
+    """``updates`` pickled, once each value is known to unpickle again.
+
+    A value that pickles but cannot be unpickled (a ``__reduce__`` that raises, a class defined in
+    ``__main__``) would be served and then fail every infer: the fit fails instead.
+    """
+    pickled: dict[str, bytes] = {}
+    for key, value in updates.items():
+        data = pickle_value(trigger, key, value)
+        try:
+            pickle.loads(data)
+        except Exception as e:
+            raise FitError(
+                f'motion trigger "{trigger}": state value "{key}" pickles but cannot be '
+                f"unpickled: {type(e).__name__}: {e}",
+                hint="state values must load in a fresh process: define their classes in an "
+                "importable module (not __main__) and make __reduce__/__setstate__ succeed",
+            ) from e
+        pickled[key] = data
+    return pickled
+
+
+def commit_fit(
+    conn: psycopg.Connection[Any], claim: Claim, updates: Mapping[str, bytes]
+) -> int | None:
+    """Write the fit's version onto the serving one and complete its jobs, in the caller's
+    transaction; returns the version written (None without updates).
+
+    Raises :class:`LostRun` when the run is no longer its worker's: the caller rolls back.
+    """
+    db = PgDatabase(conn)
+    current = db.query(query("trigger_for_update"), [claim.trigger])
+    if not current:
+        raise LostRun(claim.run_id)
+    row = current[0]
+    parent = row["serving_version"]
+    version = None
+    if updates:
+        params = row["params"]
+        version = write_version(
+            db, claim.trigger, updates, source="fit", parent=parent,
+            params=json.loads(params) if isinstance(params, str) else params,
+            settings=Settings.from_json(row["settings"]), run_id=claim.run_id, pickled=True,
+        )  # fmt: skip
+    fenced = db.query(
+        query("finish_run"),
+        [claim.run_id, claim.worker_id, "succeeded", len(claim.events), parent, version, None],
+    )
+    if not fenced:
+        raise LostRun(claim.run_id)
+    db.query(query("complete_jobs"), [claim.run_id])
+    return version
+
+
+def fail_fit(
+    conn: psycopg.Connection[Any], worker_id: str, claim: Claim, error: str,
+    settings: Settings,
+) -> None:  # fmt: skip
+    """Record a failed fit: retry with backoff, or park the jobs as dead after max_attempts."""
+    error = error.replace("\x00", "\\x00")  # a text column holds no NUL
+    db = PgDatabase(conn)
+    with conn.transaction():
+        fenced = db.query(
+            query("finish_run"),
+            [claim.run_id, worker_id, "failed", len(claim.events), None, None, error],
+        )
+        if fenced:
+            db.query(
+                query("fail_jobs"),
+                [claim.run_id, error, settings.max_attempts, settings.retry_delay,
+                 settings.retry_delay_max],
+            )  # fmt: skip
+
+
+def trigger_settings(conn: psycopg.Connection[Any], trigger: str) -> Settings:
+    """The current settings of ``trigger`` (the defaults when it was dropped)."""
+    rows = PgDatabase(conn).query(query("trigger_definition"), [trigger])
+    return Settings.from_json(rows[0]["settings"]) if rows else Settings()
