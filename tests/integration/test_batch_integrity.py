@@ -78,7 +78,7 @@ def test_write_back_failure_names_the_row(conn: psycopg.Connection[Any], dsn: st
     primary = info.value.diag.message_primary or ""
     assert 'motion trigger "keys" infer failed on public.items row (id)=(3)' in primary
     assert "writing 'n' failed" in primary and "items_n_check" in primary
-    conn.execute("UPDATE motion.triggers SET settings.on_error = 'skip' WHERE name = 'keys'")
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER keys SET (on_error = 'skip')")
     with psycopg.connect(dsn, autocommit=True) as fresh:  # loads the new setting
         fresh.execute("INSERT INTO items (id, kind) VALUES (1, 'stay'), (3, 'stay')")
     assert conn.execute("SELECT id, n FROM items ORDER BY id").fetchall() == [(1, 2), (3, None)]
