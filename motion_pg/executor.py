@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from motion_pg.dsl import parse, split_statements
-from motion_pg.errors import MotionError, MotionSyntaxError
+from motion_pg.errors import MotionError, MotionSyntaxError, from_sqlstate
 
 
 def execute(conn: psycopg.Connection[Any], text: str) -> list[str]:
@@ -58,10 +58,24 @@ def execute(conn: psycopg.Connection[Any], text: str) -> list[str]:
 
 
 def server_error(e: psycopg.Error, line: int) -> MotionError:
-    """A :class:`MotionError` from a server error, with the statement's line in the text."""
+    """The motion_pg error a server error stands for, with the statement's line in the text.
+
+    Motion's own failures arrive with their SQLSTATE (class MP), so the client raises the same class
+    the server did (``UnknownTrigger``, ``InvalidSetting``, …); any other server error becomes a
+    :class:`MotionError` carrying its SQLSTATE as ``sqlstate``.
+    """
     diag = e.diag
     message = diag.message_primary or str(e).strip()
     hint = diag.message_hint
     if diag.message_detail:
         hint = (hint + "\n" if hint else "") + diag.message_detail
-    return MotionError(f"{message} (statement at line {line})", hint=hint)
+    cls = from_sqlstate(diag.sqlstate) or MotionError
+    if cls is MotionSyntaxError:  # its position is already in the message
+        syntax = MotionSyntaxError.__new__(MotionSyntaxError)
+        MotionError.__init__(syntax, f"{message} (statement at line {line})", hint=hint)
+        syntax.line, syntax.col, syntax.token = line, 1, None
+        return syntax
+    error = cls(f"{message} (statement at line {line})", hint=hint)
+    if cls is MotionError and diag.sqlstate:
+        error.sqlstate = diag.sqlstate  # type: ignore[misc]
+    return error

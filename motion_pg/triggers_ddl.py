@@ -10,12 +10,16 @@ For a route ``ON rel (cols) INFER m FIT f``:
 
 In batch mode (the class defines ``infer_batch`` and the route uses the default infer; see
 :mod:`motion_pg.runtime.batch`) INSERTs are inferred by one AFTER INSERT statement trigger with a
-transition table, which also enqueues the route's fit events; UPDATEs keep the row triggers.
+transition table, which also enqueues the route's fit events; UPDATEs keep the row triggers. Such a
+route also gets a ``fit_standby`` trigger, created disabled: it enqueues INSERTs while the motion
+trigger is disabled (DISABLE stops infer only; the events of rows written meanwhile are kept and
+fitted once it is enabled again).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -45,10 +49,13 @@ class ResolvedRoute:
     key_columns: list[str]
 
 
-def resolve_route(db: PlpyDatabase, ordinal: int, route: Route) -> ResolvedRoute:
-    """Check the route's relation and columns exist; raise naming what is missing."""
+def resolve_route(
+    db: PlpyDatabase, ordinal: int, route: Route, caller_path: list[str]
+) -> ResolvedRoute:
+    """Check the route's relation and columns exist; raise naming what is missing. An unqualified
+    relation name is looked up along ``caller_path`` (the statement's caller's search_path)."""
     rel = route.relation
-    found = db.query(query("resolve_relation"), [rel.name, rel.schema])
+    found = db.query(query("resolve_relation"), [rel.name, rel.schema, caller_path])
     if not found:
         raise UnknownRelation(
             f'relation "{rel}" does not exist',
@@ -114,9 +121,11 @@ def infer_mode(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> str:
     return "row"
 
 
-def create_route_triggers(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> list[str]:
-    """Create the route's Postgres triggers; returns their names."""
-    batch = infer_mode(db, trigger, route) == "batch"
+def create_route_triggers(
+    db: PlpyDatabase, trigger: str, route: ResolvedRoute, *, batch: bool
+) -> list[str]:
+    """Create the route's Postgres triggers (``batch``: the route's INSERTs are inferred in batch
+    mode, see :func:`infer_mode`); returns their names."""
     table = sql.Identifier(route.schema, route.table)
     args = sql.SQL(", ").join([sql.Literal(trigger), sql.Literal(str(route.ordinal))])
     cols = route.columns
@@ -176,7 +185,15 @@ def create_route_triggers(db: PlpyDatabase, trigger: str, route: ResolvedRoute) 
             )
     if route.fit is not None:
         enqueue_args = args + sql.SQL(", ") + sql.Literal(route.relation)
-        if not (batch and route.infer is not None):  # else the batch trigger enqueues inserts
+        if batch and route.infer is not None:  # the batch trigger enqueues inserts, but not while
+            add(  # the motion trigger is disabled: then this one does
+                "fit_standby",
+                "CREATE TRIGGER {name} AFTER INSERT ON {table} "
+                "REFERENCING NEW TABLE AS motion_new_rows FOR EACH STATEMENT "
+                "EXECUTE FUNCTION motion.enqueue_statement({eargs})",
+                eargs=enqueue_args,
+            )
+        else:
             add(
                 "fit_ins",
                 "CREATE TRIGGER {name} AFTER INSERT ON {table} "
@@ -199,3 +216,55 @@ def create_route_triggers(db: PlpyDatabase, trigger: str, route: ResolvedRoute) 
     for _, statement in made:
         db.execute_ddl(statement.as_string(None))
     return [name for name, _ in made]
+
+
+# the kinds of Postgres triggers a route compiles to (the last part of their names)
+INFER_KINDS = ("infer_stmt", "infer_batch", "infer_upd", "infer_ins", "infer")
+STANDBY_KIND = "fit_standby"
+_KINDS = (*INFER_KINDS, "fit_ins", "fit_upd", STANDBY_KIND)
+
+
+def _kind(pg_trigger: str) -> str:
+    return next((k for k in _KINDS if pg_trigger.endswith("_" + k)), "")
+
+
+def set_route_triggers_enabled(
+    db: PlpyDatabase,
+    pg_triggers: Iterable[tuple[sql.Identifier, str]],
+    *,
+    enabled: bool,
+    always: bool,
+) -> None:
+    """Enable or disable a motion trigger's Postgres triggers.
+
+    Disabling stops infer only: fit events keep being queued (the claim skips a disabled trigger,
+    so they wait for ENABLE). ``always`` (``fire_on_replica = true``) enables them ALWAYS, so rows
+    applied by logical replication (session_replication_role = replica) fire too.
+    """
+    on = sql.SQL("ENABLE ALWAYS" if always else "ENABLE")
+    off = sql.SQL("DISABLE")
+    for relation, name in pg_triggers:
+        kind = _kind(name)
+        if kind in INFER_KINDS:
+            verb = on if enabled else off
+        elif kind == STANDBY_KIND:
+            verb = off if enabled else on
+        else:
+            verb = on
+        db.execute_ddl(
+            sql.SQL("ALTER TABLE {} {} TRIGGER {}")
+            .format(relation, verb, sql.Identifier(name))
+            .as_string(None)
+        )
+
+
+def drop_route_triggers(
+    db: PlpyDatabase, pg_triggers: Iterable[tuple[sql.Identifier, str]]
+) -> None:
+    """Drop a motion trigger's Postgres triggers."""
+    for relation, name in pg_triggers:
+        db.execute_ddl(
+            sql.SQL("DROP TRIGGER IF EXISTS {} ON {}")
+            .format(sql.Identifier(name), relation)
+            .as_string(None)
+        )

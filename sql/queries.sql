@@ -6,41 +6,79 @@
 SELECT serving_version, revision, enabled FROM motion.triggers WHERE name = $1
 
 -- name: trigger_definition
-SELECT name, class_ref, params, to_jsonb(settings) AS settings, search_path, enabled,
+SELECT name, class_ref, params, pg_catalog.to_jsonb(settings) AS settings, search_path, enabled,
        serving_version, revision
 FROM motion.triggers WHERE name = $1
 
 -- name: trigger_for_update
-SELECT name, class_ref, params, to_jsonb(settings) AS settings, search_path, enabled,
+SELECT name, class_ref, params, pg_catalog.to_jsonb(settings) AS settings, search_path, enabled,
        serving_version, revision
 FROM motion.triggers WHERE name = $1 FOR UPDATE
 
 -- name: trigger_routes
 SELECT r.ordinal, r.relation::oid::bigint AS relid, r.columns,
-       (SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_catalog.pg_class c
+       (SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+        FROM pg_catalog.pg_class c
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = r.relation) AS relation,
-       r.infer_method, r.fit_method, r.key_columns
+       r.infer_method, r.fit_method, r.key_columns, r.pg_triggers
 FROM motion.routes r WHERE r.trigger_name = $1 ORDER BY r.ordinal
 
+-- name: is_partition_of
+-- Whether relation $1 is a partition (at any depth) of relation $2: a route's row triggers are
+-- cloned onto the partitions of a partitioned table and fire with the partition's relid.
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors($1::oid) a
+               WHERE a.relid = $2::oid AND a.relid <> $1::oid) AS ok
+
+-- name: relation_name
+SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS relation
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = $1::oid
+
+-- name: trigger_writable
+-- motion.warm: whether the session's login role may write to one of the trigger's relations.
+SELECT EXISTS (SELECT 1 FROM motion.routes r WHERE r.trigger_name = $1
+               AND (pg_catalog.has_table_privilege(session_user, r.relation, 'INSERT')
+                    OR pg_catalog.has_table_privilege(session_user, r.relation, 'UPDATE'))) AS ok
+
 -- name: relation_columns
--- Column names and types of a relation, for checking and converting infer outputs.
+-- Column names and types of a relation, for checking and converting infer outputs. Type names are
+-- schema-qualified (check_type with its modifiers, array_type for batch write-back parameters), so
+-- they mean the same under any search_path.
 SELECT a.attname::text AS name, t.typname::text AS type_name, a.atttypmod AS typmod,
-       format_type(a.atttypid, a.atttypmod) AS type
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+       pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(t.typname)
+         || CASE WHEN a.atttypmod >= 0 THEN coalesce(pg_catalog.substring(
+              pg_catalog.format_type(a.atttypid, a.atttypmod), '(\([0-9, ]+\))'), '')
+            ELSE '' END AS check_type,
+       a.attnotnull AS not_null,
+       (SELECT pg_catalog.quote_ident(an.nspname) || '.' || pg_catalog.quote_ident(at.typname)
+        FROM pg_catalog.pg_type at JOIN pg_catalog.pg_namespace an ON an.oid = at.typnamespace
+        WHERE at.oid = t.typarray) AS array_type,
+       (SELECT pg_catalog.array_agg(l.enumlabel::text ORDER BY l.enumsortorder)
+        FROM pg_catalog.pg_enum l WHERE l.enumtypid = t.oid) AS enum_labels
 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
 WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
 
 -- name: relation_key
 SELECT a.attname::text AS name
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)
+WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY pg_catalog.array_position(i.indkey, a.attnum)
 
 -- name: resolve_relation
+-- A relation named in a motion statement: in schema $2, or else in the first schema of the caller's
+-- search_path $3 that has it (pg_catalog first unless the path lists it), the way Postgres resolves
+-- an unqualified name, without running anything under that path.
 SELECT c.oid::bigint AS relid, c.relkind::text AS relkind, n.nspname::text AS schema,
-       c.relname::text AS name, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS relation
+       c.relname::text AS name,
+       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS relation
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relname = $1 AND ($2::text IS NULL AND pg_catalog.pg_table_is_visible(c.oid)
-                          OR n.nspname = $2)
+LEFT JOIN LATERAL pg_catalog.array_position(
+    CASE WHEN 'pg_catalog' = ANY ($3::text[]) THEN $3::text[]
+         ELSE ARRAY['pg_catalog'] || $3::text[] END, n.nspname::text) AS p(pos) ON true
+WHERE c.relname = $1 AND (n.nspname = $2 OR $2::text IS NULL AND p.pos IS NOT NULL)
+ORDER BY p.pos LIMIT 1
 
 -- name: state_entries
 SELECT key, blob_id FROM motion.state_entries WHERE trigger_name = $1 AND version = $2
@@ -55,13 +93,15 @@ SELECT id FROM motion.blobs WHERE trigger_name = $1 AND digest = $2
 INSERT INTO motion.blobs (trigger_name, digest, data) VALUES ($1, $2, $3) RETURNING id
 
 -- name: next_version
-SELECT coalesce(max(version), 0) + 1 AS version FROM motion.versions WHERE trigger_name = $1
+SELECT coalesce(pg_catalog.max(version), 0) + 1 AS version FROM motion.versions WHERE trigger_name = $1
 
 -- name: insert_version
+-- parent_version: the version serving before this one; restored_from: the version a ROLLBACK
+-- restored (its state, params and settings)
 INSERT INTO motion.versions (trigger_name, version, source, run_id, parent_version, params,
-                             settings)
+                             settings, restored_from)
 VALUES ($1, $2::integer, $3, $4::bigint, $5::integer, $6::jsonb,
-        jsonb_populate_record(NULL::motion.settings, $7::jsonb))
+        pg_catalog.jsonb_populate_record(NULL::motion.settings, $7::jsonb), $8::integer)
 
 -- name: copy_entries
 -- Carry the parent's entries that the update does not replace into the new version.
@@ -75,13 +115,14 @@ VALUES ($1, $2::integer, $3, $4::bigint)
 
 -- name: finish_version
 UPDATE motion.versions v SET state_bytes = (
-    SELECT coalesce(sum(octet_length(b.data)), 0) FROM motion.state_entries e
+    SELECT coalesce(pg_catalog.sum(pg_catalog.octet_length(b.data)), 0) FROM motion.state_entries e
     JOIN motion.blobs b ON b.id = e.blob_id
     WHERE e.trigger_name = $1 AND e.version = $2)
 WHERE v.trigger_name = $1 AND v.version = $2
 
 -- name: serve_version
-UPDATE motion.triggers SET serving_version = $2::integer, updated_at = now() WHERE name = $1
+UPDATE motion.triggers SET serving_version = $2::integer, updated_at = pg_catalog.now()
+WHERE name = $1
 
 -- name: record_infer_error
 INSERT INTO motion.infer_errors (trigger_name, relation, row_key, error)
@@ -109,7 +150,9 @@ WITH candidate AS MATERIALIZED (
           AND j.state = 'pending' AND j.run_at <= now()
         ORDER BY j.trigger_name, j.id LIMIT 1
     ) oldest
-    WHERE NOT EXISTS (SELECT 1 FROM motion.runs r
+    -- a disabled trigger keeps its events: they are fitted after ENABLE
+    WHERE t.enabled
+      AND NOT EXISTS (SELECT 1 FROM motion.runs r
                       WHERE r.trigger_name = t.name AND r.state = 'running')
       AND NOT ((t.settings).on_fit_error = 'block'
                AND (EXISTS (SELECT 1 FROM motion.jobs d
@@ -249,7 +292,8 @@ UPDATE motion.jobs SET
 WHERE run_id = $1::bigint AND state = 'running'
 
 -- name: bump_revision
-UPDATE motion.triggers SET revision = nextval('motion.revisions'), updated_at = now()
+UPDATE motion.triggers SET revision = pg_catalog.nextval('motion.revisions'::regclass),
+       updated_at = pg_catalog.now()
 WHERE name = $1
 
 -- name: list_jobs
@@ -277,7 +321,8 @@ RETURNING id
 -- name: status
 -- One row per motion trigger for `motion-pg status`: queue depth and age, failures, and the
 -- latencies of its recent fits (the last 50 runs).
-SELECT t.name, t.class_ref, t.enabled, t.serving_version,
+SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.params,
+       to_jsonb(t.settings) AS settings,
        count(j.id) FILTER (WHERE j.state = 'pending') AS pending,
        count(j.id) FILTER (WHERE j.state = 'running') AS running,
        count(j.id) FILTER (WHERE j.state = 'dead') AS dead,
@@ -291,3 +336,64 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version,
        (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
 GROUP BY t.name ORDER BY t.name
+
+-- Catalog statements of the compiler (CREATE/ALTER/DROP/SHOW MOTION TRIGGER). They run with
+-- search_path = pg_catalog, pg_temp and still qualify every function they call.
+
+-- name: insert_trigger
+INSERT INTO motion.triggers (name, class_ref, params, definition, settings, search_path)
+VALUES ($1, $2, $3::jsonb, $4, pg_catalog.jsonb_populate_record(NULL::motion.settings, $5::jsonb),
+        $6::text[])
+
+-- name: replace_trigger
+UPDATE motion.triggers SET class_ref = $2, params = $3::jsonb, definition = $4,
+       settings = pg_catalog.jsonb_populate_record(NULL::motion.settings, $5::jsonb),
+       search_path = $6::text[], enabled = true,
+       revision = pg_catalog.nextval('motion.revisions'::regclass), updated_at = pg_catalog.now()
+WHERE name = $1
+
+-- name: set_trigger_config
+UPDATE motion.triggers SET params = $2::jsonb,
+       settings = pg_catalog.jsonb_populate_record(NULL::motion.settings, $3::jsonb)
+WHERE name = $1
+
+-- name: set_trigger_enabled
+UPDATE motion.triggers SET enabled = $2::boolean WHERE name = $1
+
+-- name: delete_trigger
+-- Its routes, versions, state entries and blobs go with it (foreign keys on delete cascade).
+WITH jobs AS (DELETE FROM motion.jobs WHERE trigger_name = $1),
+     runs AS (DELETE FROM motion.runs WHERE trigger_name = $1),
+     entries AS (DELETE FROM motion.state_entries WHERE trigger_name = $1)
+DELETE FROM motion.triggers WHERE name = $1
+
+-- name: delete_routes
+DELETE FROM motion.routes WHERE trigger_name = $1
+
+-- name: insert_route
+INSERT INTO motion.routes (trigger_name, ordinal, relation, columns, infer_method, fit_method,
+                           key_columns, pg_triggers)
+VALUES ($1, $2::integer, $3::bigint::oid::regclass, $4::text[], $5, $6, $7::text[], $8::text[])
+
+-- name: route_pg_triggers
+-- The Postgres triggers of a motion trigger's routes, with their relation's schema and name.
+SELECT n.nspname::text AS schema, c.relname::text AS name, r.pg_triggers
+FROM motion.routes r
+JOIN pg_catalog.pg_class c ON c.oid = r.relation
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE r.trigger_name = $1 ORDER BY r.ordinal
+
+-- name: version_exists
+SELECT 1 AS found FROM motion.versions WHERE trigger_name = $1 AND version = $2::integer
+
+-- name: version_config
+-- The params and settings recorded for a version: what infer uses while it serves that version.
+SELECT params, pg_catalog.to_jsonb(settings) AS settings FROM motion.versions
+WHERE trigger_name = $1 AND version = $2::integer
+
+-- name: show_triggers
+SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.params::text AS params,
+       pg_catalog.to_jsonb(t.settings) AS settings,
+       (SELECT pg_catalog.count(*) FROM motion.jobs j WHERE j.trigger_name = t.name
+        AND j.state = 'pending') AS pending
+FROM motion.triggers t ORDER BY t.name

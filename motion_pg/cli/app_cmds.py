@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -13,12 +15,13 @@ from motion_pg.cli import main
 from motion_pg.cli.options import dsn_option, resolve_dsn
 from motion_pg.errors import MotionError
 from motion_pg.pg import connect
+from motion_pg.settings import Settings
 
 console = Console()
 
 
 def _fail(e: MotionError) -> click.ClickException:
-    return click.ClickException(str(e))
+    return click.ClickException(f"{e}\n({type(e).__name__}, sqlstate {e.sqlstate})")
 
 
 @main.command()
@@ -65,7 +68,8 @@ def apply(dsn: str | None, files: tuple[str, ...]) -> None:
                 try:
                     results = execute(conn, Path(name).read_text(encoding="utf-8"))
                 except MotionError as e:
-                    raise MotionError(f"{name}: {e.message}", hint=e.hint) from e
+                    e.message = f"{name}: {e.message}"  # keeps its class (and SQLSTATE)
+                    raise
                 for line in results:
                     console.print(f"{name}: {line}", highlight=False)
     except MotionError as e:
@@ -142,15 +146,24 @@ def status(dsn: str | None) -> None:
     except MotionError as e:
         raise _fail(e) from e
     table = Table("trigger", "class", "enabled", "version", "pending", "running", "dead",
-                  "oldest pending", "fit p50", "failed fits (1 h)", "infer errors")  # fmt: skip
+                  "oldest pending", "fit p50", "failed fits (1 h)", "infer errors", "params",
+                  "settings")  # fmt: skip
     for r in rows:
         table.add_row(
             r["name"], r["class_ref"], str(r["enabled"]).lower(), str(r["serving_version"]),
             str(r["pending"]), str(r["running"]), str(r["dead"]),
             _seconds(r["oldest_pending_s"]), _seconds(r["fit_p50_s"]),
-            str(r["failed_last_hour"]), str(r["infer_errors"]),
+            str(r["failed_last_hour"]), str(r["infer_errors"]), json.dumps(r["params"]),
+            _changed_settings(r["settings"]),
         )  # fmt: skip
     console.print(table)
+
+
+def _changed_settings(settings: dict[str, Any]) -> str:
+    """The settings that differ from their defaults, as JSON."""
+    defaults = Settings().to_json()
+    current = Settings.from_json(settings).to_json()
+    return json.dumps({k: v for k, v in current.items() if v != defaults[k]})
 
 
 def _seconds(value: float | None) -> str:

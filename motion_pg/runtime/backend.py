@@ -1,63 +1,39 @@
 """Entry points the PL/Python shims call, inside the database server.
 
-The infer path: a BEFORE STATEMENT trigger (:func:`infer_statement`) checks once per statement which
-state version serves and reloads what changed; BEFORE ROW triggers (:func:`infer_row`) then call the
-user's method with no catalog lookups and no SQL. Everything loaded is cached per backend, keyed by
-the trigger's revision (a change of definition) and serving version.
+The infer path: a BEFORE STATEMENT trigger (plpgsql ``motion.infer_statement``) reads the trigger's
+serving token once per statement and calls :func:`check_serving`, which reloads only when it differs
+from the token this backend loaded; BEFORE ROW triggers (:func:`infer_row`) then call the user's
+method with no catalog lookups and no SQL (an output value only its type's input function can check
+costs one subtransaction: :mod:`motion_pg.runtime.outputs`). Everything loaded is cached per
+backend, keyed by the trigger's revision (a change of definition) and serving version.
+
+What steers this path lives in this module's memory, never in anything a client can set (session
+settings, temp tables): the loaded token, the routes with the relation and Postgres trigger names
+the catalog made them for (:func:`route_for` refuses any other caller), and :data:`writing_back`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import traceback
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
-from motion_pg.errors import MotionError, MotionSyntaxError
+from motion_pg.errors import InferError, MotionError, UnknownTrigger
 from motion_pg.queries import query
-from motion_pg.runtime import loader
-from motion_pg.runtime.plpy_db import PlpyDatabase
+from motion_pg.runtime import loader, outputs
+from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
+from motion_pg.runtime.routes import BatchMethod, InferMethod, LoadedTrigger, Route, one_row
 from motion_pg.runtime.state import BlobCache
-from motion_pg.runtime.values import Converter, ValueMismatch, converter
+from motion_pg.runtime.values import Column
 from motion_pg.settings import Settings
-from motion_pg.trigger import Context, RouteInfo, Trigger
-
-
-@dataclass
-class _Route:
-    info: RouteInfo
-    method: Any  # the bound infer method (or infer_batch on one row), or None
-    columns: dict[str, Converter]
-    key_columns: list[str]
-    ctx: Context
-    types: dict[str, str] = field(default_factory=dict)  # column -> pg_type.typname
-    batch: Any = None  # the bound infer_batch method, when the class defines one
-    exact: dict[str, type] = field(default_factory=dict)  # values of this type need no converting
-
-
-# column types whose values of exactly this Python type pass unconverted (the hot path)
-_EXACT = {"int2": int, "int4": int, "int8": int, "float4": float, "float8": float, "bool": bool}
-
-
-@dataclass
-class _Loaded:
-    name: str
-    revision: int
-    version: int
-    enabled: bool
-    class_ref: str
-    instance: Trigger
-    params: Mapping[str, Any]
-    settings: Settings
-    state: Mapping[str, Any]
-    routes: dict[int, _Route] = field(default_factory=dict)
-
+from motion_pg.trigger import Context, RouteInfo
 
 _blobs = BlobCache()
-_loaded: dict[str, _Loaded] = {}
-# relids (TD["relid"]) whose batch write-back UPDATE is running: it must not re-fire infer
+_loaded: dict[str, LoadedTrigger] = {}
+# relids (TD["relid"]) whose batch write-back UPDATE is running in this backend: it must neither
+# re-fire infer nor enqueue fit events (motion._writing_back reads it for the enqueue triggers)
 writing_back: set[str] = set()
 _db: PlpyDatabase | None = None
 
@@ -70,7 +46,7 @@ def database(plpy: Any) -> PlpyDatabase:
     return _db
 
 
-def refresh(plpy: Any, name: str) -> _Loaded:
+def refresh(plpy: Any, name: str) -> LoadedTrigger:
     """Bring the cached trigger ``name`` up to its serving version; one query when nothing changed."""
     db = database(plpy)
     rows = db.query(query("trigger_serving"), [name])
@@ -87,26 +63,66 @@ def refresh(plpy: Any, name: str) -> _Loaded:
             cached = _set_state(db, cached, serving["serving_version"])
     else:
         cached = _load(plpy, db, name)
-    # what motion.infer_statement compares with, so unchanged statements never enter Python
-    token = (
+    # what check_serving compares with, so an unchanged statement runs no query
+    cached.token = (
         f"{serving['revision']}:{serving['serving_version'] or 0}:{str(serving['enabled']).lower()}"
     )
-    setting = "motion.serving_" + hashlib.md5(name.encode()).hexdigest()
-    db.query("SELECT pg_catalog.set_config($1, $2, false)", [setting, token])
     return cached
 
 
-def _load(plpy: Any, db: PlpyDatabase, name: str) -> _Loaded:
+def check_serving(
+    plpy: Any, name: str, token: str | None, ordinal: str | None, relid: int, pg_trigger: str
+) -> None:
+    """``motion._check_serving``, once per statement: reload trigger ``name`` when the catalog's
+    serving ``token`` (read by ``motion.infer_statement``) differs from the one this backend loaded,
+    and refuse a calling Postgres trigger the loaded routes do not name; no SQL otherwise."""
+    loaded = _loaded.get(name)
+    if loaded is None or loaded.token != token:
+        loaded = refresh(plpy, name)
+    route = loaded.routes.get(int(ordinal)) if ordinal is not None and ordinal.isdigit() else None
+    if route is None or pg_trigger not in route.pg_triggers or str(relid) != route.relid:
+        _not_routed(plpy, loaded.name, pg_trigger, int(relid), "motion.infer_statement")
+
+
+def route_for(plpy: Any, loaded: LoadedTrigger, td: Mapping[str, Any]) -> Route:
+    """The route a PL/Python trigger call ``td`` runs, after checking that the catalog made the
+    calling Postgres trigger for exactly this relation (or a partition of it) and route."""
+    args: list[str] = list(td["args"] or ())
+    ordinal = args[1] if len(args) > 1 else None
+    route = loaded.routes.get(int(ordinal)) if ordinal is not None and ordinal.isdigit() else None
+    relid = td["relid"]
+    if route is not None and td["name"] in route.pg_triggers:
+        if relid == route.relid or relid in route.partitions:
+            return route
+        found = database(plpy).query(query("is_partition_of"), [relid, route.relid])
+        if found and found[0]["ok"]:
+            route.partitions.add(relid)
+            return route
+    function = "motion.infer_batch" if td["when"] == "AFTER" else "motion.infer_row"
+    _not_routed(plpy, loaded.name, td["name"], int(relid), function)
+    raise AssertionError("plpy.error returned")  # pragma: no cover
+
+
+def _not_routed(plpy: Any, name: str, pg_trigger: str, relid: int, function: str) -> None:
+    found = database(plpy).query(query("relation_name"), [relid])
+    relation = found[0]["relation"] if found else f"with oid {relid}"
+    plpy.error(
+        f'trigger "{pg_trigger}" on relation {relation} calls {function} for motion trigger '
+        f'"{name}", but motion did not create it for that relation',
+        sqlstate="42501",
+        hint="drop that trigger: motion's triggers are made by CREATE MOTION TRIGGER",
+    )
+
+
+def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
     row = db.query(query("trigger_definition"), [name])[0]
     try:
         cls = loader.load_class(row["class_ref"])
         instance = loader.instantiate(cls, row["class_ref"])
     except MotionError as e:
-        plpy.error(f'motion trigger "{name}": {e.message}', hint=e.hint)
-    import json
-
+        _definition_failed(plpy, name, e)
     params = MappingProxyType(json.loads(row["params"]))
-    loaded = _Loaded(
+    loaded = LoadedTrigger(
         name=name,
         revision=row["revision"],
         version=-1,
@@ -117,6 +133,7 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> _Loaded:
         settings=Settings.from_json(row["settings"]),
         state=MappingProxyType({}),
     )
+    user_db = user_database(db, row["search_path"])
     for r in db.query(query("trigger_routes"), [name]):
         info = RouteInfo(
             ordinal=r["ordinal"],
@@ -125,35 +142,36 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> _Loaded:
             infer=r["infer_method"],
             fit=r["fit_method"],
         )
-        method = batch = None
+        method: InferMethod | None = None
+        batch: BatchMethod | None = None
         if info.infer is not None:
-            batch = getattr(instance, "infer_batch", None) if info.infer == "infer" else None
-            batch = batch if callable(batch) else None
+            found = getattr(instance, "infer_batch", None) if info.infer == "infer" else None
+            batch = found if callable(found) else None
             try:
                 if batch is not None and not callable(getattr(instance, "infer", None)):
-                    from motion_pg.runtime.batch import one_row
-
                     method = one_row(batch)
                 else:
                     method = loader.method(instance, info.infer, row["class_ref"])
             except MotionError as e:
-                plpy.error(f'motion trigger "{name}": {e.message}', hint=e.hint)
-        described = db.query(query("relation_columns"), [r["relid"]])
-        columns = {c["name"]: converter(c["type_name"], c["typmod"]) for c in described}
+                _definition_failed(plpy, name, e)
+        columns = [Column.from_row(c) for c in db.query(query("relation_columns"), [r["relid"]])]
         ctx = Context(
-            trigger=name, version=-1, state=loaded.state, params=params, db=db, route=info
+            trigger=name, version=-1, state=loaded.state, params=params, db=user_db, route=info
         )
-        loaded.routes[info.ordinal] = _Route(
-            info, method, columns, list(r["key_columns"]), ctx,
-            types={c["name"]: c["type_name"] for c in described}, batch=batch,
-            exact={c["name"]: _EXACT[c["type_name"]] for c in described
-                   if c["type_name"] in _EXACT},
+        loaded.routes[info.ordinal] = Route.build(
+            info, method, columns, list(r["key_columns"]), ctx, batch,
+            relid=str(r["relid"]), pg_triggers=frozenset(r["pg_triggers"]),
         )  # fmt: skip
     _loaded[name] = loaded
     return _set_state(db, loaded, row["serving_version"])
 
 
-def _set_state(db: PlpyDatabase, loaded: _Loaded, version: int | None) -> _Loaded:
+def _definition_failed(plpy: Any, name: str, e: MotionError) -> None:
+    extra = {"hint": e.hint} if e.hint else {}
+    plpy.error(f'motion trigger "{name}": {e.message}', sqlstate=e.sqlstate, **extra)
+
+
+def _set_state(db: PlpyDatabase, loaded: LoadedTrigger, version: int | None) -> LoadedTrigger:
     # let go of the old state first, so a backend never holds two large versions at once; a failed
     # load leaves version -1 and the next statement loads again
     loaded.version, loaded.state = -1, MappingProxyType({})
@@ -162,12 +180,36 @@ def _set_state(db: PlpyDatabase, loaded: _Loaded, version: int | None) -> _Loade
     if version is None:
         state: Mapping[str, Any] = MappingProxyType({})
     else:
-        state = _blobs.load(db, loaded.name, version)
+        state = _load_state(db, loaded.name, version)
+        # infer uses the params and settings recorded for the version it serves, never newer
+        # ones read with the definition (an ALTER SET is itself a version)
+        recorded = db.query(query("version_config"), [loaded.name, version])
+        if recorded:
+            raw = recorded[0]["params"]
+            loaded.params = MappingProxyType(json.loads(raw) if isinstance(raw, str) else raw)
+            loaded.settings = Settings.from_json(recorded[0]["settings"])
     loaded.version = version if version is not None else 0
     loaded.state = state
     for route in loaded.routes.values():
-        route.ctx = replace(route.ctx, version=loaded.version, state=state)
+        route.ctx = replace(route.ctx, version=loaded.version, state=state, params=loaded.params)
     return loaded
+
+
+def _load_state(db: PlpyDatabase, name: str, version: int) -> Mapping[str, Any]:
+    plpy = db.plpy
+    try:
+        return _blobs.load(db, name, version)
+    except Exception as e:
+        if outputs.must_propagate(plpy, e):
+            raise
+        plpy.error(
+            f'motion trigger "{name}" cannot load its state version {version}: '
+            f"{outputs.describe(e)}",
+            sqlstate=InferError.sqlstate,
+            detail=outputs.user_traceback(e),
+            hint=f"serve a version that loads: ALTER MOTION TRIGGER {name} ROLLBACK TO VERSION n",
+        )
+        raise  # plpy.error raised already
 
 
 def infer_statement(plpy: Any, td: Mapping[str, Any]) -> None:
@@ -181,124 +223,42 @@ def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
     """BEFORE ROW: run the route's infer on the new row and write the outputs into it."""
     if writing_back and td["relid"] in writing_back:  # a batch infer's own write-back
         return None
-    args = td["args"]
+    name = td["args"][0] if td["args"] else ""
     # refresh when a statement trigger did not run first (e.g. it was disabled alone)
-    loaded = _loaded.get(args[0]) or refresh(plpy, args[0])
+    loaded = _loaded.get(name) or refresh(plpy, name)
+    route = route_for(plpy, loaded, td)
     if not loaded.enabled:
         return None
-    route = loaded.routes[int(args[1])]
-    new = td["new"]
     try:
-        out = route.method(dict(new), route.ctx)
-    except Exception as e:
-        return infer_failed(plpy, loaded, route, new, f"{type(e).__name__}: {e}", e)
-    if not out:
-        return None
-    problem = convert_into(route, out, new)
-    if problem is not None:
-        return infer_failed(plpy, loaded, route, new, problem, None)
-    return "MODIFY"
-
-
-def convert_into(route: _Route, out: Any, target: dict[str, Any]) -> str | None:
-    """Check ``out`` (what infer returned) and write its converted values into ``target``.
-
-    Returns what is wrong with ``out``, or None when every value was written.
-    """
-    if type(out) is not dict and not isinstance(out, Mapping):
-        return f"infer must return a dict of column values or None, got {type(out).__name__}"
-    columns, exact = route.columns, route.exact
-    for column, value in out.items():
-        if type(value) is exact.get(column):
-            target[column] = value
-            continue
-        convert = columns.get(column)
-        if convert is None:
-            return (
-                f"infer returned column {column!r}, which {route.info.relation} does not have "
-                f"(columns: {', '.join(columns)})"
-            )
-        try:
-            target[column] = None if value is None else convert(value)
-        except ValueMismatch as e:
-            return (
-                f"column {column!r} expects {e}; infer returned {type(value).__name__} "
-                f"{_short(value)}"
-            )
-    return None
-
-
-def infer_failed(
-    plpy: Any,
-    loaded: _Loaded,
-    route: _Route,
-    new: Mapping[str, Any],
-    what: str,
-    exc: BaseException | None,
-) -> str | None:
-    """Fail the statement naming trigger, relation, row key and error; under on_error = 'skip'
-    record the error and return None (the row is stored without outputs)."""
-    key = {c: new.get(c) for c in route.key_columns}
-    message = (
-        f'motion trigger "{loaded.name}" infer failed on {route.info.relation} row '
-        f"{key_text(key)}: {what}"
-    )
-    detail = "".join(traceback.format_exception(exc)) if exc is not None else None
-    if loaded.settings.on_error == "skip":
-        import json
-
-        database(plpy).query(
-            query("record_infer_error"),
-            [loaded.name, route.info.relation, json.dumps(key, default=str), message],
-        )
-        plpy.warning(message)
-        return None
-    plpy.error(message, detail=detail, hint=None if exc is not None else _output_hint())
-    return None
-
-
-def key_text(key: Mapping[str, Any]) -> str:
-    """``(id)=(7)``: a row key the way Postgres' own errors show it."""
-    if not key:
-        return "(no primary key)"
-    return "(" + ", ".join(key) + ")=(" + ", ".join(_short(v) for v in key.values()) + ")"
-
-
-def _output_hint() -> str:
-    return "infer returns {column: value} for columns of the relation, or None to leave the row"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+        return outputs.infer_one(plpy, loaded, route, td["new"])
+    except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
+        raise e.with_traceback(None) from None
 
 
 def warm(plpy: Any, name: str) -> int:
     """``motion.warm(name)``: load trigger ``name`` (class, routes, state) into this backend before
-    its first write, e.g. from a connection pool's connect hook; returns the serving version."""
+    its first write, e.g. from a connection pool's connect hook; returns the serving version.
+
+    Answers only when the session's login role may INSERT into or UPDATE one of the trigger's
+    relations; any other trigger looks absent, so warm reveals nothing a role could not see by
+    writing."""
+    found = database(plpy).query(query("trigger_writable"), [name])
+    if not found or not found[0]["ok"]:
+        plpy.error(
+            f'motion trigger "{name}" does not exist, or your login role may not write to any of '
+            "its relations",
+            sqlstate=UnknownTrigger.sqlstate,
+            hint="check the name; motion.warm loads triggers of relations your role writes to",
+        )
     return refresh(plpy, name).version
 
 
-def exec_statements(plpy: Any, text: str) -> str:
-    """``motion.exec``: run the motion statements (and any plain SQL) in ``text``."""
-    from motion_pg.compiler import Compiler
-    from motion_pg.dsl import parse, split_statements
+def exec_statements(plpy: Any, text: str, caller_path: list[str] | None = None) -> dict[str, Any]:
+    """``motion._exec``: run the motion statements (and any plain SQL) in ``text``; returns the
+    function's OUT row (the status lines, or the failure for ``motion.exec`` to raise)."""
+    from motion_pg.compiler import run_text
 
-    compiler = Compiler(database(plpy), plpy)
-    results: list[str] = []
     try:
-        for chunk in split_statements(text):
-            if not chunk.is_motion:
-                plpy.execute(chunk.text)
-                continue
-            try:
-                statements = parse(chunk.text)
-            except MotionSyntaxError as e:
-                raise e.shifted(chunk.line - 1, chunk.col - 1) from None
-            for statement in statements:
-                results.append(compiler.run(statement))
-    except MotionError as e:
-        plpy.error(e.message, hint=e.hint)
+        return run_text(plpy, database(plpy), text, caller_path or [])
     finally:
         _loaded.clear()  # definitions may have changed in this transaction
-    return "\n".join(results)

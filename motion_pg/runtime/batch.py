@@ -7,9 +7,14 @@ for the whole statement), and writes the outputs back with one ``UPDATE … FROM
 of returned columns, matched on the primary key. Then, for a route with fit, it enqueues the rows as
 stored (outputs included) with one set-based insert, so fit events carry what infer wrote.
 
-While the write-back runs, the relation is marked (``writing_back`` in this backend, the
-transaction-local setting ``motion.writeback`` for the SQL enqueue triggers): motion's own
-triggers on that relation neither infer again nor enqueue fit events for it.
+While the write-back runs, the relation is marked (``backend.writing_back``, in this backend's
+memory, where no client can set it): motion's own triggers on that relation neither infer again
+nor enqueue fit events for it.
+
+``infer_batch`` may not change primary key columns (the write-back and the fit events match rows
+on them): a row whose output changes its key fails like any bad output (skipped under
+``on_error = 'skip'``). Every generated statement qualifies each column with its alias and reads
+whole rows as ``t.*``, so user columns named like the aliases (t, u, k0, v0, n) cannot capture them.
 
 Visible differences from row mode:
 
@@ -24,15 +29,24 @@ Visible differences from row mode:
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from psycopg import sql
 
+from motion_pg.errors import InferError
 from motion_pg.runtime import backend
-from motion_pg.trigger import Context
+from motion_pg.runtime.outputs import (
+    convert_into,
+    describe,
+    infer_failed,
+    must_propagate,
+    span_text,
+    user_traceback,
+)
+from motion_pg.runtime.routes import LoadedTrigger, Route
 
+Outputs = list[dict[str, Any] | None]
 _plans: dict[tuple[Any, ...], Any] = {}
 
 
@@ -41,62 +55,52 @@ def infer_inserted(plpy: Any, td: Mapping[str, Any]) -> None:
     relid = td["relid"]
     if relid in backend.writing_back:
         return
-    loaded = backend.refresh(plpy, td["args"][0])
+    loaded = backend.refresh(plpy, td["args"][0] if td["args"] else "")
+    route = backend.route_for(plpy, loaded, td)
     if not loaded.enabled:
         return
-    route = loaded.routes[int(td["args"][1])]
     rows: list[dict[str, Any]] = list(plpy.execute("SELECT * FROM motion_new_rows"))
     if not rows:
         return
-    outputs = _infer(plpy, loaded, route, rows)
-    _write_back(plpy, loaded, route, relid, rows, outputs)
+    try:
+        outputs = _infer(plpy, loaded, route, rows)
+        _write_back(plpy, loaded, route, relid, rows, outputs)
+    except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
+        raise e.with_traceback(None) from None
     if route.info.fit is not None:
         _enqueue(plpy, loaded, route, relid, rows)
 
 
-def one_row(batch: Any) -> Any:
-    """Row mode for a class that defines only ``infer_batch``: a batch of one row."""
-
-    def infer(row: dict[str, Any], ctx: Context) -> Any:
-        out = batch([row], ctx)
-        if not isinstance(out, list | tuple) or len(out) != 1:
-            raise TypeError(
-                f"infer_batch must return a list with one dict per row (1 row, got {backend._short(out)})"
-            )
-        return out[0]
-
-    return infer
-
-
-def _call(route: Any) -> Any:
+def _call(route: Route) -> Any:
     if route.batch is not None:
         return route.batch
-    return lambda rows, ctx: [route.method(r, ctx) for r in rows]  # the class lost infer_batch
+    method = route.method
+    assert method is not None
+    return lambda rows, ctx: [method(r, ctx) for r in rows]  # the class lost infer_batch
 
 
-def _infer(
-    plpy: Any, loaded: Any, route: Any, rows: list[dict[str, Any]]
-) -> list[dict[str, Any] | None]:
+def _infer(plpy: Any, loaded: LoadedTrigger, route: Route, rows: list[dict[str, Any]]) -> Outputs:
     try:
         out = _call(route)(rows, route.ctx)
         _check_shape(out, len(rows))
-    except Exception as e:
-        if loaded.settings.on_error == "skip":
-            out = [_one(plpy, loaded, route, row) for row in rows]  # find the failing rows
-        else:
-            first, last = (_key(route, rows[0]), _key(route, rows[-1]))
-            span = first if len(rows) == 1 else f"{first} … {last} ({len(rows)} rows)"
+    except BaseException as e:
+        if must_propagate(plpy, e):
+            raise
+        if loaded.settings.on_error != "skip":
             plpy.error(
                 f'motion trigger "{loaded.name}" infer_batch failed on {route.info.relation} '
-                f"rows {span}: {type(e).__name__}: {e}",
-                detail="".join(traceback.format_exception(e)),
+                f"rows {span_text(route, rows)}: {describe(e)}",
+                sqlstate=InferError.sqlstate,
+                detail=user_traceback(e),
             )
-    results: list[dict[str, Any] | None] = []
+        out = [_one(plpy, loaded, route, row) for row in rows]  # find the failing rows
+    results: Outputs = []
+    keys = frozenset(route.key_columns)
     for row, o in zip(rows, out, strict=True):
         converted: dict[str, Any] = {}
-        problem = backend.convert_into(route, o, converted) if o else None
+        problem = convert_into(plpy, route, o, converted, row=row, keys=keys) if o else None
         if problem is not None:
-            backend.infer_failed(plpy, loaded, route, row, problem, None)
+            infer_failed(plpy, loaded, route, row, problem, None)
         results.append(converted if converted and problem is None else None)
     return results
 
@@ -109,17 +113,16 @@ def _check_shape(out: Any, n: int) -> None:
         )
 
 
-def _one(plpy: Any, loaded: Any, route: Any, row: dict[str, Any]) -> Any:
+def _one(plpy: Any, loaded: LoadedTrigger, route: Route, row: dict[str, Any]) -> Any:
     try:
         out = _call(route)([row], route.ctx)
         _check_shape(out, 1)
         return out[0]
-    except Exception as e:
-        return backend.infer_failed(plpy, loaded, route, row, f"{type(e).__name__}: {e}", e)
-
-
-def _key(route: Any, row: Mapping[str, Any]) -> str:
-    return backend.key_text({c: row.get(c) for c in route.key_columns})
+    except BaseException as e:
+        if must_propagate(plpy, e):
+            raise
+        infer_failed(plpy, loaded, route, row, describe(e), e)
+        return None
 
 
 def _table(plpy: Any, relid: str) -> sql.Composable:
@@ -131,23 +134,28 @@ def _table(plpy: Any, relid: str) -> sql.Composable:
     return sql.Identifier(found[0]["s"], found[0]["r"])
 
 
-def _array_types(plpy: Any, loaded: Any, route: Any, columns: Sequence[str]) -> list[str]:
-    types = []
+def _array_types(
+    plpy: Any, loaded: LoadedTrigger, route: Route, columns: Sequence[str]
+) -> list[str]:
+    """The schema-qualified array types of ``columns``, for unnest() parameters."""
+    types: list[str] = []
     for c in columns:
-        typname = route.types[c]
-        if typname.startswith("_"):
+        array_type = route.columns[c].array_type
+        if array_type is None:  # an array column: Postgres has no arrays of arrays of a type
             plpy.error(
                 f'motion trigger "{loaded.name}": batch mode cannot write array column "{c}" '
                 f"of {route.info.relation}",
+                sqlstate=InferError.sqlstate,
                 hint="set WITH (infer_mode = 'row') and recreate the motion trigger",
             )
-        types.append(f"{typname}[]")
+            raise AssertionError("plpy.error raised")
+        types.append(array_type)
     return types
 
 
 def _write_back(
-    plpy: Any, loaded: Any, route: Any, relid: str, rows: list[dict[str, Any]],
-    outputs: list[dict[str, Any] | None],
+    plpy: Any, loaded: LoadedTrigger, route: Route, relid: str, rows: list[dict[str, Any]],
+    outputs: Outputs,
 ) -> None:  # fmt: skip
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, out in enumerate(outputs):
@@ -156,23 +164,41 @@ def _write_back(
     if not groups:
         return
     keys = route.key_columns
-    db = backend.database(plpy)
     backend.writing_back.add(relid)
-    db.query("SELECT pg_catalog.set_config('motion.writeback', $1, true)", [str(int(relid))])
     try:
         for columns, members in groups.items():
             plan = _update_plan(plpy, loaded, route, relid, keys, columns)
-            arrays = [[rows[i][k] for i in members] for k in keys]
-            arrays += [[outputs[i][c] for i in members] for c in columns]  # type: ignore[index]
-            plan.execute(arrays)
+            try:
+                plan.execute(_arrays(keys, columns, rows, outputs, members))
+            except plpy.SPIError as e:
+                if must_propagate(plpy, e):
+                    raise
+                # the failed UPDATE rolled back as a whole: write row by row to name the rows
+                for i in members:
+                    try:
+                        plan.execute(_arrays(keys, columns, rows, outputs, [i]))
+                    except plpy.SPIError as row_error:
+                        if must_propagate(plpy, row_error):
+                            raise
+                        what = f"writing {', '.join(map(repr, columns))} failed: {row_error}"
+                        infer_failed(plpy, loaded, route, rows[i], what, None)
     finally:
-        db.query("SELECT pg_catalog.set_config('motion.writeback', '', true)")
         backend.writing_back.discard(relid)
 
 
+def _arrays(
+    keys: list[str], columns: tuple[str, ...], rows: list[dict[str, Any]], outputs: Outputs,
+    members: list[int],
+) -> list[list[Any]]:  # fmt: skip
+    arrays = [[rows[i][k] for i in members] for k in keys]
+    arrays += [[outputs[i][c] for i in members] for c in columns]  # type: ignore[index]
+    return arrays
+
+
 def _update_plan(
-    plpy: Any, loaded: Any, route: Any, relid: str, keys: list[str], columns: tuple[str, ...]
-) -> Any:
+    plpy: Any, loaded: LoadedTrigger, route: Route, relid: str, keys: list[str],
+    columns: tuple[str, ...],
+) -> Any:  # fmt: skip
     cache_key = ("update", relid, tuple(keys), columns)
     plan = _plans.get(cache_key)
     if plan is not None:
@@ -203,16 +229,19 @@ def _match(keys: list[str], aliases: list[sql.Identifier]) -> sql.Composable:
     )
 
 
-def _enqueue(plpy: Any, loaded: Any, route: Any, relid: str, rows: list[dict[str, Any]]) -> None:
+def _enqueue(
+    plpy: Any, loaded: LoadedTrigger, route: Route, relid: str, rows: list[dict[str, Any]]
+) -> None:
     keys = route.key_columns
     cache_key = ("enqueue", relid, tuple(keys))
     plan = _plans.get(cache_key)
     if plan is None:
         types = _array_types(plpy, loaded, route, keys)
         k_alias = [sql.Identifier(f"k{i}") for i in range(len(keys))]
+        # t.* is the whole row even when the relation has a column named t
         statement = sql.SQL(
             "INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data) "
-            "SELECT $1, $2, $3, 'INSERT', pg_catalog.to_jsonb(t) "
+            "SELECT $1, $2, $3, 'INSERT', pg_catalog.to_jsonb(t.*) "
             "FROM unnest({params}) WITH ORDINALITY AS u({aliases}, n) "
             "JOIN {table} AS t ON {match} ORDER BY u.n"
         ).format(
@@ -226,4 +255,5 @@ def _enqueue(plpy: Any, loaded: Any, route: Any, relid: str, rows: list[dict[str
         )
     arrays = [[row[k] for row in rows] for k in keys]
     plan.execute([loaded.name, route.info.ordinal, route.info.relation, *arrays])
-    backend.database(plpy).query("SELECT pg_catalog.pg_notify('motion_jobs', $1)", [loaded.name])
+    # a wake-up only, naming nothing: any role may LISTEN on the channel
+    backend.database(plpy).query("SELECT pg_catalog.pg_notify('motion_jobs', '')")

@@ -49,6 +49,11 @@ class PlpyDatabase:
         self._plpy = plpy
         self._plans: dict[tuple[str, tuple[str, ...]], Any] = {}
 
+    @property
+    def plpy(self) -> Any:
+        """The ``plpy`` module this database runs through."""
+        return self._plpy
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         types = tuple(_pg_type(p) for p in params)
         key = (sql, types)
@@ -61,3 +66,56 @@ class PlpyDatabase:
     def execute_ddl(self, sql: str) -> None:
         """Run a statement without parameters (DDL built with psycopg.sql)."""
         self._plpy.execute(sql)
+
+
+def search_path_text(schemas: Sequence[str]) -> str:
+    """``"app", public, pg_temp``: the recorded schemas, quoted, with pg_temp last (a temp table
+    never shadows the application's tables)."""
+    quoted = ['"' + s.replace('"', '""') + '"' for s in schemas if s != "pg_temp"]
+    return ", ".join([*quoted, "pg_temp"])
+
+
+class UserDatabase:
+    """``ctx.db`` for user code (infer, setup): a :class:`PlpyDatabase` whose queries run under
+    the trigger's recorded search_path, while motion's own SQL keeps its pinned one.
+
+    The path is set transaction-locally around each user query and put back after it, so a
+    trigger whose code never queries pays nothing per row.
+    """
+
+    def __init__(self, db: PlpyDatabase, search_path: str) -> None:
+        self._db = db
+        self._path = search_path
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run ``sql`` under the trigger's search_path; see :meth:`PlpyDatabase.query`."""
+        previous = self._db.query(_SWAP, [self._path])[0]["previous"]
+        try:
+            return self._db.query(sql, params)
+        finally:
+            self._db.query(_SWAP, [previous])
+
+    def execute_ddl(self, sql: str) -> None:
+        """Run a statement without parameters under the trigger's search_path."""
+        previous = self._db.query(_SWAP, [self._path])[0]["previous"]
+        try:
+            self._db.execute_ddl(sql)
+        finally:
+            self._db.query(_SWAP, [previous])
+
+
+# the fenced subquery reads the old path before the outer select list sets the new one
+_SWAP = (
+    "SELECT s.previous, pg_catalog.set_config('search_path', $1, true) AS current FROM "
+    "(SELECT pg_catalog.current_setting('search_path') AS previous OFFSET 0) AS s"
+)
+
+
+def user_database(
+    db: PlpyDatabase, search_path: Sequence[str] | None
+) -> PlpyDatabase | UserDatabase:
+    """The ``ctx.db`` user code gets: ``db`` under ``search_path`` (the schemas recorded at CREATE,
+    ``motion.triggers.search_path``), or ``db`` itself when none was recorded."""
+    if search_path is None:
+        return db
+    return UserDatabase(db, search_path_text(search_path))

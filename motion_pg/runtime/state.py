@@ -64,6 +64,8 @@ def write_version(
     run_id: int | None = None,
     pickled: bool = False,
     inherit: bool = True,
+    base: int | None = None,
+    restored_from: int | None = None,
 ) -> int:
     """Write version n+1 = ``parent`` merged with ``updates`` and serve it; returns its number.
 
@@ -93,10 +95,12 @@ def write_version(
             parent,
             json.dumps(dict(params)),
             json.dumps(settings.to_json()),
+            restored_from,
         ],
     )
-    if parent is not None and inherit:
-        db.query(query("copy_entries"), [trigger, version, parent, keys])
+    start = base if base is not None else parent
+    if start is not None and inherit:
+        db.query(query("copy_entries"), [trigger, version, start, keys])
     for key, value in updates.items():
         data = value if pickled else pickle_value(trigger, key, value)
         blob_id = store_blob(db, trigger, data)

@@ -40,14 +40,26 @@ if bad:
 $$;
 REVOKE ALL ON FUNCTION motion.check_import_paths(text[]) FROM PUBLIC;
 
+-- Loads a trigger into this backend before its first write (a pool's connect hook). Revoked from
+-- PUBLIC: an administrator grants it to the pool role; even then it answers only for a trigger with
+-- a relation the session's login role may INSERT into or UPDATE (others look like absent ones).
 CREATE OR REPLACE FUNCTION motion.warm(trigger_name text) RETURNS integer
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
 return GD["motion_pg"].warm(plpy, trigger_name)
 $$;
+REVOKE ALL ON FUNCTION motion.warm(text) FROM PUBLIC;
 
--- BEFORE STATEMENT: once per statement, compare the trigger's serving token with the one this
--- session loaded (a session setting written by motion._refresh); only a change calls into Python.
+-- Every trigger function below refuses to run unless the catalog names the Postgres trigger that
+-- calls it (TG_NAME) for exactly that relation and route (row triggers: or a partition of it, onto
+-- which Postgres clones them): EXECUTE on them is revoked from PUBLIC (Postgres checks it at
+-- CREATE TRIGGER, not when a trigger fires), and an administrator's own stray CREATE TRIGGER is
+-- refused as well. Statement triggers fire for the relation they were made on, never a partition.
+
+-- BEFORE STATEMENT: once per statement, read the trigger's serving token from the catalog and hand
+-- it to motion._check_serving, which compares it with the one this backend loaded (kept in the
+-- backend's Python memory, which no client can set), reloads only when they differ, and checks the
+-- calling Postgres trigger against the loaded routes (current: a route change changes the token).
 -- plpgsql, because PL/Python wraps every query in a subtransaction (~40 µs per statement).
 CREATE OR REPLACE FUNCTION motion.infer_statement() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -56,13 +68,21 @@ DECLARE
 BEGIN
     SELECT t.revision || ':' || coalesce(t.serving_version, 0) || ':' || t.enabled INTO serving
     FROM motion.triggers t WHERE t.name = TG_ARGV[0];
-    IF serving IS NULL
-       OR serving IS DISTINCT FROM current_setting('motion.serving_' || md5(TG_ARGV[0]), true) THEN
-        PERFORM motion._refresh(TG_ARGV[0]);
-    END IF;
+    PERFORM motion._check_serving(TG_ARGV[0], serving, TG_ARGV[1], TG_RELID, TG_NAME);
     RETURN NULL;
 END
 $$;
+REVOKE ALL ON FUNCTION motion.infer_statement() FROM PUBLIC;
+
+-- Not SECURITY DEFINER and no SET: it runs inside motion.infer_statement's (its only caller; the
+-- function-level SET costs ~1.5 µs per statement), and is revoked from PUBLIC.
+CREATE OR REPLACE FUNCTION motion._check_serving(trigger_name text, token text, ordinal text,
+                                                 relid oid, pg_trigger name) RETURNS void
+LANGUAGE plpython3u AS $$
+if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
+GD["motion_pg"].check_serving(plpy, trigger_name, token, ordinal, relid, pg_trigger)
+$$;
+REVOKE ALL ON FUNCTION motion._check_serving(text, text, text, oid, name) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION motion._refresh(trigger_name text) RETURNS void
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -71,11 +91,22 @@ GD["motion_pg"].refresh(plpy, trigger_name)
 $$;
 REVOKE ALL ON FUNCTION motion._refresh(text) FROM PUBLIC;
 
+-- Whether a batch infer of this backend is writing its outputs back into relation relid right now
+-- (motion_pg.runtime.backend.writing_back): then the enqueue triggers skip the write-back's UPDATE.
+-- No SQL inside; revoked from PUBLIC.
+CREATE OR REPLACE FUNCTION motion._writing_back(relid oid) RETURNS boolean
+LANGUAGE plpython3u AS $$
+backend = GD.get("motion_pg")
+return backend is not None and str(relid) in backend.writing_back
+$$;
+REVOKE ALL ON FUNCTION motion._writing_back(oid) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION motion.infer_row() RETURNS trigger
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
 return GD["motion_pg"].infer_row(plpy, TD)
 $$;
+REVOKE ALL ON FUNCTION motion.infer_row() FROM PUBLIC;
 
 -- Batch infer: an AFTER INSERT statement trigger runs infer_batch over the transition table.
 CREATE OR REPLACE FUNCTION motion.infer_batch() RETURNS trigger
@@ -84,3 +115,4 @@ if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
 from motion_pg.runtime import batch
 return batch.infer_inserted(plpy, TD)
 $$;
+REVOKE ALL ON FUNCTION motion.infer_batch() FROM PUBLIC;

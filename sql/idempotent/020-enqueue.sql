@@ -1,35 +1,70 @@
 -- Fit events: the AFTER triggers that queue a statement's rows for fit.
 -- Idempotent: re-applied by every install and upgrade (CREATE OR REPLACE). A function whose
 -- signature changes or that goes away is dropped by an incremental file first.
+--
+-- Both refuse to run unless the catalog names the calling Postgres trigger (TG_NAME) for exactly
+-- this relation (enqueue_row: or a partition of it, onto which Postgres clones row triggers) and
+-- route, and neither reads anything a client can set:
+-- a batch infer's own write-back is recognised by this backend's memory (motion._writing_back),
+-- asked only inside a nested statement. `#variable_conflict use_variable` and the whole-row
+-- reference `n.*` keep the user's column names (n, tg_op, tg_argv, ...) from meaning anything here.
 
 -- Fit events of one statement, enqueued with one set-based insert from the transition table.
 CREATE OR REPLACE FUNCTION motion.enqueue_statement() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
 BEGIN
+    PERFORM FROM motion.routes r
+    WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
+      AND r.relation = TG_RELID AND TG_NAME = ANY (r.pg_triggers);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.enqueue_statement, but motion did not create it for that relation',
+            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
+            USING ERRCODE = '42501',
+                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+    END IF;
     -- a batch infer writing its outputs back into this relation is not an event
-    IF current_setting('motion.writeback', true) = TG_RELID::text THEN
+    IF pg_catalog.pg_trigger_depth() > 1 AND motion._writing_back(TG_RELID) THEN
         RETURN NULL;
     END IF;
     INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
-    SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, to_jsonb(n)
+    SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, pg_catalog.to_jsonb(n.*)
     FROM motion_new_rows n;
     IF FOUND THEN
-        PERFORM pg_notify('motion_jobs', TG_ARGV[0]);
+        PERFORM pg_catalog.pg_notify('motion_jobs', '');  -- a wake-up only: any role may LISTEN
     END IF;
     RETURN NULL;
 END
 $$;
+REVOKE ALL ON FUNCTION motion.enqueue_statement() FROM PUBLIC;
 
 -- Fit events of UPDATEs of listed columns (transition tables cannot go with column lists).
 CREATE OR REPLACE FUNCTION motion.enqueue_row() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
 BEGIN
-    IF current_setting('motion.writeback', true) = TG_RELID::text THEN
+    PERFORM FROM motion.routes r
+    WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
+      AND r.relation = TG_RELID AND TG_NAME = ANY (r.pg_triggers);
+    IF NOT FOUND THEN  -- a row trigger cloned onto a partition of the routed relation?
+        PERFORM FROM motion.routes r
+        WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
+          AND TG_NAME = ANY (r.pg_triggers)
+          AND r.relation IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(TG_RELID) a);
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.enqueue_row, but motion did not create it for that relation',
+            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
+            USING ERRCODE = '42501',
+                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+    END IF;
+    IF pg_catalog.pg_trigger_depth() > 1 AND motion._writing_back(TG_RELID) THEN
         RETURN NULL;
     END IF;
     INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
-    VALUES (TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, to_jsonb(NEW));
-    PERFORM pg_notify('motion_jobs', TG_ARGV[0]);
+    VALUES (TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, pg_catalog.to_jsonb(NEW));
+    PERFORM pg_catalog.pg_notify('motion_jobs', '');  -- a wake-up only: any role may LISTEN
     RETURN NULL;
 END
 $$;
+REVOKE ALL ON FUNCTION motion.enqueue_row() FROM PUBLIC;

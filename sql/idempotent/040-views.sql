@@ -3,7 +3,8 @@
 -- Catalog views a DBA reads without the CLI.
 DROP VIEW IF EXISTS motion.trigger_status;
 CREATE VIEW motion.trigger_status AS
-SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.params,
+SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.params, to_jsonb(t.settings) AS settings,
+       t.search_path,
        (SELECT string_agg(format('ON %s%s%s%s', r.relation,
                                  CASE WHEN r.columns IS NULL THEN ''
                                       ELSE ' (' || array_to_string(r.columns, ', ') || ')' END,
@@ -21,7 +22,7 @@ GROUP BY t.name;
 DROP VIEW IF EXISTS motion.version_history;
 CREATE VIEW motion.version_history AS
 SELECT v.trigger_name, v.version, v.created_at, v.source, v.run_id, v.parent_version,
-       v.params, v.state_bytes, (v.version = t.serving_version) AS serving,
+       v.restored_from, v.params, to_jsonb(v.settings) AS settings, v.state_bytes, (v.version = t.serving_version) AS serving,
        (SELECT array_agg(e.key ORDER BY e.key) FROM motion.state_entries e
         WHERE e.trigger_name = v.trigger_name AND e.version = v.version) AS state_keys
 FROM motion.versions v JOIN motion.triggers t ON t.name = v.trigger_name;

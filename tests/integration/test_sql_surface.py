@@ -53,7 +53,8 @@ def catalog(dsn: str) -> dict[str, Any]:
                 " pg_triggers FROM motion.routes ORDER BY 1, 2"
             ).fetchall(),
             "versions": c.execute(
-                "SELECT trigger_name, version, source, parent_version, params, state_bytes"
+                "SELECT trigger_name, version, source, parent_version, params, state_bytes,"
+                " restored_from, to_jsonb(settings)::text"
                 " FROM motion.versions ORDER BY 1, 2"
             ).fetchall(),
             "pg_triggers": c.execute(
@@ -90,13 +91,14 @@ def test_three_doors_give_identical_results(
     expected = catalog(python_door)
     assert catalog(sql_door) == expected
     assert catalog(cli_door) == expected
-    sources = [(v[0], v[1], v[2], v[3]) for v in expected["versions"]]
+    sources = [(v[0], v[1], v[2], v[3], v[6]) for v in expected["versions"]]
+    # parent: the version serving before; a rollback records the version it restored
     assert sources == [
-        ("counter", 1, "setup", None),
-        ("counter", 2, "params", 1),
-        ("counter", 3, "refit", 2),
-        ("counter", 4, "rollback", 1),
-        ("other", 1, "setup", None),
+        ("counter", 1, "setup", None, None),
+        ("counter", 2, "params", 1, None),
+        ("counter", 3, "refit", 2, None),
+        ("counter", 4, "rollback", 3, 1),
+        ("other", 1, "setup", None, None),
     ]
 
 
@@ -134,13 +136,17 @@ def test_alter_set_takes_effect_for_the_next_statement(shop: psycopg.Connection[
     assert insert(shop, 1) == (10, 3)
 
 
-def test_disable_and_enable(shop: psycopg.Connection[Any]) -> None:
+def test_disable_and_enable(shop: psycopg.Connection[Any], dsn: str) -> None:
     motion_pg.execute(shop, "ALTER MOTION TRIGGER counter DISABLE")
-    assert insert(shop, 1) == (None, None)
+    assert insert(shop, 1) == (None, None)  # not inferred while disabled
     shop.execute('UPDATE "Shop"."Items" SET label = \'x\'')
-    assert shop.execute("SELECT count(*) FROM motion.jobs").fetchone() == (0,)
+    # the events are kept (issue 9 item 17), but no worker fits them while disabled
+    assert shop.execute("SELECT count(*) FROM motion.jobs").fetchone() == (2,)
+    assert Worker(dsn, poll_interval=0.05).run(once=True) == 0
     motion_pg.execute(shop, "ALTER MOTION TRIGGER counter ENABLE")
     assert insert(shop, 2) == (6, 1)
+    assert Worker(dsn, poll_interval=0.05).run(once=True) == 1  # the backlog and the new row
+    assert _state(shop, 2)["count"] == 3
 
 
 def test_rollback_serves_old_content_as_a_new_version(
@@ -154,10 +160,15 @@ def test_rollback_serves_old_content_as_a_new_version(
     assert shop.execute("SELECT serving_version FROM motion.triggers").fetchone() == (3,)
     assert _state(shop, 3) == _state(shop, 1)
     history = shop.execute(
-        "SELECT version, source, parent_version, serving FROM motion.version_history"
-        " ORDER BY version"
+        "SELECT version, source, parent_version, restored_from, serving"
+        " FROM motion.version_history ORDER BY version"
     ).fetchall()
-    assert history == [(1, "setup", None, False), (2, "fit", 1, False), (3, "rollback", 1, True)]
+    # parent: the version serving before; restored_from: the version whose state it restores
+    assert history == [
+        (1, "setup", None, None, False),
+        (2, "fit", 1, None, False),
+        (3, "rollback", 2, 1, True),
+    ]
 
 
 def test_show_and_catalog_views(shop: psycopg.Connection[Any]) -> None:

@@ -1,0 +1,129 @@
+"""ALTER, DROP and SHOW MOTION TRIGGER.
+
+Every ALTER takes the trigger's catalog row lock first and folds onto the row that lock returns, so
+concurrent ALTERs and fits are serial: a version's parent is always the version serving just before
+it, and nothing another session committed meanwhile is lost.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from motion_pg.compiler.catalog import Catalog, unknown
+from motion_pg.compiler.create import run_setup
+from motion_pg.compiler.session import Session, recorded_path
+from motion_pg.dsl.spec import (
+    AlterMotionTrigger,
+    DropMotionTrigger,
+    Refit,
+    RollbackToVersion,
+    SetEnabled,
+    SetParams,
+)
+from motion_pg.errors import DefinitionError
+from motion_pg.runtime import loader
+from motion_pg.runtime.state import write_version
+from motion_pg.settings import Settings
+from motion_pg.settings import split as split_params
+from motion_pg.triggers_ddl import drop_route_triggers, set_route_triggers_enabled
+
+
+def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
+    """Run an ALTER statement; returns its status line."""
+    name, action = stmt.name, stmt.action
+    current = catalog.lock(name)  # first: everything below reads this row, never an older one
+    params = _params(current)
+    settings = Settings.from_json(current["settings"])
+    serving = current["serving_version"]
+    if isinstance(action, SetParams):
+        named, user_params = split_params(action.params)
+        settings = settings.updated(named)
+        params.update(user_params)
+        catalog.set_config(name, params, settings)
+        if "fire_on_replica" in named:
+            _apply_enabled(session, catalog, name, current["enabled"], settings)
+        version = write_version(session.db, name, {}, source="params", parent=serving,
+                                params=params, settings=settings)  # fmt: skip
+        done = f"SET (version {version})"
+    elif isinstance(action, RollbackToVersion):
+        target = catalog.version_config(name, action.version)
+        if target is None:
+            raise DefinitionError(
+                f'motion trigger "{name}" has no version {action.version}',
+                hint="see its versions in motion.version_history",
+            )
+        params, restored = target
+        catalog.set_config(name, params, restored)
+        if restored.fire_on_replica != settings.fire_on_replica:
+            _apply_enabled(session, catalog, name, current["enabled"], restored)
+        version = write_version(session.db, name, {}, source="rollback", parent=serving,
+                                base=action.version, restored_from=action.version,
+                                params=params, settings=restored)  # fmt: skip
+        done = f"ROLLBACK TO VERSION {action.version} (version {version})"
+    elif isinstance(action, Refit):
+        cls = loader.load_class(current["class_ref"], reload=True)
+        instance = loader.instantiate(cls, current["class_ref"])
+        path = current["search_path"]
+        if path is None:  # recorded by CREATE since 0.3
+            path = recorded_path(session.caller_path)
+        state = run_setup(session, name, instance, params, path)
+        version = write_version(session.db, name, state, source="refit", parent=serving,
+                                params=params, settings=settings, inherit=False)  # fmt: skip
+        done = f"REFIT (version {version})"
+    elif isinstance(action, SetEnabled):
+        catalog.set_enabled(name, action.enabled)
+        _apply_enabled(session, catalog, name, action.enabled, settings)
+        if not action.enabled:
+            session.notice(
+                f'motion trigger "{name}" is disabled: rows written from now on are not '
+                "inferred; their fit events are kept and fitted after ENABLE"
+            )
+        done = "ENABLE" if action.enabled else "DISABLE"
+    else:
+        raise DefinitionError(f"unsupported ALTER action {type(action).__name__}")
+    catalog.bump_revision(name)
+    return f"ALTER MOTION TRIGGER {name} {done}"
+
+
+def _params(row: dict[str, Any]) -> dict[str, Any]:
+    raw = row["params"]
+    return dict(json.loads(raw) if isinstance(raw, str) else raw)
+
+
+def _apply_enabled(
+    session: Session, catalog: Catalog, name: str, enabled: bool, settings: Settings
+) -> None:
+    set_route_triggers_enabled(session.db, catalog.pg_triggers(name), enabled=enabled,
+                               always=settings.fire_on_replica)  # fmt: skip
+
+
+def drop(session: Session, catalog: Catalog, stmt: DropMotionTrigger) -> str:
+    """Run a DROP statement; returns its status line."""
+    if catalog.definition(stmt.name) is None:
+        if stmt.if_exists:
+            session.notice(f'motion trigger "{stmt.name}" does not exist, skipping')
+            return f"DROP MOTION TRIGGER {stmt.name} (absent, skipped)"
+        raise unknown(stmt.name)
+    catalog.lock(stmt.name)
+    drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
+    catalog.delete(stmt.name)
+    return f"DROP MOTION TRIGGER {stmt.name}"
+
+
+def show(catalog: Catalog) -> str:
+    """SHOW MOTION TRIGGERS: one line per trigger; settings that differ from the defaults."""
+    header = ("name", "class", "enabled", "version", "pending", "params", "settings")
+    defaults = Settings().to_json()
+    table = [header]
+    for r in catalog.show():
+        changed = {k: v for k, v in Settings.from_json(r["settings"]).to_json().items()
+                   if v != defaults[k]}  # fmt: skip
+        table.append((r["name"], r["class_ref"], str(r["enabled"]).lower(),
+                      str(r["serving_version"]), str(r["pending"]), r["params"],
+                      json.dumps(changed)))  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(
+        " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )

@@ -1,0 +1,135 @@
+"""CREATE [OR REPLACE] MOTION TRIGGER, and the setup that builds a trigger's first state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+from motion_pg.compiler import checks
+from motion_pg.compiler.catalog import Catalog
+from motion_pg.compiler.session import Session, recorded_path
+from motion_pg.dsl import generate
+from motion_pg.dsl.spec import CreateMotionTrigger, Route
+from motion_pg.errors import DefinitionError, DuplicateTrigger, UserCodeError
+from motion_pg.runtime import loader
+from motion_pg.runtime.state import write_version
+from motion_pg.settings import Settings
+from motion_pg.settings import split as split_params
+from motion_pg.trigger import Context, Trigger
+from motion_pg.triggers_ddl import (
+    ResolvedRoute,
+    create_route_triggers,
+    drop_route_triggers,
+    infer_mode,
+    resolve_route,
+    set_route_triggers_enabled,
+)
+
+
+def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str:
+    """Run a CREATE statement; returns its status line."""
+    checks.check_trigger_name(stmt.name)
+    existing = catalog.definition(stmt.name)
+    if existing is not None:
+        if stmt.if_not_exists:
+            session.notice(f'motion trigger "{stmt.name}" already exists, skipping')
+            return f"CREATE MOTION TRIGGER {stmt.name} (exists, skipped)"
+        if not stmt.or_replace:
+            raise DuplicateTrigger(
+                f'motion trigger "{stmt.name}" already exists',
+                hint="use CREATE OR REPLACE MOTION TRIGGER, or DROP MOTION TRIGGER first",
+            )
+        catalog.lock(stmt.name)
+    named, user_params = split_params(stmt.params)
+    settings = Settings().updated(named)
+    checks.check_class_ref(stmt.using)
+    cls = loader.load_class(stmt.using, reload=True)
+    checks.check_class(cls, stmt.using)
+    instance = loader.instantiate(cls, stmt.using)
+    routes = [_resolve(session, stmt.name, i, r, instance, stmt.using)
+              for i, r in enumerate(stmt.routes)]  # fmt: skip
+    path = recorded_path(session.caller_path)
+    if existing is not None:
+        drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
+        catalog.delete_routes(stmt.name)
+    catalog.write_trigger(
+        stmt.name, replace=existing is not None, class_ref=stmt.using, params=user_params,
+        definition=generate(stmt), settings=settings, search_path=path,
+    )  # fmt: skip
+    for route in routes:
+        batch = infer_mode(session.db, stmt.name, route) == "batch"
+        if batch:
+            session.notice(
+                f'motion trigger "{stmt.name}": INSERTs into {route.relation} are inferred in '
+                f"batch mode (the class defines infer_batch): outputs are written at the end of "
+                f"each statement, so INSERT … RETURNING and other triggers do not see them; "
+                f"WITH (infer_mode = 'row') infers row by row instead"
+            )
+        names = create_route_triggers(session.db, stmt.name, route, batch=batch)
+        catalog.insert_route(stmt.name, route, names)
+    # disables the standby fit triggers of batch routes; ALWAYS with fire_on_replica
+    set_route_triggers_enabled(session.db, catalog.pg_triggers(stmt.name), enabled=True,
+                               always=settings.fire_on_replica)  # fmt: skip
+    state = run_setup(session, stmt.name, instance, user_params, path)
+    current = catalog.lock(stmt.name)
+    # OR REPLACE: the new definition's first version still follows the one that served before
+    parent = current["serving_version"] if existing is not None else None
+    version = write_version(session.db, stmt.name, state, source="setup", parent=parent,
+                            params=user_params, settings=settings, inherit=False)  # fmt: skip
+    return f"CREATE MOTION TRIGGER {stmt.name} (version {version})"
+
+
+def _resolve(
+    session: Session, name: str, ordinal: int, route: Route, instance: Trigger, class_ref: str
+) -> ResolvedRoute:
+    checks.check_relation_name(name, route.relation)
+    resolved = resolve_route(session.db, ordinal, route, session.caller_path)
+    checks.check_relation_schema(name, resolved.schema, resolved.relation)
+    for method in (resolved.infer, resolved.fit):
+        if method is not None:
+            loader.method(instance, method, class_ref)
+    if (
+        route.infer is None
+        and not route.no_infer
+        and (
+            callable(getattr(instance, "infer", None))
+            or callable(getattr(instance, "infer_batch", None))
+        )
+    ):
+        resolved.infer = "infer"
+    if route.fit is None and not route.no_fit and callable(getattr(instance, "fit", None)):
+        resolved.fit = "fit"
+    if resolved.infer is None and resolved.fit is None:
+        raise DefinitionError(
+            f'motion trigger "{name}": route ON {route.relation} has neither infer nor fit',
+            hint=f"class {class_ref!r} defines no infer/fit method; name one with INFER/FIT",
+        )
+    return resolved
+
+
+def run_setup(
+    session: Session,
+    name: str,
+    instance: Trigger,
+    params: Mapping[str, Any],
+    search_path: Sequence[str],
+) -> Mapping[str, Any]:
+    """The state the class's ``setup`` builds; its SQL runs under the trigger's recorded
+    ``search_path``."""
+    ctx = Context(
+        trigger=name, version=0, state=MappingProxyType({}),
+        params=MappingProxyType(dict(params)), db=session.db,
+    )  # fmt: skip
+    try:
+        with session.user_path(search_path):
+            state = instance.setup(ctx)
+    except Exception as e:
+        raise UserCodeError(
+            f'motion trigger "{name}": setup failed: {type(e).__name__}: {e}'
+        ) from e
+    if not isinstance(state, Mapping):
+        raise UserCodeError(
+            f'motion trigger "{name}": setup must return a dict, got {type(state).__name__}'
+        )
+    return state

@@ -1,0 +1,97 @@
+"""What a backend caches per motion trigger: the loaded trigger and its routes.
+
+:mod:`motion_pg.runtime.backend` builds these; :mod:`motion_pg.runtime.outputs` and
+:mod:`motion_pg.runtime.batch` read them. This module imports neither, so none of them imports a
+module that imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from motion_pg.runtime.values import INT_BOUNDS, Column, Converter, converter
+from motion_pg.settings import Settings
+from motion_pg.trigger import Context, RouteInfo, Trigger
+
+InferMethod = Callable[[dict[str, Any], Context], Any]
+BatchMethod = Callable[[list[dict[str, Any]], Context], Any]
+
+# column types whose values of exactly this Python type pass unconverted (the hot path); integers
+# are range-checked there too (INT_BOUNDS)
+_EXACT = {"int2": int, "int4": int, "int8": int, "float8": float, "bool": bool}
+
+
+@dataclass
+class Route:
+    """One route of a loaded trigger, ready to infer: its method, columns and converters."""
+
+    info: RouteInfo
+    method: InferMethod | None  # the bound infer method (or infer_batch on one row)
+    columns: dict[str, Column]
+    converters: dict[str, Converter]
+    key_columns: list[str]
+    ctx: Context
+    batch: BatchMethod | None = None  # the bound infer_batch method, when the class defines one
+    exact: dict[str, type] = field(default_factory=dict)  # values of this type need no converting
+    bounds: dict[str, int] = field(default_factory=dict)  # integer columns: -bound <= v < bound
+    relid: str = ""  # the routed relation (TD["relid"] of the triggers motion made for the route)
+    pg_triggers: frozenset[str] = frozenset()  # the Postgres triggers motion made for the route
+    partitions: set[str] = field(default_factory=set)  # partitions of relid seen firing the route
+
+    @classmethod
+    def build(
+        cls,
+        info: RouteInfo,
+        method: InferMethod | None,
+        columns: list[Column],
+        key_columns: list[str],
+        ctx: Context,
+        batch: BatchMethod | None,
+        *,
+        relid: str,
+        pg_triggers: frozenset[str],
+    ) -> Route:
+        """A route over ``columns`` (in the relation's order), made for relation ``relid`` and the
+        Postgres triggers ``pg_triggers``."""
+        return cls(
+            info, method, {c.name: c for c in columns},
+            {c.name: converter(c) for c in columns}, key_columns, ctx, batch,
+            exact={c.name: _EXACT[c.type_name] for c in columns if c.type_name in _EXACT},
+            bounds={c.name: INT_BOUNDS[c.type_name] for c in columns
+                    if c.type_name in INT_BOUNDS},
+            relid=relid, pg_triggers=pg_triggers,
+        )  # fmt: skip
+
+
+@dataclass
+class LoadedTrigger:
+    """A motion trigger as this backend serves it: class instance, settings, state and routes."""
+
+    name: str
+    revision: int
+    version: int
+    enabled: bool
+    class_ref: str
+    instance: Trigger
+    params: Mapping[str, Any]
+    settings: Settings
+    state: Mapping[str, Any]
+    routes: dict[int, Route] = field(default_factory=dict)
+    token: str = ""  # "revision:serving_version:enabled" as loaded; see backend.check_serving
+
+
+def one_row(batch: BatchMethod) -> InferMethod:
+    """Row mode for a class that defines only ``infer_batch``: a batch of one row."""
+
+    def infer(row: dict[str, Any], ctx: Context) -> Any:
+        out = batch([row], ctx)
+        if not isinstance(out, list | tuple) or len(out) != 1:
+            got = f"{len(out)} items" if isinstance(out, list | tuple) else type(out).__name__
+            raise TypeError(
+                f"infer_batch must return a list with one dict per row (1 row, got {got})"
+            )
+        return out[0]
+
+    return infer
