@@ -263,3 +263,23 @@ def test_the_workers_own_sql_ignores_the_default_search_path(
     conn.execute("INSERT INTO src (value) VALUES (1), (2)")
     assert run_worker(dsn) == 1
     assert state(conn, "tally")["ids"] == [1, 2]
+
+
+def test_fit_sql_runs_with_the_path_create_recorded(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    """End to end: the creator's search_path, recorded by CREATE, is the one fit's SQL sees (as
+    infer's does)."""
+    conn.execute('CREATE SCHEMA "App Data"')
+    conn.execute('CREATE TABLE "App Data".notes (body text)')
+    conn.execute("INSERT INTO \"App Data\".notes VALUES ('existing')")
+    conn.execute("CREATE TABLE src (id serial PRIMARY KEY, value int)")
+    conn.execute('SET search_path = "App Data", public')
+    motion_pg.execute(conn, f"CREATE MOTION TRIGGER reader ON src USING '{APPS}:ReadsUnqualified'")
+    conn.execute("RESET search_path")
+    recorded = conn.execute("SELECT search_path FROM motion.triggers WHERE name = 'reader'")
+    assert recorded.fetchone() == (["App Data", "public"],)
+    conn.execute("INSERT INTO src (value) VALUES (1)")
+    assert run_worker(dsn) == 1
+    assert state(conn, "reader")["path"] == '"App Data", "public", pg_temp'
+    assert state(conn, "reader")["seen"] == ["existing"]
