@@ -11,7 +11,8 @@ class Database(Protocol):
     """SQL access handed to user code as ``ctx.db``; placeholders are ``$1, $2, …``.
 
     Inside ``infer`` it is the writing transaction itself; inside ``setup`` it is the transaction that
-    creates (or refits) the trigger; inside ``fit`` it is the worker's connection.
+    creates (or refits) the trigger; inside ``fit`` it is the fit's own transaction, which commits
+    with the new state version and the jobs' completion, or not at all.
     """
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
