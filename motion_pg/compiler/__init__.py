@@ -25,6 +25,7 @@ from motion_pg.dsl.spec import (
     Statement,
 )
 from motion_pg.errors import DefinitionError, MotionError, MotionSyntaxError
+from motion_pg.runtime import backend
 from motion_pg.runtime.plpy_db import PlpyDatabase
 
 
@@ -46,6 +47,15 @@ class Compiler:
         if isinstance(statement, ShowMotionTriggers):
             return show(self.catalog)
         raise DefinitionError(f"unsupported statement {type(statement).__name__}")
+
+
+def exec_statements(plpy: Any, text: str, caller_path: Sequence[str] | None) -> dict[str, Any]:
+    """``motion._exec``: :func:`run_text` on this backend's database; the backend then forgets
+    what it loaded, since definitions may have changed in this transaction."""
+    try:
+        return run_text(plpy, backend.database(plpy), text, caller_path or [])
+    finally:
+        backend.forget_loaded()
 
 
 def run_text(plpy: Any, db: PlpyDatabase, text: str, caller_path: Sequence[str]) -> dict[str, Any]:

@@ -253,12 +253,6 @@ def warm(plpy: Any, name: str) -> int:
     return refresh(plpy, name).version
 
 
-def exec_statements(plpy: Any, text: str, caller_path: list[str] | None = None) -> dict[str, Any]:
-    """``motion._exec``: run the motion statements (and any plain SQL) in ``text``; returns the
-    function's OUT row (the status lines, or the failure for ``motion.exec`` to raise)."""
-    from motion_pg.compiler import run_text
-
-    try:
-        return run_text(plpy, database(plpy), text, caller_path or [])
-    finally:
-        _loaded.clear()  # definitions may have changed in this transaction
+def forget_loaded() -> None:
+    """Forget every loaded trigger: motion statements may have changed definitions."""
+    _loaded.clear()

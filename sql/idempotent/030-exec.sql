@@ -11,7 +11,8 @@ CREATE OR REPLACE FUNCTION motion._exec(statements text, caller_path text[], OUT
                                         OUT hint text)
 LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
 if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
-return GD["motion_pg"].exec_statements(plpy, statements, caller_path)
+from motion_pg.compiler import exec_statements
+return exec_statements(plpy, statements, caller_path)
 $$;
 REVOKE ALL ON FUNCTION motion._exec(text, text[]) FROM PUBLIC;
 

@@ -14,6 +14,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -41,13 +42,29 @@ def create_tally(conn: psycopg.Connection[Any], name: str, params: str = "") -> 
     )
 
 
+# each worker's output goes to a file: a pipe nobody reads until teardown fills up and blocks a
+# chatty worker mid-fit, holding its run
+_LOGS: dict[int, Path] = {}
+
+
 def start_worker(dsn: str, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "motion_pg.cli", "worker", "--dsn", dsn, "--lease", str(LEASE),
-         "--poll-interval", "0.2", *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
+    """A real ``motion-pg worker`` process; :func:`worker_log` reads what it printed."""
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="motion-worker-", suffix=".log", delete=False
+    ) as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "motion_pg.cli", "worker", "--dsn", dsn, "--lease", str(LEASE),
+             "--poll-interval", "0.2", *extra],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+    _LOGS[proc.pid] = Path(out.name)
+    return proc
+
+
+def worker_log(proc: subprocess.Popen[str]) -> str:
+    """What the worker ``proc`` has printed so far."""
+    path = _LOGS.get(proc.pid)
+    return path.read_text(errors="replace") if path is not None and path.exists() else ""
 
 
 def kill(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
@@ -62,8 +79,8 @@ def workers() -> Iterator[list[subprocess.Popen[str]]]:
     yield procs
     for p in procs:
         kill(p)
-        if p.stdout is not None:  # shown by pytest when the test failed
-            print(f"--- worker {p.pid} output ---\n{p.stdout.read()}")
+        print(f"--- worker {p.pid} output ---\n{worker_log(p)}")  # shown when the test failed
+        _LOGS.pop(p.pid).unlink(missing_ok=True)
 
 
 def state(conn: psycopg.Connection[Any], name: str, version: int | None = None) -> dict[str, Any]:

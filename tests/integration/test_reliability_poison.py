@@ -6,7 +6,6 @@ with their tracebacks; no worker dies."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,7 @@ import pytest
 import motion_pg
 from motion_pg.errors import MotionError
 
-from .conftest import ROOT
-from .test_reliability import LEASE, check, create_tally, drained, wait_until
+from .test_reliability import check, create_tally, drained, start_worker, wait_until, worker_log
 from .test_reliability import workers as workers  # the fixture
 
 pytestmark = pytest.mark.chaos
@@ -29,15 +27,6 @@ POISONED = {
     "unloadable": ("motion_test_apps.integrity:Unloadable", "", "cannot be unpickled"),
     "bad_keys": ("motion_test_apps.integrity:BadKeys", "", "state key 1 (int)"),
 }
-
-
-def _start_worker(dsn: str, log: Path) -> subprocess.Popen[str]:
-    with log.open("w") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "motion_pg.cli", "worker", "--dsn", dsn, "--lease", str(LEASE),
-             "--poll-interval", "0.2"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        )  # fmt: skip
 
 
 def _queue(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
@@ -78,9 +67,7 @@ def test_poison_triggers_never_stop_the_healthy_ones(
             conn, "CREATE MOTION TRIGGER bad_params ON healthy_a USING "
             "'motion_test_apps.chaos:Tally' WITH (fit_batch = 'abc')",
         )  # fmt: skip
-    # their logs go to files: a pipe nobody reads would fill up and block a worker mid-fit
-    logs_of = [tmp_path / f"worker-{i}.log" for i in range(2)]
-    workers.extend(_start_worker(dsn, log) for log in logs_of)
+    workers.extend(start_worker(dsn) for _ in range(2))
     tables = HEALTHY + list(POISONED)
 
     def writer(seed: int) -> None:
@@ -102,7 +89,7 @@ def test_poison_triggers_never_stop_the_healthy_ones(
         try:
             wait_until(lambda n=name: drained(conn, n), timeout=120)
         except AssertionError:
-            logs = "\n".join(f.read_text()[-3000:] for f in logs_of)
+            logs = "\n".join(worker_log(w)[-3000:] for w in workers)
             raise AssertionError(f"{name} did not drain: {_queue(conn)}\n{logs}") from None
     for name in HEALTHY:
         check(conn, name, f"poison triggers next to healthy ones, 2 workers ({name})", [],
