@@ -66,6 +66,11 @@ FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
 WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY pg_catalog.array_position(i.indkey, a.attnum)
 
+-- name: relation_owner
+SELECT r.rolname::text AS owner, r.rolsuper AS superuser
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+WHERE c.oid = $1::oid
+
 -- name: resolve_relation
 -- A relation named in a motion statement: in schema $2, or else in the first schema of the caller's
 -- search_path $3 that has it (pg_catalog first unless the path lists it), the way Postgres resolves

@@ -55,6 +55,20 @@ def check_relation_schema(name: str, schema: str, relation: str) -> None:
         )
 
 
+def check_relation_owner(name: str, relation: str, owner: str, superuser: bool) -> None:
+    """Refuse a relation whose owner is not a superuser: motion's functions evaluate its rows, casts,
+    constraints and (in batch mode) UPDATE triggers as their own superuser owner, so whoever owns
+    the relation could run code as that superuser (SECURITY.md, "Routed relations are trusted")."""
+    if not superuser:
+        raise DefinitionError(
+            f'motion trigger "{name}": cannot route {relation}: it is owned by role "{owner}", '
+            "which is not a superuser, and the owner of a routed relation can run code as motion's "
+            "functions",
+            hint=f"ALTER TABLE {relation} OWNER TO an administrator; application roles need only "
+            "INSERT, UPDATE and SELECT on it",
+        )
+
+
 def check_class_ref(class_ref: str) -> None:
     """Refuse a class of the motion_pg package before it is imported (CREATE reloads the module,
     which would replace motion's own classes in this session)."""

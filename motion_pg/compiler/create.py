@@ -12,6 +12,7 @@ from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.dsl import generate
 from motion_pg.dsl.spec import CreateMotionTrigger, Route
 from motion_pg.errors import DefinitionError, DuplicateTrigger, UserCodeError
+from motion_pg.queries import query
 from motion_pg.runtime import loader
 from motion_pg.runtime.state import write_version
 from motion_pg.settings import Settings
@@ -86,6 +87,8 @@ def _resolve(
     checks.check_relation_name(name, route.relation)
     resolved = resolve_route(session.db, ordinal, route, session.caller_path)
     checks.check_relation_schema(name, resolved.schema, resolved.relation)
+    owner = session.db.query(query("relation_owner"), [resolved.relid])[0]
+    checks.check_relation_owner(name, resolved.relation, owner["owner"], owner["superuser"])
     for method in (resolved.infer, resolved.fit):
         if method is not None:
             loader.method(instance, method, class_ref)
