@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: setup system venv demo test unit integration chaos lint format bench bench-quick \
+.PHONY: setup system venv demo test unit integration security chaos lint format bench bench-quick \
         install-extension clean
 
 setup: system venv
@@ -26,6 +26,9 @@ unit: setup
 
 integration: setup
 	$(PYTEST) tests/integration -m "not chaos"
+
+security: setup install-extension
+	$(PYTEST) tests/security
 
 chaos: setup
 	$(PYTEST) tests/integration -m chaos
