@@ -89,7 +89,7 @@ class Bench:
         with psycopg.connect(self.cluster.dsn("postgres"), autocommit=True) as c:
             c.execute("CREATE DATABASE bench")
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            install(conn, [sysconfig.get_paths()["purelib"], str(ROOT)])
+            install(conn, [str(ROOT), sysconfig.get_paths()["purelib"]])  # this checkout first
 
     @property
     def dsn(self) -> str:

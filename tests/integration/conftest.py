@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -114,6 +115,17 @@ def psql(dsn: str, *commands: str, check: bool = True) -> subprocess.CompletedPr
     if check and result.returncode != 0:
         raise AssertionError(f"psql failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def state(conn: psycopg.Connection[Any], name: str, version: int | None = None) -> dict[str, Any]:
+    """The pickled state of trigger ``name`` at ``version`` (default: the serving one)."""
+    rows = conn.execute(
+        "SELECT e.key, b.data FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id"
+        " WHERE e.trigger_name = %s AND e.version = coalesce(%s,"
+        " (SELECT serving_version FROM motion.triggers WHERE name = %s))",
+        [name, version, name],
+    ).fetchall()
+    return {k: pickle.loads(v) for k, v in rows}
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import motion_pg
 from motion_pg import errors
 from motion_pg.worker import Worker
 
-from .conftest import motion_pg_cli, psql
+from .conftest import motion_pg_cli, psql, state
 
 ITEMS = "CREATE TABLE items (id serial PRIMARY KEY, value int, doubled int, seen_version int)"
 COUNTER = "CREATE MOTION TRIGGER counter ON items USING 'motion_test_apps.basic:Counter'"
@@ -30,16 +29,6 @@ def notices(conn: psycopg.Connection[Any]) -> list[str]:
     seen: list[str] = []
     conn.add_notice_handler(lambda d: seen.append(d.message_primary or ""))
     return seen
-
-
-def state(conn: psycopg.Connection[Any], name: str) -> dict[str, Any]:
-    rows = conn.execute(
-        "SELECT e.key, b.data FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id"
-        " JOIN motion.triggers t ON t.name = e.trigger_name AND t.serving_version = e.version"
-        " WHERE e.trigger_name = %s",
-        [name],
-    ).fetchall()
-    return {k: pickle.loads(v) for k, v in rows}
 
 
 def nothing_left(conn: psycopg.Connection[Any]) -> None:

@@ -4,7 +4,6 @@ and user SQL in fit runs with the trigger's recorded search_path."""
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,8 @@ import pytest
 
 import motion_pg
 from motion_pg.worker import Worker
+
+from .conftest import state
 
 APPS = "motion_test_apps.integrity"
 
@@ -26,16 +27,6 @@ def serving(conn: psycopg.Connection[Any], name: str) -> int:
     found = row.fetchone()
     assert found is not None
     return int(found[0])
-
-
-def state(conn: psycopg.Connection[Any], name: str) -> dict[str, Any]:
-    rows = conn.execute(
-        "SELECT e.key, b.data FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id"
-        " JOIN motion.triggers t ON t.name = e.trigger_name AND t.serving_version = e.version"
-        " WHERE e.trigger_name = %s",
-        [name],
-    ).fetchall()
-    return {k: pickle.loads(v) for k, v in rows}
 
 
 # -- item 8: the fit's database writes are part of the fit --------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import pytest
 
 import motion_pg
 
-from .conftest import RELIABILITY, ROOT
+from .conftest import RELIABILITY, ROOT, state
 
 pytestmark = pytest.mark.chaos
 
@@ -81,16 +80,6 @@ def workers() -> Iterator[list[subprocess.Popen[str]]]:
         kill(p)
         print(f"--- worker {p.pid} output ---\n{worker_log(p)}")  # shown when the test failed
         _LOGS.pop(p.pid).unlink(missing_ok=True)
-
-
-def state(conn: psycopg.Connection[Any], name: str, version: int | None = None) -> dict[str, Any]:
-    rows = conn.execute(
-        "SELECT e.key, b.data FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id"
-        " WHERE e.trigger_name = %s AND e.version = coalesce(%s,"
-        " (SELECT serving_version FROM motion.triggers WHERE name = %s))",
-        [name, version, name],
-    ).fetchall()
-    return {k: pickle.loads(v) for k, v in rows}
 
 
 def wait_until(predicate: Any, timeout: float = 60.0, step: float = 0.05) -> float:
