@@ -174,6 +174,8 @@ def _root(found: Path, module_name: str) -> Path:
 
 def _in_app(root: Path, top: str, class_module: str, name: str) -> Path | None:
     """The source of ``name`` when it belongs to the class's own application, else None."""
+    if name.split(".")[0] == "motion_pg":  # its own field; never reloaded as application code
+        return None
     if "." not in class_module:  # a top-level module: its application is the modules beside it
         if "site-packages" in root.parts or "dist-packages" in root.parts:
             return None if name != class_module else root / f"{name}.py"

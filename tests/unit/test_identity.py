@@ -113,3 +113,15 @@ def test_ensure_reloads_the_deployed_code_and_refuses_other_code(
     # code on disk that is not the deployed code is refused, never run
     with pytest.raises(UserCodeError, match='motion trigger "t": code on this worker differs'):
         identity.ensure("t", ref, v1.digest, where="this worker")
+
+
+def test_motion_pg_beside_a_top_level_module_is_not_application_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mod = f"top_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{mod}.py").write_text("import motion_pg.errors\nclass M: pass\n")
+    (tmp_path / "motion_pg").mkdir()
+    (tmp_path / "motion_pg" / "__init__.py").write_text("")
+    (tmp_path / "motion_pg" / "errors.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert set(identity.identify(f"{mod}:M").modules) == {mod}
