@@ -110,6 +110,7 @@ def reload(class_ref: str) -> CodeIdentity:
     module_name = class_ref.split(":", 1)[0]
     before = _loaded.get(module_name)
     importlib.invalidate_caches()
+    _package_map.cache_clear()  # distributions installed since count as the deployer sees them
     names = set(before.modules) if before else {module_name}
     with contextlib.suppress(UserCodeError):  # not found: the import below says so
         names |= set(identify(class_ref).modules)
