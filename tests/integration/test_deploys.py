@@ -160,3 +160,19 @@ def test_code_on_disk_not_deployed_is_never_run(
     assert _tag(conn) == "v1"
     row = conn.execute("SELECT code_digest FROM motion.versions WHERE version = 2").fetchone()
     assert row == (_digest(conn),)
+
+
+def test_create_or_replace_deploys_to_held_connection(
+    conn: psycopg.Connection[Any], dsn: str, app: App
+) -> None:
+    with psycopg.connect(dsn, autocommit=True) as held:
+        assert _tag(held) == "v1"
+        app.tag("v2")
+        motion_pg.execute(
+            conn, f"CREATE OR REPLACE MOTION TRIGGER tagger ON items USING '{app.ref}'"
+        )
+        assert _tag(held) == "v2"  # the issue: a held connection kept serving v1 forever
+    [(create, _, v1), (replace, before, v2)] = conn.execute(
+        "SELECT action, digest_before, digest_after FROM motion.deploys ORDER BY id"
+    ).fetchall()
+    assert (create, replace, before) == ("create", "replace", v1) and v2 == _digest(conn) != v1
