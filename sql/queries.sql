@@ -402,3 +402,26 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.params::text AS para
        (SELECT pg_catalog.count(*) FROM motion.jobs j WHERE j.trigger_name = t.name
         AND j.state = 'pending') AS pending
 FROM motion.triggers t ORDER BY t.name
+
+-- Code identity and deploys (motion_pg.runtime.identity).
+
+-- name: trigger_code
+SELECT code_digest, code FROM motion.triggers WHERE name = $1
+
+-- name: trigger_code_for_update
+SELECT code_digest FROM motion.triggers WHERE name = $1 FOR UPDATE
+
+-- name: record_deploy
+-- The trigger's deployed code becomes $4 (digest $3); the deploy is logged with the digest before.
+WITH before AS (SELECT code_digest FROM motion.triggers WHERE name = $1),
+     deployed AS (UPDATE motion.triggers SET code = $4::jsonb, code_digest = $3 WHERE name = $1)
+INSERT INTO motion.deploys (trigger_name, action, digest_before, digest_after, identity)
+SELECT $1, $2, (SELECT code_digest FROM before), $3, $4::jsonb
+RETURNING digest_before
+
+-- name: set_version_code
+UPDATE motion.versions SET code_digest = $3 WHERE trigger_name = $1 AND version = $2::integer
+
+-- name: deployed_code
+-- `motion-pg status`: each trigger's deployed code.
+SELECT name, class_ref, code_digest FROM motion.triggers ORDER BY name

@@ -137,26 +137,32 @@ def worker(
 @dsn_option
 def status(dsn: str | None) -> None:
     """Triggers, serving versions, queue depth, oldest pending age and failures."""
+    from motion_pg.cli.code_check import check_code
     from motion_pg.pg import PgDatabase
     from motion_pg.queries import query
 
     try:
         with connect(resolve_dsn(dsn)) as conn:
             rows = PgDatabase(conn).query(query("status"))
+            code = check_code(conn)
     except MotionError as e:
         raise _fail(e) from e
-    table = Table("trigger", "class", "enabled", "version", "pending", "running", "dead",
+    table = Table("trigger", "class", "code", "enabled", "version", "pending", "running", "dead",
                   "oldest pending", "fit p50", "failed fits (1 h)", "infer errors", "params",
                   "settings")  # fmt: skip
     for r in rows:
         table.add_row(
-            r["name"], r["class_ref"], str(r["enabled"]).lower(), str(r["serving_version"]),
+            r["name"], r["class_ref"], code[r["name"]].deployed if r["name"] in code else "-",
+            str(r["enabled"]).lower(), str(r["serving_version"]),
             str(r["pending"]), str(r["running"]), str(r["dead"]),
             _seconds(r["oldest_pending_s"]), _seconds(r["fit_p50_s"]),
             str(r["failed_last_hour"]), str(r["infer_errors"]), json.dumps(r["params"]),
             _changed_settings(r["settings"]),
         )  # fmt: skip
     console.print(table)
+    for check in code.values():
+        if check.warning:
+            console.print(f"[yellow]warning:[/yellow] {check.warning}", soft_wrap=True)
 
 
 def _changed_settings(settings: dict[str, Any]) -> str:

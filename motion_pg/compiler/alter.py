@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from motion_pg.compiler import checks, deploys
 from motion_pg.compiler.catalog import Catalog, unknown
 from motion_pg.compiler.create import run_setup
 from motion_pg.compiler.session import Session, recorded_path
@@ -17,12 +18,13 @@ from motion_pg.dsl.spec import (
     AlterMotionTrigger,
     DropMotionTrigger,
     Refit,
+    Reload,
     RollbackToVersion,
     SetEnabled,
     SetParams,
 )
 from motion_pg.errors import DefinitionError
-from motion_pg.runtime import loader
+from motion_pg.runtime import identity, loader
 from motion_pg.runtime.state import write_version
 from motion_pg.settings import Settings
 from motion_pg.settings import split as split_params
@@ -36,6 +38,7 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
     params = _params(current)
     settings = Settings.from_json(current["settings"])
     serving = current["serving_version"]
+    version: int | None = None  # the version the action writes
     if isinstance(action, SetParams):
         named, user_params = split_params(action.params)
         settings = settings.updated(named)
@@ -62,7 +65,9 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
                                 params=params, settings=restored)  # fmt: skip
         done = f"ROLLBACK TO VERSION {action.version} (version {version})"
     elif isinstance(action, Refit):
-        cls = loader.load_class(current["class_ref"], reload=True)
+        # the deployed code: code edited on disk since runs only after RELOAD
+        identity.ensure(name, current["class_ref"], deploys.deployed_digest(session.db, name))
+        cls = loader.load_class(current["class_ref"])
         instance = loader.instantiate(cls, current["class_ref"])
         path = current["search_path"]
         if path is None:  # recorded by CREATE since 0.3
@@ -71,6 +76,11 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         version = write_version(session.db, name, state, source="refit", parent=serving,
                                 params=params, settings=settings, inherit=False)  # fmt: skip
         done = f"REFIT (version {version})"
+    elif isinstance(action, Reload):
+        done = deploys.reload(session.db, name, current["class_ref"])
+        cls = loader.load_class(current["class_ref"])
+        checks.check_class(cls, current["class_ref"])
+        loader.instantiate(cls, current["class_ref"])
     elif isinstance(action, SetEnabled):
         catalog.set_enabled(name, action.enabled)
         _apply_enabled(session, catalog, name, action.enabled, settings)
@@ -82,6 +92,9 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         done = "ENABLE" if action.enabled else "DISABLE"
     else:
         raise DefinitionError(f"unsupported ALTER action {type(action).__name__}")
+    if version is not None:
+        digest = deploys.deployed_digest(session.db, name)
+        deploys.record_version_code(session.db, name, version, digest)
     catalog.bump_revision(name)
     return f"ALTER MOTION TRIGGER {name} {done}"
 

@@ -6,14 +6,14 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from motion_pg.compiler import checks
+from motion_pg.compiler import checks, deploys
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.dsl import generate
 from motion_pg.dsl.spec import CreateMotionTrigger, Route
 from motion_pg.errors import DefinitionError, DuplicateTrigger, UserCodeError
 from motion_pg.queries import query
-from motion_pg.runtime import loader
+from motion_pg.runtime import identity, loader
 from motion_pg.runtime.plpy_db import user_database
 from motion_pg.runtime.state import write_version
 from motion_pg.settings import Settings
@@ -46,7 +46,8 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     named, user_params = split_params(stmt.params)
     settings = Settings().updated(named)
     checks.check_class_ref(stmt.using)
-    cls = loader.load_class(stmt.using, reload=True)
+    code = identity.reload(stmt.using)  # CREATE deploys the code on disk
+    cls = loader.load_class(stmt.using)
     checks.check_class(cls, stmt.using)
     instance = loader.instantiate(cls, stmt.using)
     routes = [_resolve(session, stmt.name, i, r, instance, stmt.using)
@@ -59,6 +60,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
         stmt.name, replace=existing is not None, class_ref=stmt.using, params=user_params,
         definition=generate(stmt), settings=settings, search_path=path,
     )  # fmt: skip
+    deploys.record_deploy(session.db, stmt.name, "create" if existing is None else "replace", code)
     for route in routes:
         batch = infer_mode(session.db, stmt.name, route) == "batch"
         if batch:
@@ -79,6 +81,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     parent = current["serving_version"] if existing is not None else None
     version = write_version(session.db, stmt.name, state, source="setup", parent=parent,
                             params=user_params, settings=settings, inherit=False)  # fmt: skip
+    deploys.record_version_code(session.db, stmt.name, version, code.digest)
     return f"CREATE MOTION TRIGGER {stmt.name} (version {version})"
 
 

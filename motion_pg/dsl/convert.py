@@ -21,6 +21,7 @@ from motion_pg.dsl.spec import (
     Literal,
     Refit,
     RelationName,
+    Reload,
     RollbackToVersion,
     Route,
     SetEnabled,
@@ -88,6 +89,8 @@ def _action(node: nodes.MotionAlter) -> AlterAction:
         return RollbackToVersion(int(node.args["version"].this))
     if action == "refit":
         return Refit()
+    if action == "reload":
+        return Reload()
     return SetEnabled(action == "enable")
 
 
@@ -174,6 +177,8 @@ def _alter_node(statement: AlterMotionTrigger) -> nodes.MotionAlter:
         node.set("version", exp.Literal.number(action.version))
     elif isinstance(action, Refit):
         node.set("action", "refit")
+    elif isinstance(action, Reload):
+        node.set("action", "reload")
     elif isinstance(action, SetEnabled):
         node.set("action", "enable" if action.enabled else "disable")
     else:

@@ -54,9 +54,10 @@ class MotionParam(exp.Expression):
 
 
 class MotionAlter(MotionStatement):
-    """``ALTER MOTION TRIGGER name SET (…) | ROLLBACK TO VERSION n | REFIT | ENABLE | DISABLE``."""
+    """``ALTER MOTION TRIGGER name SET (…) | ROLLBACK TO VERSION n | REFIT | RELOAD | ENABLE |
+    DISABLE``."""
 
-    ACTIONS: ClassVar[tuple[str, ...]] = ("set", "rollback", "refit", "enable", "disable")
+    ACTIONS: ClassVar[tuple[str, ...]] = ("set", "rollback", "refit", "reload", "enable", "disable")
 
     arg_types: ClassVar[dict[str, bool]] = {
         "this": True,  # exp.Identifier: the trigger name

@@ -102,12 +102,12 @@ class MotionParser(TerminalParser):
             node.set("action", "rollback")
             node.set("version", exp.Literal.number(int(token.text)))
         else:
-            for action in ("REFIT", "ENABLE", "DISABLE"):
+            for action in ("REFIT", "RELOAD", "ENABLE", "DISABLE"):
                 if self._match_text_seq(action):
                     node.set("action", action.lower())
                     break
             else:
-                self._motion_expected("SET, ROLLBACK TO VERSION, REFIT, ENABLE or DISABLE")
+                self._motion_expected("SET, ROLLBACK TO VERSION, REFIT, RELOAD, ENABLE or DISABLE")
         self._motion_end("end of statement")
         return self.expression(node)
 

@@ -71,11 +71,16 @@ class Refit:
 
 
 @dataclass(frozen=True)
+class Reload:
+    """``RELOAD``: deploy the trigger class's code now on disk."""
+
+
+@dataclass(frozen=True)
 class SetEnabled:
     enabled: bool
 
 
-AlterAction = SetParams | RollbackToVersion | Refit | SetEnabled
+AlterAction = SetParams | RollbackToVersion | Refit | Reload | SetEnabled
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from motion_pg.errors import InferError, MotionError, UnknownTrigger
 from motion_pg.queries import query
-from motion_pg.runtime import loader, outputs
+from motion_pg.runtime import identity, loader, outputs
 from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
 from motion_pg.runtime.routes import BatchMethod, InferMethod, LoadedTrigger, Route, one_row
 from motion_pg.runtime.state import BlobCache
@@ -119,7 +119,10 @@ def _not_routed(plpy: Any, name: str, pg_trigger: str, relid: int, function: str
 
 def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
     row = db.query(query("trigger_definition"), [name])[0]
+    deployed = db.query(query("trigger_code"), [name])[0]["code_digest"]
     try:
+        # after a deploy this backend re-imports the code, and never runs code that is not it
+        identity.ensure(name, row["class_ref"], deployed)
         cls = loader.load_class(row["class_ref"])
         instance = loader.instantiate(cls, row["class_ref"])
     except MotionError as e:
@@ -173,7 +176,9 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
 
 def _definition_failed(plpy: Any, name: str, e: MotionError) -> None:
     extra = {"hint": e.hint} if e.hint else {}
-    plpy.error(f'motion trigger "{name}": {e.message}', sqlstate=e.sqlstate, **extra)
+    prefix = f'motion trigger "{name}": '
+    message = e.message if e.message.startswith(prefix) else prefix + e.message
+    plpy.error(message, sqlstate=e.sqlstate, **extra)
 
 
 def _set_state(db: PlpyDatabase, loaded: LoadedTrigger, version: int | None) -> LoadedTrigger:

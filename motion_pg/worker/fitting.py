@@ -16,10 +16,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from motion_pg.errors import FitError
+from motion_pg.errors import FitError, UserCodeError
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
-from motion_pg.runtime import loader
+from motion_pg.runtime import identity, loader
 from motion_pg.runtime.state import BlobCache
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
@@ -45,9 +45,11 @@ _ROW_TYPE = (
 
 class _Definition:
     def __init__(
-        self, db: PgDatabase, row: Mapping[str, Any], routes: list[dict[str, Any]]
-    ) -> None:
+        self, db: PgDatabase, row: Mapping[str, Any], routes: list[dict[str, Any]],
+        deployed: str | None,
+    ) -> None:  # fmt: skip
         self.revision = row["revision"]
+        self.deployed = deployed
         self.class_ref: str = row["class_ref"]
         params = row["params"]
         self.params: Mapping[str, Any] = MappingProxyType(
@@ -72,6 +74,12 @@ class _Definition:
                 self.row_types[r["ordinal"]] = sql.Identifier(
                     names[0]["nspname"], names[0]["relname"]
                 )
+        # the deployed code, re-imported after a deploy; never code that differs from it
+        try:
+            code = identity.ensure(row["name"], self.class_ref, deployed, where="this worker")
+        except UserCodeError as e:
+            raise FitError(e.message, hint=e.hint) from None
+        self.code_digest = code.digest if code is not None else None
         cls = loader.load_class(self.class_ref)
         self.instance: Trigger = loader.instantiate(cls, self.class_ref)
 
@@ -97,10 +105,13 @@ class FitComputer:
         rows = self.db.query(query("trigger_definition"), [trigger])
         if not rows:
             raise FitError(f'motion trigger "{trigger}" no longer exists')
+        deployed = self.db.query(query("trigger_code"), [trigger])[0]["code_digest"]
         cached = self._definitions.get(trigger)
-        if cached is None or cached.revision != rows[0]["revision"]:
+        if cached is None or (cached.revision, cached.deployed) != (rows[0]["revision"], deployed):
+            self._definitions.pop(trigger, None)  # a failed load loads again on the next fit
             routes = self.db.query(query("trigger_routes"), [trigger])
-            cached = self._definitions[trigger] = _Definition(self.db, rows[0], routes)
+            cached = _Definition(self.db, rows[0], routes, deployed)
+            self._definitions[trigger] = cached
         return cached, rows[0]["serving_version"], rows[0]["search_path"]
 
     def fit(self, claim: Claim) -> int | None:
@@ -133,7 +144,22 @@ class FitComputer:
             self._check_transaction(claim.trigger)
             self.conn.execute(_MOTION_PATH)
             pickled = pickled_state(claim.trigger, merged)
-            return commit_fit(self.conn, claim, pickled)
+            self._check_deployed(claim.trigger, definition)
+            version = commit_fit(self.conn, claim, pickled)
+            if version is not None and definition.code_digest is not None:
+                self.db.query(query("set_version_code"),
+                              [claim.trigger, version, definition.code_digest])  # fmt: skip
+            return version
+
+    def _check_deployed(self, trigger: str, definition: _Definition) -> None:
+        """Refuse to commit a fit whose code was replaced by a deploy while it ran (the row lock
+        makes deploys and this commit serial); the retry runs the new code."""
+        rows = self.db.query(query("trigger_code_for_update"), [trigger])
+        if rows and rows[0]["code_digest"] != definition.deployed:
+            raise FitError(
+                f'motion trigger "{trigger}": its code was deployed again while this fit ran',
+                hint="the fit is retried with the deployed code",
+            )
 
     def _user_path(self, schemas: list[str] | None) -> None:
         if schemas is None:  # not recorded: the connection's own default

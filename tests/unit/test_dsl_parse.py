@@ -23,6 +23,7 @@ from motion_pg.dsl.spec import (
     DropMotionTrigger,
     Refit,
     RelationName,
+    Reload,
     RollbackToVersion,
     Route,
     SetEnabled,
@@ -152,6 +153,11 @@ CASES: list[tuple[str, Statement, str]] = [
         "Alter Motion Trigger doubler Refit",
         AlterMotionTrigger("doubler", Refit()),
         "ALTER MOTION TRIGGER doubler REFIT",
+    ),
+    (
+        "alter motion trigger doubler reload",
+        AlterMotionTrigger("doubler", Reload()),
+        "ALTER MOTION TRIGGER doubler RELOAD",
     ),
     (
         'ALTER MOTION TRIGGER "D" ENABLE',
@@ -323,8 +329,8 @@ ERRORS: list[tuple[str, str, int, int, str | None]] = [
     ("ALTER MOTION TRIGGER t ROLLBACK TO VERSION 0", "version numbers start at 1", 1, 44, "0"),
     ("ALTER MOTION TRIGGER t ROLLBACK TO VERSION -1", "expected a version number", 1, 44, "-"),
     ("ALTER MOTION TRIGGER t ROLLBACK VERSION 2", "expected TO after ROLLBACK", 1, 33, "VERSION"),
-    ("ALTER MOTION TRIGGER t RENAME TO u", "expected SET, ROLLBACK TO VERSION, REFIT, ENABLE or "
-     "DISABLE", 1, 24, "RENAME"),
+    ("ALTER MOTION TRIGGER t RENAME TO u", "expected SET, ROLLBACK TO VERSION, REFIT, RELOAD, "
+     "ENABLE or DISABLE", 1, 24, "RENAME"),
     ("ALTER MOTION TRIGGER t SET ()", "expected a parameter name", 1, 29, ")"),
     ("SELECT 1", "not a motion statement", 1, 1, "SELECT"),
     ("CREATE TABLE t (a int)", "not a motion statement: expected MOTION after CREATE", 1, 8,

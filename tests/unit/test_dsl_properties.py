@@ -15,6 +15,7 @@ from motion_pg.dsl.spec import (
     Literal,
     Refit,
     RelationName,
+    Reload,
     RollbackToVersion,
     Route,
     SetEnabled,
@@ -30,7 +31,7 @@ FAST = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCh
 WORDS = (  # noqa: SIM905
     "on using infer fit no motion trigger triggers if exists not set select user table value "
     "type name key double similar e x b n u null true false with or replace rollback to version "
-    "refit enable disable create alter drop show default all any array cast end do varying"
+    "refit reload enable disable create alter drop show default all any array cast end do varying"
 ).split()
 
 CHARS = st.characters(codec="utf-8", exclude_characters="\x00")  # no lone surrogates
@@ -86,6 +87,7 @@ actions = st.one_of(
     st.builds(SetParams, st.dictionaries(names, literals, min_size=1, max_size=4)),
     st.builds(RollbackToVersion, st.integers(min_value=1, max_value=10**12)),
     st.just(Refit()),
+    st.just(Reload()),
     st.builds(SetEnabled, st.booleans()),
 )
 statements: st.SearchStrategy[Statement] = st.one_of(
