@@ -88,6 +88,11 @@ ORDER BY p.pos LIMIT 1
 -- name: state_entries
 SELECT key, blob_id FROM motion.state_entries WHERE trigger_name = $1 AND version = $2
 
+-- name: state_blobs
+-- motion.state: every key of a version with its pickled value, by key.
+SELECT e.key, b.data FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id
+WHERE e.trigger_name = $1 AND e.version = $2::integer ORDER BY e.key
+
 -- name: blobs_by_id
 SELECT id, data FROM motion.blobs WHERE id = ANY ($1::bigint[])
 
