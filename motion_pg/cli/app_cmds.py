@@ -150,13 +150,20 @@ def status(dsn: str | None) -> None:
                   "settings")  # fmt: skip
     for r in rows:
         table.add_row(
-            r["name"], r["class_ref"], str(r["enabled"]).lower(), str(r["serving_version"]),
+            r["name"], r["class_ref"], str(r["enabled"]).lower(), _version(r),
             str(r["pending"]), str(r["running"]), str(r["dead"]),
             _seconds(r["oldest_pending_s"]), _seconds(r["fit_p50_s"]),
             str(r["failed_last_hour"]), str(r["infer_errors"]), json.dumps(r["params"]),
             _changed_settings(r["settings"]),
         )  # fmt: skip
     console.print(table)
+
+
+def _version(row: dict[str, Any]) -> str:
+    """The serving version, marked when a pin holds it."""
+    if row["pinned_version"] is None:
+        return str(row["serving_version"])
+    return f"{row['serving_version']} (pinned)"
 
 
 def _changed_settings(settings: dict[str, Any]) -> str:

@@ -16,14 +16,16 @@ from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.dsl.spec import (
     AlterMotionTrigger,
     DropMotionTrigger,
+    PinVersion,
     Refit,
     RollbackToVersion,
     SetEnabled,
     SetParams,
+    Unpin,
 )
 from motion_pg.errors import DefinitionError
 from motion_pg.runtime import loader
-from motion_pg.runtime.state import write_version
+from motion_pg.runtime.state import head_version, write_version
 from motion_pg.settings import Settings
 from motion_pg.settings import split as split_params
 from motion_pg.triggers_ddl import drop_route_triggers, set_route_triggers_enabled
@@ -35,7 +37,9 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
     current = catalog.lock(name)  # first: everything below reads this row, never an older one
     params = _params(current)
     settings = Settings.from_json(current["settings"])
-    serving = current["serving_version"]
+    pinned = current["pinned_version"]
+    # new versions fold onto the newest one: the serving one unless a pin holds serving behind it
+    serving = head_version(session.db, name) if pinned is not None else current["serving_version"]
     if isinstance(action, SetParams):
         named, user_params = split_params(action.params)
         settings = settings.updated(named)
@@ -47,6 +51,13 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
                                 params=params, settings=settings)  # fmt: skip
         done = f"SET (version {version})"
     elif isinstance(action, RollbackToVersion):
+        if pinned is not None:
+            raise DefinitionError(
+                f'motion trigger "{name}" is pinned to version {pinned}: a rollback would not be '
+                "served",
+                hint=f"ALTER MOTION TRIGGER {name} PIN VERSION {action.version} serves that "
+                "version now; or UNPIN first",
+            )
         target = catalog.version_config(name, action.version)
         if target is None:
             raise DefinitionError(
@@ -71,6 +82,19 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         version = write_version(session.db, name, state, source="refit", parent=serving,
                                 params=params, settings=settings, inherit=False)  # fmt: skip
         done = f"REFIT (version {version})"
+    elif isinstance(action, PinVersion):
+        if catalog.version_config(name, action.version) is None:
+            raise DefinitionError(
+                f'motion trigger "{name}" has no version {action.version}',
+                hint="see its versions in motion.version_history",
+            )
+        catalog.set_pinned(name, action.version)
+        done = f"PIN VERSION {action.version}"
+    elif isinstance(action, Unpin):
+        if pinned is None:
+            session.notice(f'motion trigger "{name}" is not pinned')
+        catalog.set_pinned(name, None)
+        done = f"UNPIN (version {head_version(session.db, name)})"
     elif isinstance(action, SetEnabled):
         catalog.set_enabled(name, action.enabled)
         _apply_enabled(session, catalog, name, action.enabled, settings)
@@ -82,6 +106,11 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         done = "ENABLE" if action.enabled else "DISABLE"
     else:
         raise DefinitionError(f"unsupported ALTER action {type(action).__name__}")
+    if pinned is not None and isinstance(action, SetParams | Refit):
+        session.notice(
+            f'motion trigger "{name}" stays pinned to version {pinned}: the new version is not '
+            "served until UNPIN"
+        )
     catalog.bump_revision(name)
     return f"ALTER MOTION TRIGGER {name} {done}"
 
@@ -119,8 +148,11 @@ def show(catalog: Catalog) -> str:
     for r in catalog.show():
         changed = {k: v for k, v in Settings.from_json(r["settings"]).to_json().items()
                    if v != defaults[k]}  # fmt: skip
+        version = str(r["serving_version"])
+        if r["pinned_version"] is not None:
+            version += " (pinned)"
         table.append((r["name"], r["class_ref"], str(r["enabled"]).lower(),
-                      str(r["serving_version"]), str(r["pending"]), r["params"],
+                      version, str(r["pending"]), r["params"],
                       json.dumps(changed)))  # fmt: skip
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(

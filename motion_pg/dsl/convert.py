@@ -19,6 +19,7 @@ from motion_pg.dsl.spec import (
     CreateMotionTrigger,
     DropMotionTrigger,
     Literal,
+    PinVersion,
     Refit,
     RelationName,
     RollbackToVersion,
@@ -27,6 +28,7 @@ from motion_pg.dsl.spec import (
     SetParams,
     ShowMotionTriggers,
     Statement,
+    Unpin,
 )
 
 # -- nodes → dataclasses ------------------------------------------------------------------------
@@ -88,6 +90,10 @@ def _action(node: nodes.MotionAlter) -> AlterAction:
         return RollbackToVersion(int(node.args["version"].this))
     if action == "refit":
         return Refit()
+    if action == "pin":
+        return PinVersion(int(node.args["version"].this))
+    if action == "unpin":
+        return Unpin()
     return SetEnabled(action == "enable")
 
 
@@ -172,6 +178,13 @@ def _alter_node(statement: AlterMotionTrigger) -> nodes.MotionAlter:
             raise ValueError(f"version numbers start at 1, not {action.version!r}")
         node.set("action", "rollback")
         node.set("version", exp.Literal.number(action.version))
+    elif isinstance(action, PinVersion):
+        if isinstance(action.version, bool) or action.version < 1:
+            raise ValueError(f"version numbers start at 1, not {action.version!r}")
+        node.set("action", "pin")
+        node.set("version", exp.Literal.number(action.version))
+    elif isinstance(action, Unpin):
+        node.set("action", "unpin")
     elif isinstance(action, Refit):
         node.set("action", "refit")
     elif isinstance(action, SetEnabled):

@@ -54,15 +54,18 @@ class MotionParam(exp.Expression):
 
 
 class MotionAlter(MotionStatement):
-    """``ALTER MOTION TRIGGER name SET (…) | ROLLBACK TO VERSION n | REFIT | ENABLE | DISABLE``."""
+    """``ALTER MOTION TRIGGER name SET (…) | ROLLBACK TO VERSION n | REFIT | ENABLE | DISABLE |
+    PIN VERSION n | UNPIN``."""
 
-    ACTIONS: ClassVar[tuple[str, ...]] = ("set", "rollback", "refit", "enable", "disable")
+    ACTIONS: ClassVar[tuple[str, ...]] = (
+        "set", "rollback", "refit", "enable", "disable", "pin", "unpin",
+    )  # fmt: skip
 
     arg_types: ClassVar[dict[str, bool]] = {
         "this": True,  # exp.Identifier: the trigger name
         "action": True,  # one of ACTIONS
         "params": False,  # list[MotionParam] for SET
-        "version": False,  # exp.Literal number for ROLLBACK TO VERSION
+        "version": False,  # exp.Literal number for ROLLBACK TO VERSION and PIN VERSION
     }
 
 

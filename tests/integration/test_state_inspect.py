@@ -148,3 +148,71 @@ def test_wait_for_fits_refuses_unknown_trigger(conn: psycopg.Connection[Any]) ->
     with pytest.raises(psycopg.Error) as info:
         conn.execute("SELECT motion.wait_for_fits('nosuch')")
     assert info.value.sqlstate == "MP101"
+
+
+# -- PIN VERSION / UNPIN -----------------------------------------------------------------------
+
+COUNTER = "motion_test_apps.basic:Counter"
+
+
+def insert_seen(conn: psycopg.Connection[Any], value: int) -> int:
+    row = conn.execute(
+        "INSERT INTO items (value) VALUES (%s) RETURNING seen_version", [value]
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def serving_and_pin(conn: psycopg.Connection[Any]) -> tuple[int, int | None]:
+    row = conn.execute(
+        "SELECT serving_version, pinned_version FROM motion.trigger_status WHERE name = 'counter'"
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def test_pin_serves_the_pinned_version_while_fits_build_behind(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    conn.execute(
+        "CREATE TABLE items (id serial PRIMARY KEY, value int, doubled int, seen_version int)"
+    )
+    motion_pg.execute(conn, f"CREATE MOTION TRIGGER counter ON items USING '{COUNTER}'")
+    with psycopg.connect(dsn, autocommit=True) as held:  # a pooled connection, loaded before PIN
+        conn.execute("INSERT INTO items (value) VALUES (1), (2)")
+        run_worker(dsn)
+        assert insert_seen(held, 3) == 2
+        run_worker(dsn)  # version 3: count 3
+        assert motion_pg.execute(conn, "ALTER MOTION TRIGGER counter PIN VERSION 2") == [
+            "ALTER MOTION TRIGGER counter PIN VERSION 2"
+        ]
+        assert serving_and_pin(conn) == (2, 2)
+        assert insert_seen(held, 4) == 2  # the held connection reloads: served version 2
+        run_worker(dsn)  # version 4 folds onto version 3 (the newest), not onto the pinned 2
+        assert insert_seen(held, 5) == 2 and insert_seen(conn, 6) == 2
+        assert serving_and_pin(conn) == (2, 2)
+        newest = conn.execute(
+            "SELECT version, parent_version, serving FROM motion.version_history"
+            " WHERE trigger_name = 'counter' ORDER BY version DESC LIMIT 1"
+        ).fetchone()
+        assert newest == (4, 3, False)
+        assert state_of(conn, "counter", 4)["keys"]["count"] == 4
+        assert state_of(conn, "counter")["version"] == 2
+        shown = motion_pg.execute(conn, "SHOW MOTION TRIGGERS")[0]
+        assert "2 (pinned)" in shown
+
+        with pytest.raises(motion_pg.errors.DefinitionError, match="is pinned to version 2"):
+            motion_pg.execute(conn, "ALTER MOTION TRIGGER counter ROLLBACK TO VERSION 1")
+        with pytest.raises(motion_pg.errors.DefinitionError, match="has no version 99"):
+            motion_pg.execute(conn, "ALTER MOTION TRIGGER counter PIN VERSION 99")
+
+        run_worker(dsn)  # the two rows inserted while pinned: version 5 behind the pin
+        assert motion_pg.execute(conn, "ALTER MOTION TRIGGER counter UNPIN") == [
+            "ALTER MOTION TRIGGER counter UNPIN (version 5)"
+        ]
+        assert serving_and_pin(conn) == (5, None)
+        assert insert_seen(held, 7) == 5  # UNPIN serves the newest
+        run_worker(dsn)
+        assert serving_and_pin(conn) == (6, None)  # and fits are served again
+        assert insert_seen(held, 8) == 6
+        assert state_of(conn, "counter")["keys"]["count"] == 7
