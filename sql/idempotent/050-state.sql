@@ -12,8 +12,8 @@ $$;
 REVOKE ALL ON FUNCTION motion.state(text, integer) FROM PUBLIC;
 
 -- True once every fit job of the trigger (NULL: of every trigger) committed before the call is
--- done; false at the timeout. A dead job among them is an error naming it: it will never be fitted
--- until retried. plpgsql, so that each poll reads in a new snapshot (READ COMMITTED).
+-- done; false at the timeout (NULL: no timeout). A dead job among them is an error naming it: it
+-- will never be fitted until retried. plpgsql, so that each poll reads in a new snapshot (READ COMMITTED).
 CREATE OR REPLACE FUNCTION motion.wait_for_fits(trigger text, timeout interval DEFAULT '30 s')
 RETURNS boolean
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -23,7 +23,6 @@ DECLARE
     horizon bigint;
     dead_ids bigint[];
     dead_triggers text[];
-    waiting bigint;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
         RAISE EXCEPTION 'motion.wait_for_fits needs READ COMMITTED isolation, not %',
@@ -41,13 +40,11 @@ BEGIN
         RETURN true;
     END IF;
     LOOP
-        SELECT (array_agg(j.id ORDER BY j.id) FILTER (WHERE j.state = 'dead'))[1:10],
-               array_agg(DISTINCT j.trigger_name) FILTER (WHERE j.state = 'dead'),
-               count(*) FILTER (WHERE j.state IN ('pending', 'running'))
-          INTO dead_ids, dead_triggers, waiting
+        -- one query per job state, so that each uses that state's partial index
+        SELECT (array_agg(j.id ORDER BY j.id))[1:10], array_agg(DISTINCT j.trigger_name)
+          INTO dead_ids, dead_triggers
         FROM motion.jobs j
-        WHERE j.id <= horizon AND j.state IN ('pending', 'running', 'dead')
-          AND (want IS NULL OR j.trigger_name = want);
+        WHERE j.state = 'dead' AND j.id <= horizon AND (want IS NULL OR j.trigger_name = want);
         IF dead_ids IS NOT NULL THEN
             RAISE EXCEPTION 'motion trigger % has dead fit jobs that will not be fitted: ids %',
                 array_to_string(dead_triggers, ', '), array_to_string(dead_ids, ', ')
@@ -55,7 +52,10 @@ BEGIN
                       HINT = 'see them with `motion-pg jobs list --state dead`; fix the cause, then '
                              '`motion-pg jobs retry` (or discard) them';
         END IF;
-        IF waiting = 0 THEN
+        IF NOT EXISTS (SELECT FROM motion.jobs j WHERE j.state = 'pending' AND j.id <= horizon
+                       AND (want IS NULL OR j.trigger_name = want))
+           AND NOT EXISTS (SELECT FROM motion.jobs j WHERE j.state = 'running' AND j.id <= horizon
+                           AND (want IS NULL OR j.trigger_name = want)) THEN
             RETURN true;
         END IF;
         IF clock_timestamp() >= deadline THEN
