@@ -216,3 +216,28 @@ def test_pin_serves_the_pinned_version_while_fits_build_behind(
         assert serving_and_pin(conn) == (6, None)  # and fits are served again
         assert insert_seen(held, 8) == 6
         assert state_of(conn, "counter")["keys"]["count"] == 7
+
+
+def test_set_and_refit_while_pinned_are_built_behind_the_pin(
+    conn: psycopg.Connection[Any], dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn.execute(
+        "CREATE TABLE items (id serial PRIMARY KEY, value int, doubled int, seen_version int)"
+    )
+    motion_pg.execute(conn, f"CREATE MOTION TRIGGER counter ON items USING '{COUNTER}'")
+    conn.execute("INSERT INTO items (value) VALUES (1)")
+    run_worker(dsn)  # version 2
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER counter PIN VERSION 1")
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER counter SET (note = 'x')")  # version 3
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER counter REFIT")  # version 4
+    history = conn.execute(
+        "SELECT version, source, parent_version, serving FROM motion.version_history"
+        " WHERE trigger_name = 'counter' ORDER BY version"
+    ).fetchall()
+    assert history[2:] == [(3, "params", 2, False), (4, "refit", 3, False)]
+    assert serving_and_pin(conn) == (1, 1) and insert_seen(conn, 2) == 1
+    monkeypatch.setenv("COLUMNS", "300")
+    assert "1 (pinned)" in motion_pg_cli("status", dsn=dsn).stdout
+    # a new definition is not held by the old one's pin
+    motion_pg.execute(conn, f"CREATE OR REPLACE MOTION TRIGGER counter ON items USING '{COUNTER}'")
+    assert serving_and_pin(conn) == (5, None) and insert_seen(conn, 3) == 5
