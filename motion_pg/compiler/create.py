@@ -14,6 +14,7 @@ from motion_pg.dsl.spec import CreateMotionTrigger, Route
 from motion_pg.errors import DefinitionError, DuplicateTrigger, UserCodeError
 from motion_pg.queries import query
 from motion_pg.runtime import loader
+from motion_pg.runtime.plpy_db import user_database
 from motion_pg.runtime.state import write_version
 from motion_pg.settings import Settings
 from motion_pg.settings import split as split_params
@@ -118,15 +119,14 @@ def run_setup(
     params: Mapping[str, Any],
     search_path: Sequence[str],
 ) -> Mapping[str, Any]:
-    """The state the class's ``setup`` builds; its SQL runs under the trigger's recorded
-    ``search_path``."""
+    """The state the class's ``setup`` builds; its SQL (``ctx.db``) runs under the trigger's
+    recorded ``search_path``, as infer's and fit's do."""
     ctx = Context(
         trigger=name, version=0, state=MappingProxyType({}),
-        params=MappingProxyType(dict(params)), db=session.db,
+        params=MappingProxyType(dict(params)), db=user_database(session.db, search_path),
     )  # fmt: skip
     try:
-        with session.user_path(search_path):
-            state = instance.setup(ctx)
+        state = instance.setup(ctx)
     except Exception as e:
         raise UserCodeError(
             f'motion trigger "{name}": setup failed: {type(e).__name__}: {e}'

@@ -3,13 +3,13 @@
 ``motion._exec`` is pinned, so motion's own SQL never resolves a function, operator or type through a
 schema the caller's role does not control. The caller's search_path arrives as an argument; the
 compiler switches to it (transaction-locally, and back) only around SQL the caller wrote or user code
-runs: the plain-SQL chunks of a mixed text and the class's ``setup``.
+runs: the plain-SQL chunks of a mixed text here, and the class's ``setup`` through its ``ctx.db``
+(:func:`motion_pg.runtime.plpy_db.user_database`, under the path CREATE records).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from motion_pg.runtime.plpy_db import PlpyDatabase
@@ -40,20 +40,14 @@ class Session:
         """Send a NOTICE to the client."""
         self.plpy.notice(message)
 
-    @contextlib.contextmanager
-    def user_path(self, schemas: Sequence[str] | None = None) -> Iterator[None]:
-        """Run the body under ``schemas`` (default: the caller's path), then pin again, also when
-        the body fails."""
-        self._set(path_setting(self.caller_path if schemas is None else schemas))
+    def run_user_sql(self, text: str) -> None:
+        """Run SQL the caller wrote under the caller's search_path, then pin again, also when it
+        fails."""
+        self._set(path_setting(self.caller_path))
         try:
-            yield
+            self.plpy.execute(text)
         finally:
             self._set(PINNED)
-
-    def run_user_sql(self, text: str) -> None:
-        """Run SQL the caller wrote, under the caller's search_path."""
-        with self.user_path():
-            self.plpy.execute(text)
 
     def _set(self, value: str) -> None:
         # pinned or not, set_config is reached through pg_catalog explicitly

@@ -87,6 +87,9 @@ def check_serving(
 def route_for(plpy: Any, loaded: LoadedTrigger, td: Mapping[str, Any]) -> Route:
     """The route a PL/Python trigger call ``td`` runs, after checking that the catalog made the
     calling Postgres trigger for exactly this relation (or a partition of it) and route."""
+    known = loaded.by_pg_trigger.get(td["name"])
+    if known is not None and td["relid"] == known[0].relid and td["args"] == known[1]:
+        return known[0]  # the hot path: trigger names are unique per relation
     args: list[str] = list(td["args"] or ())
     ordinal = args[1] if len(args) > 1 else None
     route = loaded.routes.get(int(ordinal)) if ordinal is not None and ordinal.isdigit() else None
@@ -158,10 +161,12 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
         ctx = Context(
             trigger=name, version=-1, state=loaded.state, params=params, db=user_db, route=info
         )
-        loaded.routes[info.ordinal] = Route.build(
+        route = loaded.routes[info.ordinal] = Route.build(
             info, method, columns, list(r["key_columns"]), ctx, batch,
             relid=str(r["relid"]), pg_triggers=frozenset(r["pg_triggers"]),
         )  # fmt: skip
+        for pg_trigger in route.pg_triggers:
+            loaded.by_pg_trigger[pg_trigger] = (route, [name, str(info.ordinal)])
     _loaded[name] = loaded
     return _set_state(db, loaded, row["serving_version"])
 

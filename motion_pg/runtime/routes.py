@@ -80,6 +80,9 @@ class LoadedTrigger:
     state: Mapping[str, Any]
     routes: dict[int, Route] = field(default_factory=dict)
     token: str = ""  # "revision:serving_version:enabled" as loaded; see backend.check_serving
+    # each route by the Postgres triggers motion made for it, with the arguments they pass: the
+    # per-row check that the caller is one of them is one dict lookup and two compares
+    by_pg_trigger: dict[str, tuple[Route, list[str]]] = field(default_factory=dict)
 
 
 def one_row(batch: BatchMethod) -> InferMethod:
