@@ -12,7 +12,7 @@ FROM motion.triggers WHERE name = $1
 
 -- name: trigger_for_update
 SELECT name, class_ref, params, pg_catalog.to_jsonb(settings) AS settings, search_path, enabled,
-       serving_version, revision
+       serving_version, revision, pinned_version
 FROM motion.triggers WHERE name = $1 FOR UPDATE
 
 -- name: trigger_routes
@@ -88,6 +88,11 @@ ORDER BY p.pos LIMIT 1
 -- name: state_entries
 SELECT key, blob_id FROM motion.state_entries WHERE trigger_name = $1 AND version = $2
 
+-- name: state_blobs
+-- motion.state: every key of a version with its pickled value, by key.
+SELECT e.key, b.data FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id
+WHERE e.trigger_name = $1 AND e.version = $2::integer ORDER BY e.key
+
 -- name: blobs_by_id
 SELECT id, data FROM motion.blobs WHERE id = ANY ($1::bigint[])
 
@@ -126,7 +131,22 @@ UPDATE motion.versions v SET state_bytes = (
 WHERE v.trigger_name = $1 AND v.version = $2
 
 -- name: serve_version
-UPDATE motion.triggers SET serving_version = $2::integer, updated_at = pg_catalog.now()
+-- A new version is served unless the trigger is pinned (PIN VERSION): then it waits behind the pin.
+UPDATE motion.triggers
+SET serving_version = CASE WHEN pinned_version IS NULL THEN $2::integer ELSE serving_version END,
+    updated_at = pg_catalog.now()
+WHERE name = $1
+
+-- name: head_version
+-- The newest version: what fits, SET and REFIT fold onto. It is the serving one unless pinned.
+SELECT pg_catalog.max(version) AS version FROM motion.versions WHERE trigger_name = $1
+
+-- name: set_pinned
+-- PIN VERSION n serves n and holds it; UNPIN ($2 NULL) serves the newest version again.
+UPDATE motion.triggers SET pinned_version = $2::integer,
+       serving_version = coalesce($2::integer, (SELECT pg_catalog.max(v.version)
+                                               FROM motion.versions v WHERE v.trigger_name = $1)),
+       updated_at = pg_catalog.now()
 WHERE name = $1
 
 -- name: record_infer_error
@@ -326,7 +346,7 @@ RETURNING id
 -- name: status
 -- One row per motion trigger for `motion-pg status`: queue depth and age, failures, and the
 -- latencies of its recent fits (the last 50 runs).
-SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.params,
+SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.params,
        to_jsonb(t.settings) AS settings,
        count(j.id) FILTER (WHERE j.state = 'pending') AS pending,
        count(j.id) FILTER (WHERE j.state = 'running') AS running,
@@ -353,7 +373,7 @@ VALUES ($1, $2, $3::jsonb, $4, pg_catalog.jsonb_populate_record(NULL::motion.set
 -- name: replace_trigger
 UPDATE motion.triggers SET class_ref = $2, params = $3::jsonb, definition = $4,
        settings = pg_catalog.jsonb_populate_record(NULL::motion.settings, $5::jsonb),
-       search_path = $6::text[], enabled = true,
+       search_path = $6::text[], enabled = true, pinned_version = NULL,
        revision = pg_catalog.nextval('motion.revisions'::regclass), updated_at = pg_catalog.now()
 WHERE name = $1
 
@@ -397,7 +417,8 @@ SELECT params, pg_catalog.to_jsonb(settings) AS settings FROM motion.versions
 WHERE trigger_name = $1 AND version = $2::integer
 
 -- name: show_triggers
-SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.params::text AS params,
+SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version,
+       t.params::text AS params,
        pg_catalog.to_jsonb(t.settings) AS settings,
        (SELECT pg_catalog.count(*) FROM motion.jobs j WHERE j.trigger_name = t.name
         AND j.state = 'pending') AS pending

@@ -153,7 +153,7 @@ def status(dsn: str | None) -> None:
     for r in rows:
         table.add_row(
             r["name"], r["class_ref"], code[r["name"]].deployed if r["name"] in code else "-",
-            str(r["enabled"]).lower(), str(r["serving_version"]),
+            str(r["enabled"]).lower(), _version(r),
             str(r["pending"]), str(r["running"]), str(r["dead"]),
             _seconds(r["oldest_pending_s"]), _seconds(r["fit_p50_s"]),
             str(r["failed_last_hour"]), str(r["infer_errors"]), json.dumps(r["params"]),
@@ -163,6 +163,13 @@ def status(dsn: str | None) -> None:
     for check in code.values():
         if check.warning:
             console.print(f"[yellow]warning:[/yellow] {check.warning}", soft_wrap=True)
+
+
+def _version(row: dict[str, Any]) -> str:
+    """The serving version, marked when a pin holds it."""
+    if row["pinned_version"] is None:
+        return str(row["serving_version"])
+    return f"{row['serving_version']} (pinned)"
 
 
 def _changed_settings(settings: dict[str, Any]) -> str:

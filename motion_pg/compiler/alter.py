@@ -17,15 +17,17 @@ from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.dsl.spec import (
     AlterMotionTrigger,
     DropMotionTrigger,
+    PinVersion,
     Refit,
     Reload,
     RollbackToVersion,
     SetEnabled,
     SetParams,
+    Unpin,
 )
 from motion_pg.errors import DefinitionError
 from motion_pg.runtime import identity, loader
-from motion_pg.runtime.state import write_version
+from motion_pg.runtime.state import head_version, write_version
 from motion_pg.settings import Settings
 from motion_pg.settings import split as split_params
 from motion_pg.triggers_ddl import drop_route_triggers, set_route_triggers_enabled
@@ -37,7 +39,9 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
     current = catalog.lock(name)  # first: everything below reads this row, never an older one
     params = _params(current)
     settings = Settings.from_json(current["settings"])
-    serving = current["serving_version"]
+    pinned = current["pinned_version"]
+    # new versions fold onto the newest one: the serving one unless a pin holds serving behind it
+    serving = head_version(session.db, name) if pinned is not None else current["serving_version"]
     version: int | None = None  # the version the action writes
     if isinstance(action, SetParams):
         named, user_params = split_params(action.params)
@@ -50,6 +54,13 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
                                 params=params, settings=settings)  # fmt: skip
         done = f"SET (version {version})"
     elif isinstance(action, RollbackToVersion):
+        if pinned is not None:
+            raise DefinitionError(
+                f'motion trigger "{name}" is pinned to version {pinned}: a rollback would not be '
+                "served",
+                hint=f"ALTER MOTION TRIGGER {name} PIN VERSION {action.version} serves that "
+                "version now; or UNPIN first",
+            )
         target = catalog.version_config(name, action.version)
         if target is None:
             raise DefinitionError(
@@ -81,6 +92,19 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         cls = loader.load_class(current["class_ref"])
         checks.check_class(cls, current["class_ref"])
         loader.instantiate(cls, current["class_ref"])
+    elif isinstance(action, PinVersion):
+        if catalog.version_config(name, action.version) is None:
+            raise DefinitionError(
+                f'motion trigger "{name}" has no version {action.version}',
+                hint="see its versions in motion.version_history",
+            )
+        catalog.set_pinned(name, action.version)
+        done = f"PIN VERSION {action.version}"
+    elif isinstance(action, Unpin):
+        if pinned is None:
+            session.notice(f'motion trigger "{name}" is not pinned')
+        catalog.set_pinned(name, None)
+        done = f"UNPIN (version {head_version(session.db, name)})"
     elif isinstance(action, SetEnabled):
         catalog.set_enabled(name, action.enabled)
         _apply_enabled(session, catalog, name, action.enabled, settings)
@@ -95,6 +119,11 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
     if version is not None:
         digest = deploys.deployed_digest(session.db, name)
         deploys.record_version_code(session.db, name, version, digest)
+    if pinned is not None and isinstance(action, SetParams | Refit):
+        session.notice(
+            f'motion trigger "{name}" stays pinned to version {pinned}: the new version is not '
+            "served until UNPIN"
+        )
     catalog.bump_revision(name)
     return f"ALTER MOTION TRIGGER {name} {done}"
 
@@ -132,8 +161,11 @@ def show(catalog: Catalog) -> str:
     for r in catalog.show():
         changed = {k: v for k, v in Settings.from_json(r["settings"]).to_json().items()
                    if v != defaults[k]}  # fmt: skip
+        version = str(r["serving_version"])
+        if r["pinned_version"] is not None:
+            version += " (pinned)"
         table.append((r["name"], r["class_ref"], str(r["enabled"]).lower(),
-                      str(r["serving_version"]), str(r["pending"]), r["params"],
+                      version, str(r["pending"]), r["params"],
                       json.dumps(changed)))  # fmt: skip
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join(

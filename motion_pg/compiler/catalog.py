@@ -94,6 +94,10 @@ class Catalog:
             for trigger in row["pg_triggers"]:
                 yield relation, trigger
 
+    def set_pinned(self, name: str, version: int | None) -> None:
+        """Hold serving on ``version`` (PIN), or serve the newest version again (None: UNPIN)."""
+        self.db.query(query("set_pinned"), [name, version])
+
     def version_config(self, name: str, version: int) -> tuple[dict[str, Any], Settings] | None:
         """The params and settings recorded for a version, or None when it does not exist."""
         rows = self.db.query(query("version_config"), [name, version])

@@ -19,6 +19,7 @@ from motion_pg.dsl.spec import (
     CreateMotionTrigger,
     DropMotionTrigger,
     Literal,
+    PinVersion,
     Refit,
     RelationName,
     Reload,
@@ -28,6 +29,7 @@ from motion_pg.dsl.spec import (
     SetParams,
     ShowMotionTriggers,
     Statement,
+    Unpin,
 )
 
 # -- nodes → dataclasses ------------------------------------------------------------------------
@@ -91,6 +93,10 @@ def _action(node: nodes.MotionAlter) -> AlterAction:
         return Refit()
     if action == "reload":
         return Reload()
+    if action == "pin":
+        return PinVersion(int(node.args["version"].this))
+    if action == "unpin":
+        return Unpin()
     return SetEnabled(action == "enable")
 
 
@@ -175,6 +181,13 @@ def _alter_node(statement: AlterMotionTrigger) -> nodes.MotionAlter:
             raise ValueError(f"version numbers start at 1, not {action.version!r}")
         node.set("action", "rollback")
         node.set("version", exp.Literal.number(action.version))
+    elif isinstance(action, PinVersion):
+        if isinstance(action.version, bool) or action.version < 1:
+            raise ValueError(f"version numbers start at 1, not {action.version!r}")
+        node.set("action", "pin")
+        node.set("version", exp.Literal.number(action.version))
+    elif isinstance(action, Unpin):
+        node.set("action", "unpin")
     elif isinstance(action, Refit):
         node.set("action", "refit")
     elif isinstance(action, Reload):

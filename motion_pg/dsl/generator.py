@@ -73,6 +73,8 @@ class MotionGenerator(PostgresGenerator):
             tail = "SET " + self._motion_params(args["params"])
         elif action == "rollback":
             tail = "ROLLBACK TO VERSION " + self.sql(expression, "version")
+        elif action == "pin":
+            tail = "PIN VERSION " + self.sql(expression, "version")
         else:
             tail = str(action).upper()
         return f"ALTER MOTION TRIGGER {self.sql(expression, 'this')} {tail}"

@@ -55,15 +55,17 @@ class MotionParam(exp.Expression):
 
 class MotionAlter(MotionStatement):
     """``ALTER MOTION TRIGGER name SET (…) | ROLLBACK TO VERSION n | REFIT | RELOAD | ENABLE |
-    DISABLE``."""
+    DISABLE | PIN VERSION n | UNPIN``."""
 
-    ACTIONS: ClassVar[tuple[str, ...]] = ("set", "rollback", "refit", "reload", "enable", "disable")
+    ACTIONS: ClassVar[tuple[str, ...]] = (
+        "set", "rollback", "refit", "reload", "enable", "disable", "pin", "unpin",
+    )  # fmt: skip
 
     arg_types: ClassVar[dict[str, bool]] = {
         "this": True,  # exp.Identifier: the trigger name
         "action": True,  # one of ACTIONS
         "params": False,  # list[MotionParam] for SET
-        "version": False,  # exp.Literal number for ROLLBACK TO VERSION
+        "version": False,  # exp.Literal number for ROLLBACK TO VERSION and PIN VERSION
     }
 
 

@@ -93,25 +93,34 @@ class MotionParser(TerminalParser):
         elif self._match_text_seq("ROLLBACK"):
             self._motion_keyword("TO", "TO after ROLLBACK")
             self._motion_keyword("VERSION", "VERSION after ROLLBACK TO")
-            token = self._curr
-            if token.token_type != TokenType.NUMBER or not token.text.isdigit():
-                self._motion_expected("a version number")
-            if int(token.text) < 1:
-                self._motion_fail("version numbers start at 1", token)
-            self._advance()
             node.set("action", "rollback")
-            node.set("version", exp.Literal.number(int(token.text)))
+            node.set("version", self._motion_version())
+        elif self._match_text_seq("PIN"):
+            self._motion_keyword("VERSION", "VERSION after PIN")
+            node.set("action", "pin")
+            node.set("version", self._motion_version())
         else:
-            for action in ("REFIT", "RELOAD", "ENABLE", "DISABLE"):
+            for action in ("REFIT", "RELOAD", "ENABLE", "DISABLE", "UNPIN"):
                 if self._match_text_seq(action):
                     node.set("action", action.lower())
                     break
             else:
-                self._motion_expected("SET, ROLLBACK TO VERSION, REFIT, RELOAD, ENABLE or DISABLE")
+                self._motion_expected(
+                    "SET, ROLLBACK TO VERSION, REFIT, RELOAD, ENABLE, DISABLE, PIN VERSION or UNPIN"
+                )
         self._motion_end("end of statement")
         return self.expression(node)
 
     # -- parts ----------------------------------------------------------------------------------
+
+    def _motion_version(self) -> exp.Expr:
+        token = self._curr
+        if token.token_type != TokenType.NUMBER or not token.text.isdigit():
+            self._motion_expected("a version number")
+        if int(token.text) < 1:
+            self._motion_fail("version numbers start at 1", token)
+        self._advance()
+        return exp.Literal.number(int(token.text))
 
     def _motion_route(self) -> nodes.MotionRoute:
         relation = self._motion_identifier("a relation name")

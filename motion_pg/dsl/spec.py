@@ -80,7 +80,19 @@ class SetEnabled:
     enabled: bool
 
 
-AlterAction = SetParams | RollbackToVersion | Refit | Reload | SetEnabled
+@dataclass(frozen=True)
+class PinVersion:
+    """``PIN VERSION n``: serve version n while fits keep building newer versions behind it."""
+
+    version: int
+
+
+@dataclass(frozen=True)
+class Unpin:
+    """``UNPIN``: serve the newest version again."""
+
+
+AlterAction = SetParams | RollbackToVersion | Refit | Reload | SetEnabled | PinVersion | Unpin
 
 
 @dataclass(frozen=True)

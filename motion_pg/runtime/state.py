@@ -67,7 +67,8 @@ def write_version(
     base: int | None = None,
     restored_from: int | None = None,
 ) -> int:
-    """Write version n+1 = ``parent`` merged with ``updates`` and serve it; returns its number.
+    """Write version n+1 = ``parent`` merged with ``updates`` and serve it (unless the trigger is
+    pinned: then it waits behind the pin); returns its number.
 
     With ``inherit=False`` the version holds ``updates`` alone (REFIT: setup's state replaces the
     parent's) while ``parent`` is still recorded as its lineage.
@@ -108,6 +109,13 @@ def write_version(
     db.query(query("finish_version"), [trigger, version])
     db.query(query("serve_version"), [trigger, version])
     return version
+
+
+def head_version(db: Database, trigger: str) -> int | None:
+    """The newest version of ``trigger``: what a fit folds onto. It is the serving version unless
+    the trigger is pinned (``PIN VERSION``), when it may be newer than the one served."""
+    rows = db.query(query("head_version"), [trigger])
+    return int(rows[0]["version"]) if rows and rows[0]["version"] is not None else None
 
 
 def store_blob(db: Database, trigger: str, data: bytes) -> int:

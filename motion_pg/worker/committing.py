@@ -14,7 +14,7 @@ import psycopg
 from motion_pg.errors import FitError
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
-from motion_pg.runtime.state import pickle_value, write_version
+from motion_pg.runtime.state import head_version, pickle_value, write_version
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
 
@@ -75,8 +75,9 @@ def pickled_state(trigger: str, updates: Mapping[str, Any]) -> dict[str, bytes]:
 def commit_fit(
     conn: psycopg.Connection[Any], claim: Claim, updates: Mapping[str, bytes]
 ) -> int | None:
-    """Write the fit's version onto the serving one and complete its jobs, in the caller's
-    transaction; returns the version written (None without updates).
+    """Write the fit's version onto the newest one and complete its jobs, in the caller's
+    transaction; returns the version written (None without updates). A pinned trigger keeps
+    serving its pinned version: the new one is written behind it.
 
     Raises :class:`LostRun` when the run is no longer its worker's: the caller rolls back.
     """
@@ -85,7 +86,8 @@ def commit_fit(
     if not current:
         raise LostRun(claim.run_id)
     row = current[0]
-    parent = row["serving_version"]
+    # the newest version, read after the lock: behind a pin it is newer than the serving one
+    parent = head_version(db, claim.trigger)
     version = None
     if updates:
         params = row["params"]

@@ -20,7 +20,7 @@ from motion_pg.errors import FitError, UserCodeError
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
 from motion_pg.runtime import identity, loader
-from motion_pg.runtime.state import BlobCache
+from motion_pg.runtime.state import BlobCache, head_version
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
 from motion_pg.worker.committing import Claim, LostRun, check_updates, commit_fit, pickled_state
@@ -112,7 +112,11 @@ class FitComputer:
             routes = self.db.query(query("trigger_routes"), [trigger])
             cached = _Definition(self.db, rows[0], routes, deployed)
             self._definitions[trigger] = cached
-        return cached, rows[0]["serving_version"], rows[0]["search_path"]
+        # fits fold onto the newest version: the serving one, unless a pin holds serving behind it
+        version = rows[0]["serving_version"]
+        if version is not None:
+            version = head_version(self.db, trigger)
+        return cached, version, rows[0]["search_path"]
 
     def fit(self, claim: Claim) -> int | None:
         """Fit ``claim`` and commit it; returns the version written (None without updates).

@@ -3,7 +3,8 @@
 -- Catalog views a DBA reads without the CLI.
 DROP VIEW IF EXISTS motion.trigger_status;
 CREATE VIEW motion.trigger_status AS
-SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.params, to_jsonb(t.settings) AS settings,
+SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.params,
+       to_jsonb(t.settings) AS settings,
        t.search_path,
        (SELECT string_agg(format('ON %s%s%s%s', r.relation,
                                  CASE WHEN r.columns IS NULL THEN ''

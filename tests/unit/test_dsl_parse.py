@@ -21,6 +21,7 @@ from motion_pg.dsl.spec import (
     AlterMotionTrigger,
     CreateMotionTrigger,
     DropMotionTrigger,
+    PinVersion,
     Refit,
     RelationName,
     Reload,
@@ -30,6 +31,7 @@ from motion_pg.dsl.spec import (
     SetParams,
     ShowMotionTriggers,
     Statement,
+    Unpin,
 )
 from motion_pg.errors import MotionSyntaxError
 
@@ -150,6 +152,16 @@ CASES: list[tuple[str, Statement, str]] = [
         "ALTER MOTION TRIGGER doubler ROLLBACK TO VERSION 12",
     ),
     (
+        "alter motion trigger Doubler pin version 3",
+        AlterMotionTrigger("doubler", PinVersion(3)),
+        "ALTER MOTION TRIGGER doubler PIN VERSION 3",
+    ),
+    (
+        'ALTER MOTION TRIGGER "D" unpin',
+        AlterMotionTrigger("D", Unpin()),
+        'ALTER MOTION TRIGGER "D" UNPIN',
+    ),
+    (
         "Alter Motion Trigger doubler Refit",
         AlterMotionTrigger("doubler", Refit()),
         "ALTER MOTION TRIGGER doubler REFIT",
@@ -235,6 +247,7 @@ def test_quoting_only_where_needed() -> None:
         CreateMotionTrigger("t", (Route(ITEMS),), "a:B", {"x": float("nan")}),
         CreateMotionTrigger("t", (Route(ITEMS),), "a:B", {"x": [1]}),  # type: ignore[dict-item]
         AlterMotionTrigger("t", RollbackToVersion(0)),
+        AlterMotionTrigger("t", PinVersion(0)),
         AlterMotionTrigger("t", SetParams({})),
     ],
 )
@@ -330,7 +343,11 @@ ERRORS: list[tuple[str, str, int, int, str | None]] = [
     ("ALTER MOTION TRIGGER t ROLLBACK TO VERSION -1", "expected a version number", 1, 44, "-"),
     ("ALTER MOTION TRIGGER t ROLLBACK VERSION 2", "expected TO after ROLLBACK", 1, 33, "VERSION"),
     ("ALTER MOTION TRIGGER t RENAME TO u", "expected SET, ROLLBACK TO VERSION, REFIT, RELOAD, "
-     "ENABLE or DISABLE", 1, 24, "RENAME"),
+     "ENABLE, DISABLE, PIN VERSION or UNPIN", 1, 24, "RENAME"),
+    ("ALTER MOTION TRIGGER t PIN 2", "expected VERSION after PIN", 1, 28, "2"),
+    ("ALTER MOTION TRIGGER t PIN VERSION 0", "version numbers start at 1", 1, 36, "0"),
+    ("ALTER MOTION TRIGGER t PIN VERSION x", "expected a version number", 1, 36, "x"),
+    ("ALTER MOTION TRIGGER t UNPIN 2", "expected end of statement", 1, 30, "2"),
     ("ALTER MOTION TRIGGER t SET ()", "expected a parameter name", 1, 29, ")"),
     ("SELECT 1", "not a motion statement", 1, 1, "SELECT"),
     ("CREATE TABLE t (a int)", "not a motion statement: expected MOTION after CREATE", 1, 8,

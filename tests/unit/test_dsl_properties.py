@@ -13,6 +13,7 @@ from motion_pg.dsl.spec import (
     CreateMotionTrigger,
     DropMotionTrigger,
     Literal,
+    PinVersion,
     Refit,
     RelationName,
     Reload,
@@ -22,6 +23,7 @@ from motion_pg.dsl.spec import (
     SetParams,
     ShowMotionTriggers,
     Statement,
+    Unpin,
 )
 from motion_pg.errors import MotionSyntaxError
 
@@ -31,7 +33,8 @@ FAST = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCh
 WORDS = (  # noqa: SIM905
     "on using infer fit no motion trigger triggers if exists not set select user table value "
     "type name key double similar e x b n u null true false with or replace rollback to version "
-    "refit reload enable disable create alter drop show default all any array cast end do varying"
+    "refit reload enable disable pin unpin create alter drop show default all any array cast end do"
+    " varying"
 ).split()
 
 CHARS = st.characters(codec="utf-8", exclude_characters="\x00")  # no lone surrogates
@@ -89,6 +92,8 @@ actions = st.one_of(
     st.just(Refit()),
     st.just(Reload()),
     st.builds(SetEnabled, st.booleans()),
+    st.builds(PinVersion, st.integers(min_value=1, max_value=10**12)),
+    st.just(Unpin()),
 )
 statements: st.SearchStrategy[Statement] = st.one_of(
     creates,
@@ -146,7 +151,7 @@ def test_split_then_parse_a_file_of_statements(stmts: list[Statement], data: st.
 
 KEYWORDS = (  # noqa: SIM905
     "CREATE MOTION TRIGGER TRIGGERS ON USING WITH INFER FIT NO NULL TRUE ALTER SET ROLLBACK TO "
-    "VERSION REFIT ENABLE DISABLE DROP IF EXISTS SHOW REPLACE OR select x 1.5 -1 1e999 ."
+    "VERSION REFIT ENABLE DISABLE PIN UNPIN DROP IF EXISTS SHOW REPLACE OR select x 1.5 -1 1e999 ."
 ).split()
 VOCABULARY = [
     *KEYWORDS,

@@ -1,0 +1,124 @@
+"""``motion-pg state show`` and ``motion-pg wait``: a trigger's state, and waiting for its fits."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from motion_pg.cli import main
+from motion_pg.cli.options import dsn_option, resolve_dsn
+from motion_pg.errors import MotionError
+from motion_pg.pg import connect
+
+console = Console(highlight=False)
+
+
+def _connect(dsn: str | None) -> psycopg.Connection[Any]:
+    try:
+        return connect(resolve_dsn(dsn))
+    except MotionError as e:
+        raise click.ClickException(str(e)) from e
+
+
+def _server_error(e: psycopg.Error) -> click.ClickException:
+    diag = e.diag
+    message = diag.message_primary or str(e).strip()
+    if diag.message_hint:
+        message += f"\nhint: {diag.message_hint}"
+    return click.ClickException(message)
+
+
+def _is_description(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"type", "summary", "bytes"}
+
+
+@main.group()
+def state() -> None:
+    """Read a motion trigger's state versions."""
+
+
+@state.command("show")
+@dsn_option
+@click.argument("trigger")
+@click.argument("key", required=False)
+@click.option("--version", type=int, default=None, help="this version (default: the serving one)")
+@click.option("--json", "as_json", is_flag=True, help="print the jsonb rendering as is")
+def show(dsn: str | None, trigger: str, key: str | None, version: int | None,
+         as_json: bool) -> None:  # fmt: skip
+    """Show TRIGGER's state (a table of its keys), or the value of one KEY."""
+    with _connect(dsn) as conn:
+        try:
+            row = conn.execute("SELECT motion.state(%s, %s)", [trigger, version]).fetchone()
+        except psycopg.Error as e:
+            raise _server_error(e) from e
+    assert row is not None
+    rendered: dict[str, Any] = row[0]
+    if key is not None:
+        if key not in rendered["keys"]:
+            known = ", ".join(sorted(rendered["keys"])) or "none"
+            raise click.ClickException(
+                f'motion trigger "{trigger}" version {rendered["version"]} has no key {key!r} '
+                f"(its keys: {known})"
+            )
+        value = rendered["keys"][key]
+        if as_json or not _is_description(value):
+            click.echo(json.dumps(value, indent=None if as_json else 2))
+        else:
+            click.echo(f"{value['type']} ({value['bytes']} bytes pickled)\n{value['summary']}")
+        return
+    if as_json:
+        click.echo(json.dumps(rendered))
+        return
+    table = Table(
+        "key", "type", "value / summary", title=f"{trigger} version {rendered['version']}"
+    )
+    for name, value in rendered["keys"].items():
+        if _is_description(value):
+            table.add_row(name, value["type"], f"{value['summary']} ({value['bytes']} bytes)")
+        else:
+            text = json.dumps(value)
+            table.add_row(name, "json", text if len(text) <= 200 else text[:197] + "...")
+    console.print(table)
+
+
+@main.command()
+@dsn_option
+@click.argument("trigger", required=False)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="seconds")
+def wait(dsn: str | None, trigger: str | None, timeout: float) -> None:
+    """Wait until every fit job of TRIGGER (default: all triggers) committed before now is fitted.
+
+    Exits 0 once they are, 1 at the timeout or when some are dead (it says which).
+    """
+    who = f'motion trigger "{trigger}"' if trigger else "every motion trigger"
+    with _connect(dsn) as conn:
+        try:
+            row = conn.execute(
+                "SELECT motion.wait_for_fits(%s, make_interval(secs => %s))", [trigger, timeout]
+            ).fetchone()
+        except psycopg.Error as e:
+            click.echo(f"error: {_server_error(e).message}", err=True)
+            sys.exit(1)
+        assert row is not None
+        if row[0]:
+            click.echo(f"fitted: {who} has no pending or running fit jobs from before the wait")
+            return
+        counts = conn.execute(
+            "SELECT count(*) FILTER (WHERE state = 'pending'),"
+            " count(*) FILTER (WHERE state = 'running') FROM motion.jobs"
+            " WHERE %(t)s::text IS NULL OR trigger_name = %(t)s",
+            {"t": trigger},
+        ).fetchone()
+    pending, running = counts if counts is not None else (0, 0)
+    click.echo(
+        f"timed out after {timeout:g} s: {who} still has {pending} pending and {running} running "
+        "fit jobs (is a worker running? `motion-pg worker`)",
+        err=True,
+    )
+    sys.exit(1)
