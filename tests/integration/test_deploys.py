@@ -122,8 +122,8 @@ def test_reload_deploys_to_held_connection_and_worker(
     motion_pg_cli("worker", "--once", dsn=dsn)
     assert state(conn, "tagger")["fitted"] == "v2, longer"
     versions = conn.execute(
-        "SELECT version, source, code_digest FROM motion.versions WHERE trigger_name = 'tagger'"
-        " ORDER BY version"
+        "SELECT version, source, code_digest FROM motion.version_history"
+        " WHERE trigger_name = 'tagger' ORDER BY version"
     ).fetchall()
     assert versions == [(1, "setup", v1), (2, "fit", v2)]
     # versions the compiler writes record the deployed code too
