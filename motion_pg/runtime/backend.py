@@ -222,13 +222,6 @@ def _load_state(db: PlpyDatabase, name: str, version: int) -> Mapping[str, Any]:
         raise  # plpy.error raised already
 
 
-def infer_statement(plpy: Any, td: Mapping[str, Any]) -> None:
-    """BEFORE STATEMENT (schema 0.1's shim; 0.2 checks in plpgsql and calls :func:`refresh`)."""
-    if td["relid"] in writing_back:
-        return
-    refresh(plpy, td["args"][0])
-
-
 def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
     """BEFORE ROW: run the route's infer on the new row and write the outputs into it."""
     if writing_back and td["relid"] in writing_back:  # a batch infer's own write-back

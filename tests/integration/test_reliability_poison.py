@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -48,7 +47,6 @@ def _queue(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
 def test_poison_triggers_never_stop_the_healthy_ones(
     conn: psycopg.Connection[Any],
     dsn: str,
-    tmp_path: Path,
     workers: list[subprocess.Popen[str]],
 ) -> None:
     for name in HEALTHY:
