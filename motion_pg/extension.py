@@ -103,13 +103,18 @@ def _idempotent(version: str) -> str:
 
 
 def _generated(after: str | None, upto: str) -> str:
-    """Incremental files of the releases in (``after``, ``upto``], then the idempotent files."""
+    """Incremental files of the releases in (``after``, ``upto``], then the idempotent files when
+    ``upto`` is the current release (only its functions and views are in the sources; a step to an
+    older release is followed by the later steps in the same update, the last one re-applying
+    them)."""
     steps = [
         path
         for release, paths in sorted(_incremental().items(), key=lambda kv: _key(kv[0]))
         if (after is None or _key(release) > _key(after)) and _key(release) <= _key(upto)
         for path in paths
     ]
+    if upto != current_version():
+        return _read(steps)
     return _read(steps) + "\n" + _idempotent(upto)
 
 

@@ -61,6 +61,32 @@ def _choice(*allowed: str) -> Callable[[str, Literal], str]:
     return check
 
 
+_UNITS = {
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+    "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "h": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+    "w": 604800.0, "week": 604800.0, "weeks": 604800.0,
+}  # fmt: skip
+
+
+def _interval(name: str, value: Literal) -> float:
+    """Seconds, from a number of seconds or a string such as ``'7 days'`` or ``'12 hours'``."""
+    if isinstance(value, str):
+        parts = value.strip().lower().split()
+        try:
+            number = float(parts[0]) if len(parts) == 2 and parts[1] in _UNITS else float("nan")
+        except ValueError:
+            number = float("nan")
+        if math.isfinite(number) and number >= 0:
+            return number * _UNITS[parts[1]]
+        raise InvalidSetting(
+            f"setting {name} must be an interval such as '7 days' or '12 hours', got {value!r}",
+            hint=f"write {name} = '7 days' (units: seconds, minutes, hours, days, weeks)",
+        )
+    return _seconds(name, value, allow_zero=True)
+
+
 def _bool(name: str, value: Literal) -> bool:
     if not isinstance(value, bool):
         raise InvalidSetting(f"setting {name} must be true or false, got {value!r}")
@@ -84,6 +110,9 @@ class Settings:
     on_fit_error: str = "retry"
     infer_mode: str = "auto"
     fire_on_replica: bool = False
+    lineage: bool = True
+    keep_versions: int = 100
+    keep_events: float = 7 * 86400.0
 
     # how each setting's literal is checked and converted; every field has one
     CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
@@ -96,6 +125,9 @@ class Settings:
         "on_fit_error": _choice("retry", "block"),
         "infer_mode": _choice("auto", "row", "batch"),
         "fire_on_replica": _bool,
+        "lineage": _bool,
+        "keep_versions": _positive_int,
+        "keep_events": _interval,
     }
 
     @classmethod

@@ -284,16 +284,20 @@ DELETE FROM motion.workers w WHERE w.heartbeat_at < now() - make_interval(secs =
   AND NOT EXISTS (SELECT 1 FROM motion.runs r WHERE r.worker_id = w.id AND r.state = 'running')
 
 -- name: prune_jobs
--- Move finished jobs older than $1 seconds into motion.job_log.
+-- Move finished jobs older than $1 seconds into motion.job_log, with their data (retention prunes
+-- it later).
 WITH moved AS (
     DELETE FROM motion.jobs WHERE id IN (
         SELECT id FROM motion.jobs
         WHERE state = 'done' AND finished_at < now() - make_interval(secs => $1::float8)
         ORDER BY id LIMIT 10000)
-    RETURNING id, trigger_name, run_id, attempts, created_at, finished_at
+    RETURNING id, trigger_name, run_id, attempts, created_at, finished_at, route, relation, op,
+              row_data
 )
-INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at)
-SELECT id, trigger_name, run_id, attempts, created_at, finished_at FROM moved
+INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at, route,
+                            relation, op, row_data)
+SELECT id, trigger_name, run_id, attempts, created_at, finished_at, route, relation, op, row_data
+FROM moved
 
 -- name: finish_run
 -- Fenced: only the worker that owns a still-running run may finish it.

@@ -51,3 +51,16 @@ def test_split_keeps_user_params_and_refuses_near_misses() -> None:
     for typo in ("max_attempt", "fit_batchs", "on_eror", "retry_dealy"):
         with pytest.raises(InvalidSetting, match="did you mean"):
             split({typo: 1})
+
+
+def test_retention_settings_accept_intervals_and_counts() -> None:
+    s = Settings().updated({"keep_events": "7 days", "keep_versions": 30, "lineage": False})
+    assert (s.keep_events, s.keep_versions, s.lineage) == (7 * 86400.0, 30, False)
+    assert Settings().updated({"keep_events": "12 hours"}).keep_events == 43200.0
+    assert Settings().updated({"keep_events": 90}).keep_events == 90.0
+
+
+@pytest.mark.parametrize("bad", ["7 fortnights", "soon", "-1 days", "", True])
+def test_keep_events_refuses_what_is_not_an_interval(bad: object) -> None:
+    with pytest.raises(InvalidSetting, match="keep_events"):
+        Settings().updated({"keep_events": bad})  # type: ignore[dict-item]
