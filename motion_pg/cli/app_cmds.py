@@ -148,15 +148,17 @@ def status(dsn: str | None) -> None:
     except MotionError as e:
         raise _fail(e) from e
     table = Table("trigger", "class", "code", "enabled", "version", "pending", "running", "dead",
-                  "oldest pending", "fit p50", "failed fits (1 h)", "infer errors", "params",
-                  "settings")  # fmt: skip
+                  "oldest pending", "fit p50", "failed fits (1 h)", "infer errors",
+                  "next firing", "params", "settings")  # fmt: skip
     for r in rows:
         table.add_row(
             r["name"], r["class_ref"], code[r["name"]].deployed if r["name"] in code else "-",
             str(r["enabled"]).lower(), _version(r),
             str(r["pending"]), str(r["running"]), str(r["dead"]),
             _seconds(r["oldest_pending_s"]), _seconds(r["fit_p50_s"]),
-            str(r["failed_last_hour"]), str(r["infer_errors"]), json.dumps(r["params"]),
+            str(r["failed_last_hour"]), str(r["infer_errors"]),
+            r["next_run_at"].isoformat(" ", "seconds") if r["next_run_at"] else "-",
+            json.dumps(r["params"]),
             _changed_settings(r["settings"]),
         )  # fmt: skip
     console.print(table)

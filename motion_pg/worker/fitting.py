@@ -46,7 +46,7 @@ _ROW_TYPE = (
 class _Definition:
     def __init__(
         self, db: PgDatabase, row: Mapping[str, Any], routes: list[dict[str, Any]],
-        deployed: str | None,
+        deployed: str | None, schedules: list[dict[str, Any]],
     ) -> None:  # fmt: skip
         self.revision = row["revision"]
         self.deployed = deployed
@@ -66,6 +66,11 @@ class _Definition:
             )
             for r in routes
         }
+        for s in schedules:  # scheduled routes: events without a row
+            self.routes[s["ordinal"]] = RouteInfo(
+                ordinal=s["ordinal"], relation="", columns=None, infer=None, fit=s["fit_method"],
+                schedule=s["cron"],
+            )  # fmt: skip
         # each route's row type, for reading its events back as typed rows
         self.row_types: dict[int, sql.Composable] = {}
         for r in routes:
@@ -110,7 +115,8 @@ class FitComputer:
         if cached is None or (cached.revision, cached.deployed) != (rows[0]["revision"], deployed):
             self._definitions.pop(trigger, None)  # a failed load loads again on the next fit
             routes = self.db.query(query("trigger_routes"), [trigger])
-            cached = _Definition(self.db, rows[0], routes, deployed)
+            scheduled = self.db.query(query("trigger_schedules"), [trigger])
+            cached = _Definition(self.db, rows[0], routes, deployed, scheduled)
             self._definitions[trigger] = cached
         # fits fold onto the newest version: the serving one, unless a pin holds serving behind it
         version = rows[0]["serving_version"]
@@ -194,6 +200,8 @@ class FitComputer:
         """The claim's events by consecutive route, each row read back as PL/Python would see it."""
         groups = _groups(claim.events, definition)
         for route, events in groups:
+            if route.schedule is not None:
+                continue  # a firing has no row
             row_type = definition.row_types.get(route.ordinal)
             if row_type is None:
                 raise FitError(
@@ -220,7 +228,11 @@ def _groups(events: list[Event], definition: _Definition) -> list[tuple[RouteInf
     groups: list[tuple[RouteInfo, list[Event]]] = []
     for event in events:
         route = definition.routes.get(event.route)
-        if route is None or route.fit is None:
+        if (
+            route is None
+            or route.fit is None
+            or (route.schedule is None) != (event.op != "SCHEDULE")
+        ):
             continue  # the route was redefined since the event was enqueued
         if groups and groups[-1][0].ordinal == route.ordinal:
             groups[-1][1].append(event)
