@@ -17,6 +17,7 @@ import pytest
 import motion_pg
 from motion_pg.errors import DefinitionError, MotionError
 from motion_pg.worker import Worker
+from motion_pg.worker.schedule import Scheduler
 
 from .conftest import motion_pg_cli, state
 from .test_reliability import start_worker, wait_until
@@ -197,3 +198,27 @@ def test_replace_keeps_an_unchanged_clock_and_drop_removes_the_schedule(
 
     motion_pg.execute(conn, "DROP MOTION TRIGGER ticker")
     assert conn.execute("SELECT count(*) FROM motion.schedules").fetchone() == (0,)
+
+
+def test_a_firing_is_fitted_in_order_with_the_triggers_other_events(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    conn.execute(TICKS)
+    conn.execute("CREATE TABLE items (id serial PRIMARY KEY, value int)")
+    motion_pg.execute(
+        conn,
+        "CREATE MOTION TRIGGER ticker ON items ON SCHEDULE '0 0 1 1 *' FIT nightly"
+        f" USING '{APPS}:Ticker'",
+    )
+    conn.execute("INSERT INTO items (value) VALUES (1)")
+    conn.execute("UPDATE motion.schedules SET next_run_at = now() - interval '1 minute'")
+    assert Scheduler(0.05).step(conn) == 1  # a worker's scheduler step alone: enqueued, not fitted
+    assert Scheduler(0.05).step(conn) == 0  # the period fired already
+    conn.execute("INSERT INTO items (value) VALUES (2)")
+    assert run_worker(dsn) == 1  # one claim: three events, in two routes
+    fitted = conn.execute("SELECT job_id, op, route, method FROM ticks ORDER BY fitted_at")
+    rows = fitted.fetchall()
+    assert [r[1:] for r in rows] == [
+        ("INSERT", 0, "fit"), ("SCHEDULE", 1, "nightly"), ("INSERT", 0, "fit")
+    ]  # fmt: skip
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)
