@@ -196,6 +196,10 @@ def test_replace_keeps_an_unchanged_clock_and_drop_removes_the_schedule(
     shown = motion_pg_cli("status", dsn=dsn).stdout
     assert "next firing" in shown and row["next_run_at"].strftime("%H:%M:%S") in shown, shown
 
+    # a trigger with schedules only: every statement works without a relation route
+    for action in ("DISABLE", "ENABLE", "REFIT", "SET (k = 1)", "RELOAD"):
+        motion_pg.execute(conn, f"ALTER MOTION TRIGGER ticker {action}")
+    assert "ticker" in motion_pg.execute(conn, "SHOW MOTION TRIGGERS")[0]
     motion_pg.execute(conn, "DROP MOTION TRIGGER ticker")
     assert conn.execute("SELECT count(*) FROM motion.schedules").fetchone() == (0,)
 
