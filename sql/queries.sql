@@ -453,6 +453,6 @@ UPDATE motion.versions SET code_digest = $3 WHERE trigger_name = $1 AND version 
 -- `motion-pg status`: each trigger's deployed code.
 SELECT name, class_ref, code_digest FROM motion.triggers ORDER BY name
 
--- name: deployed_code
--- The deployed code of every trigger (triggers deployed before 0.3 recorded none).
-SELECT name, class_ref, code_digest FROM motion.triggers WHERE code_digest IS NOT NULL
+-- name: deployed_code_of
+-- The deployed code of one trigger (NULL digest: deployed before 0.3, not recorded).
+SELECT class_ref, code_digest FROM motion.triggers WHERE name = $1

@@ -191,7 +191,7 @@ class Worker:
             pass
 
     def _housekeeping(self, conn: psycopg.Connection[Any]) -> None:
-        self.code_gate.refresh(conn)
+        self.code_gate.recheck(conn)
         now = time.monotonic()
         if now - self._housekept < min(self.lease_seconds / 2, 5.0):
             return
@@ -219,6 +219,13 @@ class Worker:
             return None
         if not rows:
             return None
+        trigger = rows[0]["trigger_name"]
+        refusal = self.code_gate.refusal(conn, trigger)
+        if refusal is not None:  # hand it back unspent: workers with the deployed code fit it
+            PgDatabase(conn).query(
+                query("release_runs"), [self.worker_id, True, f"not fitted on this host: {refusal}"]
+            )
+            return self.claim(conn)
         events = sorted(
             (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
                    row=r["row_data"]) for r in rows),
