@@ -450,3 +450,15 @@ UPDATE motion.versions SET code_digest = $3 WHERE trigger_name = $1 AND version 
 -- name: deployed_code
 -- `motion-pg status`: each trigger's deployed code.
 SELECT name, class_ref, code_digest FROM motion.triggers ORDER BY name
+
+-- Retention (sql/idempotent/060-retention.sql).
+
+-- name: pruned_message
+-- NULL unless the version's state was pruned by retention.
+SELECT motion._pruned_message($1, $2::integer) AS message
+
+-- name: trigger_names
+SELECT name FROM motion.triggers ORDER BY name
+
+-- name: prune
+SELECT trigger_name, kind, count, versions, bytes FROM motion.prune($1, $2::boolean, $3::integer)

@@ -30,6 +30,8 @@ log = logging.getLogger("motion_pg.worker")
 
 CHANNEL = "motion_jobs"
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+# versions and events pruned per trigger and housekeeping round (motion.prune's batch)
+PRUNE_BATCH = 500
 
 
 class Worker:
@@ -197,6 +199,24 @@ class Worker:
         if now - self._pruned > 60.0:
             self._pruned = now
             db.query(query("prune_jobs"), [self.prune_after])
+            self._retain(db)
+
+    def _retain(self, db: PgDatabase) -> None:
+        """Prune each trigger's versions and events outside its retention policy (keep_versions,
+        keep_events): at most ``PRUNE_BATCH`` of each per trigger and call, one trigger per
+        transaction, so no catalog row lock is held long; the rest goes on the next call."""
+        for row in db.query(query("trigger_names")):
+            try:
+                pruned = db.query(query("prune"), [row["name"], False, PRUNE_BATCH])
+            except _LOST:
+                raise
+            except psycopg.Error as e:  # e.g. dropped meanwhile: one trigger never stops the rest
+                log.warning("could not prune %s: %s", row["name"], str(e).strip())
+                continue
+            for p in pruned:
+                if p["count"]:
+                    log.info("pruned %d %s of %s (%d bytes)", p["count"], p["kind"],
+                             p["trigger_name"], p["bytes"])  # fmt: skip
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
         """Claim the oldest ready events of one trigger with no running fit, or None."""

@@ -25,6 +25,7 @@ CREATE VIEW motion.version_history AS
 SELECT v.trigger_name, v.version, v.created_at, v.source, v.run_id, v.parent_version,
        v.restored_from, v.params, to_jsonb(v.settings) AS settings, v.code_digest, v.state_bytes,
        (v.version = t.serving_version) AS serving,
+       v.pruned_at,  -- set: retention removed its state; the row stays as the lineage's tombstone
        (SELECT array_agg(e.key ORDER BY e.key) FROM motion.state_entries e
         WHERE e.trigger_name = v.trigger_name AND e.version = v.version) AS state_keys
 FROM motion.versions v JOIN motion.triggers t ON t.name = v.trigger_name;
