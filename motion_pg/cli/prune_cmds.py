@@ -33,11 +33,9 @@ def ranges(numbers: Iterable[int]) -> str:
 
 
 def _size(n: int) -> str:
-    for unit in ("bytes", "kB", "MB"):
-        if n < 1024 or unit == "MB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} bytes"
+    if n < 1024:
+        return f"{n} bytes"
+    return f"{n / 1024:.1f} kB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
 def _server_error(e: psycopg.Error) -> click.ClickException:

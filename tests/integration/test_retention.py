@@ -25,7 +25,9 @@ APP = "motion_test_apps.retention:Counter"
 
 def create(conn: psycopg.Connection[Any], name: str, settings: str) -> None:
     conn.execute(f"CREATE TABLE {name} (id serial PRIMARY KEY, value int)")
-    motion_pg.execute(conn, f"CREATE MOTION TRIGGER {name} ON {name} USING '{APP}' WITH ({settings})")
+    motion_pg.execute(
+        conn, f"CREATE MOTION TRIGGER {name} ON {name} USING '{APP}' WITH ({settings})"
+    )
 
 
 def fit_all(dsn: str) -> None:
@@ -118,7 +120,9 @@ def test_issue_case_keeps_100_versions_and_lineage(conn: psycopg.Connection[Any]
     # events: old ones of pruned versions are gone; young ones and those of kept versions stay
     left = set(built_by(conn, "counter"))
     expect_gone = {i for i, v in events.items() if i in old and v not in [5, *window]}
-    assert expect_gone and left == set(events) - expect_gone and done["events"][0] == len(expect_gone)
+    assert (
+        expect_gone and left == set(events) - expect_gone and done["events"][0] == len(expect_gone)
+    )
     assert any(events[i] == 5 and i in old for i in left)  # old, but built the pinned version
     # a pruned version is refused clearly everywhere its state is read
     message = r"version 10 of trigger counter was pruned by retention at .*; versions kept: 5, "
@@ -190,3 +194,20 @@ def test_prune_during_a_fit_loses_nothing(conn: psycopg.Connection[Any], dsn: st
     head = conn.execute("SELECT max(version) FROM motion.versions").fetchone()[0]  # type: ignore[index]
     assert kept(conn, "busy") == [head] and final["versions"][0] > 0
     assert state(conn, "busy")["count"] == 20 and state(conn, "busy")["last"] == 20
+
+
+def test_loading_a_pruned_state_says_so(conn: psycopg.Connection[Any], dsn: str) -> None:
+    from motion_pg.runtime.state import BlobCache
+
+    create(conn, "gone", "fit_batch = 10, keep_versions = 1")
+    conn.execute("INSERT INTO gone (value) SELECT g FROM generate_series(1, 20) g")
+    fit_all(dsn)
+    prune_rows(conn, "gone", dry_run=False)
+    db = PgDatabase(conn)
+    assert BlobCache().load(db, "gone", 3)["count"] == 20
+    # what a backend or a fit loading version 2 gets (never an empty state or a KeyError)
+    with pytest.raises(motion_pg.errors.DefinitionError,
+                       match=r"version 2 of trigger gone was pruned by retention at .*; "
+                       r"versions kept: 3") as info:  # fmt: skip
+        BlobCache().load(db, "gone", 2)
+    assert "keep_versions" in str(info.value.hint)
