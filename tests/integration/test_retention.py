@@ -16,7 +16,7 @@ import motion_pg
 import motion_pg.errors
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
-from motion_pg.worker import Worker
+from motion_pg.worker import Worker, runner
 
 from .conftest import motion_pg_cli, state
 
@@ -157,12 +157,16 @@ def test_prune_dry_run_cli_table(conn: psycopg.Connection[Any], dsn: str) -> Non
     assert failed.returncode != 0 and 'motion trigger "nosuch" does not exist' in failed.stderr
 
 
-def test_the_worker_prunes_on_its_own(conn: psycopg.Connection[Any], dsn: str) -> None:
+def test_the_worker_prunes_on_its_own(
+    conn: psycopg.Connection[Any], dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     create(conn, "auto", "fit_batch = 10, keep_versions = 3, keep_events = 0")
     conn.execute("INSERT INTO auto (value) SELECT g FROM generate_series(1, 50) g")
     fit_all(dsn)
     assert kept(conn, "auto") == [1, 2, 3, 4, 5, 6]
-    # a worker's housekeeping logs the finished jobs and prunes (its first round runs at once)
+    # a worker's housekeeping logs the finished jobs and prunes (its first round runs at once), in
+    # small transactions that together remove everything outside the policy
+    monkeypatch.setattr(runner, "PRUNE_BATCH", 2)
     Worker(dsn, poll_interval=0.05, prune_after=0).run(once=True)
     assert kept(conn, "auto") == [4, 5, 6]
     built = set(built_by(conn, "auto").values())
