@@ -362,7 +362,9 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
               ORDER BY r.id DESC LIMIT 50) r)::float8 AS fit_p50_s,
        (SELECT count(*) FROM motion.runs r WHERE r.trigger_name = t.name AND r.state = 'failed'
           AND r.finished_at > now() - interval '1 hour') AS failed_last_hour,
-       (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors
+       (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors,
+       (SELECT count(*) FROM motion.versions v
+        WHERE v.trigger_name = t.name AND v.pruned_at IS NOT NULL) AS versions_pruned
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
 GROUP BY t.name ORDER BY t.name
 

@@ -16,6 +16,10 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
        count(j.id) FILTER (WHERE j.state = 'running') AS running,
        count(j.id) FILTER (WHERE j.state = 'dead') AS dead,
        now() - min(j.created_at) FILTER (WHERE j.state = 'pending') AS oldest_pending_age,
+       (SELECT count(*) FROM motion.versions v
+        WHERE v.trigger_name = t.name AND v.pruned_at IS NULL) AS versions_kept,
+       (SELECT count(*) FROM motion.versions v
+        WHERE v.trigger_name = t.name AND v.pruned_at IS NOT NULL) AS versions_pruned,
        t.created_at, t.updated_at
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
 GROUP BY t.name;

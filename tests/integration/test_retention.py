@@ -143,7 +143,10 @@ def test_issue_case_keeps_100_versions_and_lineage(conn: psycopg.Connection[Any]
     assert again["versions"][1] == [5, head - 99] and again["events"][0] == 10
 
 
-def test_prune_dry_run_cli_table(conn: psycopg.Connection[Any], dsn: str) -> None:
+def test_prune_dry_run_cli_table(
+    conn: psycopg.Connection[Any], dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # rich tables: one line per row
     create(conn, "small", "fit_batch = 10, keep_versions = 2, keep_events = 0")
     conn.execute("INSERT INTO small (value) SELECT g FROM generate_series(1, 50) g")
     fit_all(dsn)
@@ -153,6 +156,9 @@ def test_prune_dry_run_cli_table(conn: psycopg.Connection[Any], dsn: str) -> Non
     assert kept(conn, "small") == [1, 2, 3, 4, 5, 6]
     out = motion_pg_cli("prune", "small", dsn=dsn).stdout
     assert "removed" in out and kept(conn, "small") == [5, 6]
+    assert "6 (4 pruned)" in motion_pg_cli("status", dsn=dsn).stdout
+    counts = conn.execute("SELECT versions_kept, versions_pruned FROM motion.trigger_status")
+    assert counts.fetchone() == (2, 4)
     failed = motion_pg_cli("prune", "nosuch", dsn=dsn, check=False)
     assert failed.returncode != 0 and 'motion trigger "nosuch" does not exist' in failed.stderr
 
