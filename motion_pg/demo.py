@@ -8,6 +8,7 @@ corrections, the worker's fit, and the changed predictions that follow.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -23,7 +24,19 @@ from rich.rule import Rule
 from motion_pg.embedded import Cluster, bin_path
 from motion_pg.install import install
 
-APP = Path(__file__).resolve().parent.parent / "examples" / "support_tickets"
+_HERE = Path(__file__).resolve().parent
+# a checkout's examples/, or the copy a built wheel carries
+APP = (
+    next(
+        (
+            p
+            for p in (_HERE.parent / "examples", _HERE / "_examples")
+            if (p / "support_tickets").is_dir()
+        ),
+        _HERE.parent / "examples",
+    )
+    / "support_tickets"
+)
 DBNAME = "motion_demo"
 console = Console(highlight=False)
 
@@ -81,8 +94,23 @@ def _accuracy(pairs: list[tuple[int, str]], tickets: list[dict[str, str]]) -> in
     return sum(pred == t["true_category"] for (_, pred), t in zip(pairs, tickets, strict=True))
 
 
+def _check_shipped() -> None:
+    """The example app and its model's libraries are there, or say what to install."""
+    if not (APP / "triggers.py").is_file():
+        raise RuntimeError(
+            f"the support-tickets example is not shipped with this motion_pg (looked in {APP}); "
+            "run the demo from a checkout of motion_pg"
+        )
+    missing = [m for m in ("sklearn", "scipy") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RuntimeError(
+            f"the demo's model needs {', '.join(missing)}: pip install 'motion-pg[examples]'"
+        )
+
+
 def run() -> None:
     """Run the demo; raises on any failure."""
+    _check_shipped()
     _step("1. the embedded database")
     cluster = Cluster.default()
     cluster.start()
