@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from rich.console import Console
+from rich.markup import escape
 from rich.rule import Rule
 
 from motion_pg.embedded import Cluster, bin_path
@@ -101,7 +102,8 @@ def _check_shipped() -> None:
             f"the support-tickets example is not shipped with this motion_pg (looked in {APP}); "
             "run the demo from a checkout of motion_pg"
         )
-    missing = [m for m in ("sklearn", "scipy") if importlib.util.find_spec(m) is None]
+    needed = {"sklearn": "scikit-learn", "scipy": "scipy"}
+    missing = [pkg for mod, pkg in needed.items() if importlib.util.find_spec(mod) is None]
     if missing:
         raise RuntimeError(
             f"the demo's model needs {', '.join(missing)}: pip install 'motion-pg[examples]'"
@@ -178,6 +180,6 @@ def main(argv: Any = None) -> int:
     try:
         run()
     except Exception as e:  # the demo is a script: show the failure plainly
-        console.print(f"[red]demo failed:[/red] {e}")
+        console.print(f"[red]demo failed:[/red] {escape(str(e))}")
         return 1
     return 0
