@@ -19,7 +19,7 @@ demo: setup
 	$(BIN)/motion-pg demo
 
 test: setup install-extension
-	$(PYTEST) tests
+	$(PYTEST) tests examples
 
 unit: setup
 	$(PYTEST) tests/unit
