@@ -92,14 +92,14 @@ def fresh_venv() -> Iterator[FreshVenv]:
     # where the server's OS user can read (a root-only tmp_path is not)
     root = Path(tempfile.mkdtemp(prefix="motion-pg-wheel-"))
     root.chmod(0o755)
-    wheel = wheelhouse(ROOT, root / "wheels")
+    wheel = wheelhouse(ROOT, root / "wheels", extra=["pytest"])
     subprocess.run(
         [_server_python(), "-m", "venv", "--without-pip", str(root / "venv")], check=True
     )
     # the project's pip installs into it, from the wheelhouse only (no index, no user config)
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(root / "venv" / "bin" / "python"),
-         "install", "-q", "--no-index", "--find-links", str(root / "wheels"), str(wheel)],
+         "install", "-q", "--no-index", "--find-links", str(root / "wheels"), f"{wheel}[testing]"],
         check=True, env={**os.environ, "PIP_CONFIG_FILE": os.devnull}, timeout=300,
     )  # fmt: skip
     (root / "app").mkdir()
@@ -164,3 +164,25 @@ def test_demo_without_its_libraries_says_what_to_install(fresh_venv: FreshVenv) 
     result = fresh_venv.run("motion-pg", "demo", dsn="", check=False)
     assert result.returncode == 1
     assert "pip install 'motion-pg[examples]'" in result.stdout, result.stdout
+
+
+def test_init_project_tests_pass_with_the_installed_kit(fresh_venv: FreshVenv) -> None:
+    # the templates are in the wheel and the pytest11 entry point loads the kit
+    fresh_venv.run("motion-pg", "init", "wheel_init", dsn="")
+    project = fresh_venv.cwd / "wheel_init"
+    for path in [project, *project.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o055)
+    plugins = fresh_venv.run(
+        "python", "-c",
+        "from importlib.metadata import entry_points;"
+        "print([e.value for e in entry_points(group='pytest11')])",
+        dsn="",
+    )  # fmt: skip
+    assert "motion_pg.testing" in plugins.stdout
+    result = subprocess.run(
+        [str(fresh_venv.path / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project, capture_output=True, text=True, timeout=300,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST_"))},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout

@@ -13,6 +13,7 @@ import hashlib
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from email.parser import Parser
 from importlib import metadata
 from pathlib import Path
@@ -105,10 +106,11 @@ def repack(dist: metadata.Distribution, out: Path) -> Path:
     return target
 
 
-def wheelhouse(root: Path, out: Path) -> Path:
-    """``out`` filled with the project's wheel and every wheel it needs; returns the project's."""
+def wheelhouse(root: Path, out: Path, extra: Sequence[str] = ()) -> Path:
+    """``out`` filled with the project's wheel and every wheel it and ``extra`` (requirements,
+    e.g. ``pytest``) need; returns the project's."""
     out.mkdir(parents=True, exist_ok=True)
     wheel = build_project_wheel(root, out)
-    for dist in closure(requirements_of(wheel)):
+    for dist in closure([*requirements_of(wheel), *(Requirement(r) for r in extra)]):
         repack(dist, out)
     return wheel
