@@ -8,6 +8,7 @@ offline from the project's virtualenv (tests/integration/wheelhouse.py).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -91,7 +92,14 @@ def _server_python() -> str:
 def fresh_venv() -> Iterator[FreshVenv]:
     # where the server's OS user can read (a root-only tmp_path is not)
     root = Path(tempfile.mkdtemp(prefix="motion-pg-wheel-"))
-    root.chmod(0o755)
+    try:
+        root.chmod(0o755)
+        yield _make_venv(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _make_venv(root: Path) -> FreshVenv:
     wheel = wheelhouse(ROOT, root / "wheels", extra=["pytest"])
     subprocess.run(
         [_server_python(), "-m", "venv", "--without-pip", str(root / "venv")], check=True
@@ -107,10 +115,7 @@ def fresh_venv() -> Iterator[FreshVenv]:
     (root / "schema.sql").write_text(SCHEMA)
     for path in [root, *root.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o055)  # the server reads the venv and the app
-    yield FreshVenv(root / "venv", cwd=root)
-    import shutil
-
-    shutil.rmtree(root, ignore_errors=True)
+    return FreshVenv(root / "venv", cwd=root)
 
 
 @pytest.fixture
