@@ -16,6 +16,7 @@ def _register() -> None:
     from motion_pg.cli import (  # noqa: F401
         app_cmds,
         embedded_cmds,
+        init_cmds,
         jobs_cmds,
         prune_cmds,
         state_cmds,
