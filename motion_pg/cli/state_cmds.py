@@ -9,10 +9,9 @@ from typing import Any
 import click
 import psycopg
 from rich.console import Console
-from rich.table import Table
 
 from motion_pg.cli import main
-from motion_pg.cli.options import dsn_option, resolve_dsn
+from motion_pg.cli.options import dsn_option, json_option, keep_names_whole, resolve_dsn, table
 from motion_pg.errors import MotionError
 from motion_pg.pg import connect
 
@@ -48,7 +47,7 @@ def state() -> None:
 @click.argument("trigger")
 @click.argument("key", required=False)
 @click.option("--version", type=int, default=None, help="this version (default: the serving one)")
-@click.option("--json", "as_json", is_flag=True, help="print the jsonb rendering as is")
+@json_option
 def show(dsn: str | None, trigger: str, key: str | None, version: int | None,
          as_json: bool) -> None:  # fmt: skip
     """Show TRIGGER's state (a table of its keys), or the value of one KEY."""
@@ -75,16 +74,15 @@ def show(dsn: str | None, trigger: str, key: str | None, version: int | None,
     if as_json:
         click.echo(json.dumps(rendered))
         return
-    table = Table(
-        "key", "type", "value / summary", title=f"{trigger} version {rendered['version']}"
-    )
+    listed = table(("key", "name"), ("type", "name"), ("value / summary", "text"),
+                   title=f"{trigger} version {rendered['version']}")  # fmt: skip
     for name, value in rendered["keys"].items():
         if _is_description(value):
-            table.add_row(name, value["type"], f"{value['summary']} ({value['bytes']} bytes)")
+            listed.add_row(name, value["type"], f"{value['summary']} ({value['bytes']} bytes)")
         else:
             text = json.dumps(value)
-            table.add_row(name, "json", text if len(text) <= 200 else text[:197] + "...")
-    console.print(table)
+            listed.add_row(name, "json", text if len(text) <= 200 else text[:197] + "...")
+    console.print(keep_names_whole(listed))
 
 
 @main.command()
