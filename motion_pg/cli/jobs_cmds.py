@@ -8,14 +8,8 @@ import click
 from rich.console import Console
 
 from motion_pg.cli import main
-from motion_pg.cli.options import (
-    dsn_option,
-    echo_json,
-    json_option,
-    keep_names_whole,
-    resolve_dsn,
-    table,
-)
+from motion_pg.cli.options import dsn_option, echo_json, json_option, resolve_dsn
+from motion_pg.cli.tables import print_rows
 from motion_pg.errors import MotionError
 from motion_pg.pg import PgDatabase, connect
 from motion_pg.queries import query
@@ -48,16 +42,19 @@ def list_jobs(dsn: str | None, state: str | None, trigger: str | None, limit: in
     if as_json:
         echo_json(rows)
         return
-    listed = table(("id", "number"), ("trigger", "name"), ("state", "name"),
-                   ("attempts", "number"), ("op", "name"), ("relation", "name"),
-                   ("created", "text"), ("last error", "text"))  # fmt: skip
+    listed = []
     for r in rows:
         error = (r["last_error"] or "").strip().splitlines()
-        listed.add_row(
+        listed.append([
             str(r["id"]), r["trigger_name"], r["state"], str(r["attempts"]), r["op"],
-            r["relation"], f"{r['created_at']:%Y-%m-%d %H:%M:%S}", error[-1] if error else "",
-        )  # fmt: skip
-    console.print(keep_names_whole(listed))
+            r["relation"], f"{r['created_at']:%m-%d %H:%M:%S}", error[-1] if error else "",
+        ])  # fmt: skip
+    print_rows(
+        console,
+        [("id", "number"), ("trigger", "name"), ("state", "name"), ("attempts", "number"),
+         ("op", "name"), ("relation", "name"), ("created", "name"), ("last error", "text")],
+        listed,
+    )  # fmt: skip
 
 
 @jobs.command()

@@ -1,4 +1,4 @@
-"""Options and output helpers shared by the commands: ``--dsn``, ``--json``, readable tables."""
+"""Options shared by the commands: ``--dsn`` and ``--json`` (tables: :mod:`motion_pg.cli.tables`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from rich import box
-from rich.table import Table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,28 +59,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value)
     return str(value)
-
-
-def table(*columns: tuple[str, str], title: str | None = None) -> Table:
-    """A table that stays readable at 80 columns and in pipes: ``columns`` are (header, kind)
-    where kind ``name`` is never cut nor wrapped (names stay whole and greppable), ``number`` is
-    right-aligned and never wrapped, and ``text`` wraps at spaces (long words fold)."""
-    result = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for header, kind in columns:
-        if kind == "name":
-            result.add_column(header, no_wrap=True, overflow="ignore")
-        elif kind == "number":
-            result.add_column(header, justify="right", no_wrap=True)
-        else:
-            result.add_column(header, overflow="fold")
-    return result
-
-
-def keep_names_whole(result: Table) -> Table:
-    """Give every ``name`` column of ``result`` (after its rows are added) the width of its longest
-    cell, so that rich shrinks the other columns rather than cut a name."""
-    for column in result.columns:
-        if column.no_wrap and column.overflow == "ignore":
-            cells = [str(c) for c in column.cells] + [str(column.header)]
-            column.min_width = max(len(c) for c in cells)
-    return result

@@ -11,7 +11,8 @@ import psycopg
 from rich.console import Console
 
 from motion_pg.cli import main
-from motion_pg.cli.options import dsn_option, json_option, keep_names_whole, resolve_dsn, table
+from motion_pg.cli.options import dsn_option, json_option, resolve_dsn
+from motion_pg.cli.tables import print_rows
 from motion_pg.errors import MotionError
 from motion_pg.pg import connect
 
@@ -74,15 +75,19 @@ def show(dsn: str | None, trigger: str, key: str | None, version: int | None,
     if as_json:
         click.echo(json.dumps(rendered))
         return
-    listed = table(("key", "name"), ("type", "name"), ("value / summary", "text"),
-                   title=f"{trigger} version {rendered['version']}")  # fmt: skip
+    listed = []
     for name, value in rendered["keys"].items():
         if _is_description(value):
-            listed.add_row(name, value["type"], f"{value['summary']} ({value['bytes']} bytes)")
+            listed.append([name, value["type"], f"{value['summary']} ({value['bytes']} bytes)"])
         else:
             text = json.dumps(value)
-            listed.add_row(name, "json", text if len(text) <= 200 else text[:197] + "...")
-    console.print(keep_names_whole(listed))
+            listed.append([name, "json", text if len(text) <= 200 else text[:197] + "..."])
+    print_rows(
+        console,
+        [("key", "name"), ("type", "name"), ("value / summary", "text")],
+        listed,
+        title=f"{trigger} version {rendered['version']}",
+    )
 
 
 @main.command()

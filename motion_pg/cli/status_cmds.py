@@ -9,14 +9,8 @@ import click
 from rich.console import Console
 
 from motion_pg.cli import main
-from motion_pg.cli.options import (
-    dsn_option,
-    echo_json,
-    json_option,
-    keep_names_whole,
-    resolve_dsn,
-    table,
-)
+from motion_pg.cli.options import dsn_option, echo_json, json_option, resolve_dsn
+from motion_pg.cli.tables import print_rows
 from motion_pg.errors import MotionError
 from motion_pg.pg import connect
 from motion_pg.settings import Settings
@@ -42,27 +36,24 @@ def status(dsn: str | None, as_json: bool) -> None:
     if as_json:
         echo_json([_as_json(r, code.get(r["name"])) for r in rows])
         return
-    queue = table(("trigger", "name"), ("version", "number"), ("pending", "number"),
-                  ("running", "number"), ("dead", "number"), ("oldest", "number"),
-                  ("fit p50", "number"), ("failed 1h", "number"), ("infer errors", "number"),
-                  title="queues and failures")  # fmt: skip
-    for r in rows:
-        queue.add_row(
-            r["name"], _version(r), str(r["pending"]), str(r["running"]), str(r["dead"]),
-            _seconds(r["oldest_pending_s"]), _seconds(r["fit_p50_s"]),
-            str(r["failed_last_hour"]), str(r["infer_errors"]),
-        )  # fmt: skip
-    console.print(keep_names_whole(queue))
-    definition = table(("trigger", "name"), ("class", "name"), ("code", "name"),
-                       ("enabled", "text"), ("params", "text"), ("settings", "text"),
-                       title="definitions")  # fmt: skip
-    for r in rows:
-        check = code.get(r["name"])
-        definition.add_row(
-            r["name"], r["class_ref"], check.deployed if check else "-",
-            str(r["enabled"]).lower(), json.dumps(r["params"]), json.dumps(_changed(r["settings"])),
-        )  # fmt: skip
-    console.print(keep_names_whole(definition))
+    print_rows(
+        console,
+        [("trigger", "name"), ("version", "number"), ("pending", "number"),
+         ("running", "number"), ("dead", "number"), ("oldest", "number"), ("fit p50", "number"),
+         ("failed 1h", "number"), ("infer errors", "number")],
+        [[r["name"], _version(r), str(r["pending"]), str(r["running"]), str(r["dead"]),
+          _seconds(r["oldest_pending_s"]), _seconds(r["fit_p50_s"]), str(r["failed_last_hour"]),
+          str(r["infer_errors"])] for r in rows],
+    )  # fmt: skip
+    console.print()
+    print_rows(
+        console,
+        [("trigger", "name"), ("class", "name"), ("code", "name"), ("enabled", "name"),
+         ("params", "text"), ("settings", "text")],
+        [[r["name"], r["class_ref"], code[r["name"]].deployed if r["name"] in code else "-",
+          str(r["enabled"]).lower(), json.dumps(r["params"]), json.dumps(_changed(r["settings"]))]
+         for r in rows],
+    )  # fmt: skip
     for check in code.values():
         if check.warning:
             console.print(f"[yellow]warning:[/yellow] {check.warning}", soft_wrap=True)

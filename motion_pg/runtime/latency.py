@@ -28,7 +28,7 @@ ROWS = 10  # rows of a sampled statement that are timed, at most
 FLUSH_EVERY = 5.0  # seconds between two flushes of a backend, at least
 # upper bounds in seconds of the histogram's buckets (a last bucket counts the rest: +Inf)
 BOUNDS: tuple[float, ...] = (
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
 
