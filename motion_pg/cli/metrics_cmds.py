@@ -33,7 +33,7 @@ def start_metrics(dsn: str, host: str, port: int) -> int:
 @main.command()
 @dsn_option
 @click.option(
-    "--port", type=click.IntRange(0, 65535), default=9187, show_default=True,
+    "--port", type=click.IntRange(0, 65535), default=9188, show_default=True,
     help="port of the HTTP endpoint (0: any free port, printed at start)",
 )  # fmt: skip
 @click.option(

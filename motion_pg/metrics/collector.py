@@ -8,6 +8,7 @@ rows of backends that exited (``motion.fold_infer_latency()``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -62,7 +63,9 @@ class CatalogCollector:
     def close(self) -> None:
         """Close the collector's database connection."""
         if self._conn is not None:
-            self._conn.close()
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric; ``motion_up`` is 0 (and nothing else) when the database is out of
@@ -73,7 +76,7 @@ class CatalogCollector:
                 rows = self._read()
             except (MotionError, psycopg.Error) as e:
                 log.warning("metrics: cannot read the catalog: %s", str(e).strip().splitlines()[0])
-                self._conn = None
+                self.close()
                 rows = None
             up = GaugeMetricFamily(
                 "motion_up", "1 when the last scrape could read motion's catalog"

@@ -233,15 +233,24 @@ def wait_for_backends_to_exit(conn: psycopg.Connection[Any]) -> None:
 
 
 def test_worker_log_lines_are_json_with_trigger_and_run(
-    conn: psycopg.Connection[Any], dsn: str, observed: None, worker: tuple[int, Path]
+    conn: psycopg.Connection[Any], dsn: str, observed: None, tmp_path: Path
 ) -> None:
-    port, log = worker
-    insert_one_per_statement(dsn, [1, 13])
-    scrape_until(port, lambda s: value(s, "motion_jobs_dead") == 1)
-    time.sleep(0.3)  # the failed run's log line is written right after it is recorded
+    port, log = free_port(), tmp_path / "worker.log"
+    # two processes: the spawned ones log JSON too
+    process = cli_process(
+        ["worker", "--metrics-port", str(port), "--poll-interval", "0.1", "--log-format", "json",
+         "-v", "--concurrency", "2"], dsn, log,
+    )  # fmt: skip
+    try:
+        insert_one_per_statement(dsn, [1, 13])
+        scrape_until(port, lambda s: value(s, "motion_jobs_dead") == 1)
+        time.sleep(0.5)  # the failed run's log line is written right after it is recorded
+    finally:
+        stop(process)
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line is one JSON object
-    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert all({"time", "level", "logger", "message", "process"} <= set(r) for r in records)
+    assert {r["process"] for r in records} & {"worker-0", "worker-1"}
     fitted = [r for r in records if r["message"].startswith("fitted 1 event(s) of observed")]
     assert fitted and fitted[0]["trigger"] == NAME and fitted[0]["level"] == "info"
     assert isinstance(fitted[0]["run_id"], int) and len(fitted[0]["job_ids"]) == 1
