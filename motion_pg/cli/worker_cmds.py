@@ -35,6 +35,15 @@ console = Console()
     show_default=True,
     help="seconds a fit may run (a trigger's fit_timeout param overrides)",
 )
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, resolve_path=True),
+    help="directory this host imports trigger modules from (repeatable; default: the paths "
+    "`install` recorded); triggers whose deployed code differs from this host's are left to "
+    "other workers",
+)
 @click.option("-v", "--verbose", is_flag=True, help="log every fit")
 @click.option(
     "--log-format",
@@ -64,6 +73,7 @@ def worker(
     lease: float,
     grace: float,
     fit_timeout: float,
+    paths: tuple[str, ...],
     verbose: bool,
     log_format: str,
     metrics_port: int | None,
@@ -94,6 +104,7 @@ def worker(
                 lease_seconds=lease,
                 grace_seconds=grace,
                 fit_timeout=fit_timeout,
+                paths=list(paths) or None,
             )
     except MotionError as e:
         raise click.ClickException(f"{e}\n({type(e).__name__}, sqlstate {e.sqlstate})") from e
