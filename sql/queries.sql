@@ -328,11 +328,12 @@ UPDATE motion.triggers SET revision = pg_catalog.nextval('motion.revisions'::reg
 WHERE name = $1
 
 -- name: list_jobs
+-- `motion-pg jobs list`: newest first.
 SELECT id, trigger_name, state, attempts, op, relation, created_at, run_at,
        errors -> -1 ->> 'error' AS last_error
 FROM motion.jobs
 WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR trigger_name = $2)
-ORDER BY id LIMIT $3::integer
+ORDER BY id DESC LIMIT $3::integer
 
 -- name: show_job
 SELECT * FROM motion.jobs WHERE id = $1::bigint
@@ -470,3 +471,53 @@ SELECT name FROM motion.triggers ORDER BY name
 
 -- name: prune
 SELECT trigger_name, kind, count, versions, bytes FROM motion.prune($1, $2::boolean, $3::integer)
+
+-- Metrics (motion_pg.metrics): what one scrape reads, in two queries whatever the trigger count.
+
+-- name: metrics_triggers
+-- Per trigger: queue, dead jobs, serving version, state size, infer errors and the summed infer
+-- latency histograms of every backend (motion.infer_latency; buckets are not cumulative).
+SELECT t.name, t.enabled, coalesce(t.serving_version, 0) AS serving_version,
+       (SELECT count(*) FROM motion.jobs j
+        WHERE j.trigger_name = t.name AND j.state = 'pending') AS pending,
+       (SELECT count(*) FROM motion.jobs j
+        WHERE j.trigger_name = t.name AND j.state = 'running') AS running,
+       (SELECT count(*) FROM motion.jobs j
+        WHERE j.trigger_name = t.name AND j.state = 'dead') AS dead,
+       coalesce((SELECT extract(epoch FROM now() - j.created_at) FROM motion.jobs j
+                 WHERE j.trigger_name = t.name AND j.state = 'pending'
+                 ORDER BY j.id LIMIT 1), 0)::float8 AS oldest_pending_s,
+       coalesce((SELECT v.state_bytes FROM motion.versions v
+                 WHERE v.trigger_name = t.name AND v.version = t.serving_version), 0) AS state_bytes,
+       coalesce(e.errors, 0) AS infer_errors,
+       l.buckets AS latency_buckets, coalesce(l.sum_seconds, 0)::float8 AS latency_sum,
+       coalesce(l.count, 0) AS latency_count
+FROM motion.triggers t
+LEFT JOIN (SELECT trigger_name, count(*) AS errors FROM motion.infer_errors
+           GROUP BY trigger_name) e ON e.trigger_name = t.name
+LEFT JOIN (SELECT s.trigger_name, array_agg(s.n ORDER BY s.i) AS buckets,
+                  (SELECT sum(x.sum_seconds) FROM motion.infer_latency x
+                   WHERE x.trigger_name = s.trigger_name) AS sum_seconds,
+                  (SELECT sum(x.count) FROM motion.infer_latency x
+                   WHERE x.trigger_name = s.trigger_name) AS count
+           FROM (SELECT il.trigger_name, u.i, sum(u.n)::bigint AS n
+                 FROM motion.infer_latency il, unnest(il.buckets) WITH ORDINALITY AS u(n, i)
+                 GROUP BY il.trigger_name, u.i) s
+           GROUP BY s.trigger_name) l ON l.trigger_name = t.name
+ORDER BY t.name
+
+-- name: metrics_runs
+-- Fit runs from id $1 on that finished and were not counted yet ($2), and the id the next scrape
+-- may start from: no lower one can still appear (a run's id is taken when it starts, and a run is
+-- committed within a minute) or is still running.
+WITH horizon AS (
+    SELECT least(
+        (SELECT coalesce(max(id) + 1, $1::bigint) FROM motion.runs
+         WHERE id >= $1::bigint AND started_at <= now() - interval '1 minute'),
+        (SELECT min(id) FROM motion.runs WHERE state = 'running')) AS next
+)
+SELECT h.next, r.id, r.trigger_name, r.state, r.jobs,
+       extract(epoch FROM r.finished_at - r.started_at)::float8 AS seconds
+FROM horizon h LEFT JOIN motion.runs r
+  ON r.id >= $1::bigint AND r.state <> 'running' AND r.id <> ALL ($2::bigint[])
+ORDER BY r.id

@@ -18,8 +18,11 @@ def _register() -> None:
         embedded_cmds,
         init_cmds,
         jobs_cmds,
+        metrics_cmds,
         prune_cmds,
         state_cmds,
+        status_cmds,
+        worker_cmds,
     )
 
 

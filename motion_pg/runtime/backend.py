@@ -22,7 +22,7 @@ from typing import Any
 
 from motion_pg.errors import InferError, MotionError, UnknownTrigger
 from motion_pg.queries import query
-from motion_pg.runtime import identity, loader, outputs
+from motion_pg.runtime import identity, latency, loader, outputs
 from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
 from motion_pg.runtime.routes import BatchMethod, InferMethod, LoadedTrigger, Route, one_row
 from motion_pg.runtime.state import BlobCache
@@ -36,6 +36,7 @@ _loaded: dict[str, LoadedTrigger] = {}
 # re-fire infer nor enqueue fit events (motion._writing_back reads it for the enqueue triggers)
 writing_back: set[str] = set()
 _db: PlpyDatabase | None = None
+_sampling = latency.sampling
 
 
 def database(plpy: Any) -> PlpyDatabase:
@@ -82,6 +83,7 @@ def check_serving(
     route = loaded.routes.get(int(ordinal)) if ordinal is not None and ordinal.isdigit() else None
     if route is None or pg_trigger not in route.pg_triggers or str(relid) != route.relid:
         _not_routed(plpy, loaded.name, pg_trigger, int(relid), "motion.infer_statement")
+    latency.statement(plpy, name)  # counts the statement; samples one in latency.EVERY
 
 
 def route_for(plpy: Any, loaded: LoadedTrigger, td: Mapping[str, Any]) -> Route:
@@ -233,6 +235,8 @@ def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
     if not loaded.enabled:
         return None
     try:
+        if name in _sampling:  # this statement's infer latency is sampled (runtime.latency)
+            return latency.timed(name, outputs.infer_one, plpy, loaded, route, td["new"])
         return outputs.infer_one(plpy, loaded, route, td["new"])
     except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
         raise e.with_traceback(None) from None
