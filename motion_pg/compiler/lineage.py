@@ -77,7 +77,7 @@ def apply(
             column = column_name(trigger)
             if _column_exists(db, relid, column):
                 raise DefinitionError(
-                    f'motion trigger "{trigger}": relation {_quoted(first)} already has a column '
+                    f'motion trigger "{trigger}": relation {_quoted(db, relid)} already has a column '
                     f'"{column}", which motion did not make; motion stamps each inferred row\'s '
                     "lineage in that column",
                     hint="rename that column, or create the motion trigger WITH (lineage = false)",
@@ -148,5 +148,5 @@ def _column_exists(db: PlpyDatabase, relid: int, column: str) -> bool:
     return bool(db.query(query("column_exists"), [relid, column])[0]["found"])
 
 
-def _quoted(route: Mapping[str, Any]) -> str:
-    return sql.Identifier(route["schema"], route["name"]).as_string(None)
+def _quoted(db: PlpyDatabase, relid: int) -> str:
+    return str(db.query(query("relation_name"), [relid])[0]["relation"])
