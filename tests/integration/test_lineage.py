@@ -204,7 +204,8 @@ def test_lineage_false_at_create_and_user_column_refused(conn: psycopg.Connectio
     motion_pg.execute(
         conn, f"CREATE MOTION TRIGGER dbl ON items USING '{APPS}:Doubler' WITH (lineage = false)"
     )
-    conn.execute("INSERT INTO items (value) VALUES (1)")
+    conn.execute("INSERT INTO items (value, dbl_lineage) VALUES (1, 'mine')")
+    assert conn.execute("SELECT dbl_lineage FROM items").fetchone() == ("mine",)
     found = of(lineage(conn, "items", 1), "dbl")
     assert found["lineage_column"] is None and "lineage = false" in found["why"]
 
