@@ -269,18 +269,27 @@ def _enqueue(
     plpy: Any, loaded: LoadedTrigger, route: Route, relid: str, rows: list[dict[str, Any]]
 ) -> None:
     keys = route.key_columns
-    cache_key = ("enqueue", relid, tuple(keys))
+    cache_key = ("enqueue", relid, tuple(keys), route.hidden)
     plan = _plans.get(cache_key)
     if plan is None:
         types = _array_types(plpy, loaded, route, keys)
         k_alias = [sql.Identifier(f"k{i}") for i in range(len(keys))]
-        # t.* is the whole row even when the relation has a column named t
+        # t.* is the whole row even when the relation has a column named t; events carry the
+        # user's row, without lineage columns
+        strip = (
+            sql.SQL(" OPERATOR(pg_catalog.-) {}::pg_catalog.text[]").format(
+                sql.Literal(list(route.hidden))
+            )
+            if route.hidden
+            else sql.SQL("")
+        )
         statement = sql.SQL(
             "INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data) "
-            "SELECT $1, $2, $3, 'INSERT', pg_catalog.to_jsonb(t.*) "
+            "SELECT $1, $2, $3, 'INSERT', pg_catalog.to_jsonb(t.*){strip} "
             "FROM unnest({params}) WITH ORDINALITY AS u({aliases}, n) "
             "JOIN {table} AS t ON {match} ORDER BY u.n"
         ).format(
+            strip=strip,
             params=sql.SQL(", ").join(sql.SQL(f"${i + 4}") for i in range(len(keys))),
             aliases=sql.SQL(", ").join(k_alias),
             table=_table(plpy, relid),
