@@ -22,7 +22,7 @@ from typing import Any
 
 from motion_pg.errors import InferError, MotionError, UnknownTrigger
 from motion_pg.queries import query
-from motion_pg.runtime import identity, loader, outputs, stamps
+from motion_pg.runtime import identity, loader, outputs, stamping
 from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
 from motion_pg.runtime.routes import BatchMethod, InferMethod, LoadedTrigger, Route, one_row
 from motion_pg.runtime.state import BlobCache
@@ -35,11 +35,6 @@ _loaded: dict[str, LoadedTrigger] = {}
 # relids (TD["relid"]) whose batch write-back UPDATE is running in this backend: it must neither
 # re-fire infer nor enqueue fit events (motion._writing_back reads it for the enqueue triggers)
 writing_back: set[str] = set()
-# lineage: the stamp infer wrote into the row being UPDATEd, per (trigger, lineage column), taken
-# by motion.lineage_guard for that same row; and the stamps a batch write-back is writing
-lineage_tokens: dict[tuple[str, str], bytes] = {}
-batch_stamps: dict[tuple[str, str], set[bytes]] = {}
-_clock: Any = None
 _db: PlpyDatabase | None = None
 
 
@@ -91,38 +86,8 @@ def check_serving(
     if route is None or pg_trigger not in route.pg_triggers or str(relid) != route.relid:
         _not_routed(plpy, loaded.name, pg_trigger, int(relid), "motion.infer_statement")
         raise AssertionError("plpy.error returned")  # pragma: no cover
-    lineage_tokens.clear()
-    set_stamp(loaded, route, xact, micros, role)
-
-
-def set_stamp(loaded: LoadedTrigger, route: Route, xact: int, micros: int, role: int) -> None:
-    """Make ``route`` stamp the rows of the statement running in transaction ``xact`` at
-    ``micros`` for login ``role`` (when its lineage column exists and the served settings say
-    lineage = true)."""
-    column = route.lineage_column if loaded.settings.lineage else None
-    route.stamp_column = column
-    if column is not None:
-        route.stamp = stamps.head(
-            route.info.ordinal, loaded.version, loaded.deploy_id, role, xact, micros
-        )
-
-
-def fresh_stamp(plpy: Any, loaded: LoadedTrigger, route: Route) -> None:
-    """Stamp for a row no statement trigger announced (a partition's rows): one query."""
-    global _clock
-    if _clock is None:
-        _clock = plpy.prepare(query("lineage_clock"))
-    row = plpy.execute(_clock)[0]
-    set_stamp(loaded, route, row["xact"], row["micros"], row["role"])
-
-
-def lineage_accept(trigger: str, column: str, stamp: bytes) -> bool:
-    """``motion._lineage_accept``: whether ``stamp`` in column ``column`` of the row being
-    UPDATEd is the one motion's infer wrote into that very row (or a batch write-back is writing)."""
-    key = (trigger, column)
-    if lineage_tokens.pop(key, None) == stamp:
-        return True
-    return stamp in batch_stamps.get(key, ())
+    stamping.tokens.clear()
+    stamping.set_stamp(loaded, route, xact, micros, role)
 
 
 def route_for(plpy: Any, loaded: LoadedTrigger, td: Mapping[str, Any]) -> Route:
@@ -291,7 +256,7 @@ def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
         return None
     if route.lineage_column is not None and td["relid"] != route.relid:
         # a partition's row: the parent's statement trigger may not have run for this statement
-        fresh_stamp(plpy, loaded, route)
+        stamping.fresh_stamp(plpy, loaded, route)
     inserting = td["event"] == "INSERT"
     try:
         done = outputs.infer_one(plpy, loaded, route, td["new"], inserting=inserting)
@@ -299,7 +264,7 @@ def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
         raise e.with_traceback(None) from None
     column = route.stamp_column
     if done is not None and column is not None and not inserting:
-        lineage_tokens[(name, column)] = td["new"][column]
+        stamping.tokens[(name, column)] = td["new"][column]
     return done
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from psycopg import sql
 
 from motion_pg.errors import InferError
-from motion_pg.runtime import backend, stamps
+from motion_pg.runtime import backend, stamping, stamps
 from motion_pg.runtime.outputs import (
     convert_into,
     describe,
@@ -66,7 +66,7 @@ def infer_inserted(plpy: Any, td: Mapping[str, Any]) -> None:
     if route.hidden:  # infer never sees lineage columns
         rows = [route.visible(r) for r in rows]
     if route.lineage_column is not None:
-        backend.fresh_stamp(plpy, loaded, route)
+        stamping.fresh_stamp(plpy, loaded, route)
     try:
         outputs, flags = _infer(plpy, loaded, route, rows)
         _write_back(plpy, loaded, route, relid, rows, outputs, flags)
@@ -190,7 +190,7 @@ def _write_back(
             stamped[(columns, flag)] = (
                 route.stamp_for(first) if first else stamps.with_flags(route.stamp, flag)
             )
-        backend.batch_stamps[(loaded.name, column)] = set(stamped.values())
+        stamping.batch_stamps[(loaded.name, column)] = set(stamped.values())
     backend.writing_back.add(relid)
     try:
         for (columns, flag), members in groups.items():
@@ -213,7 +213,7 @@ def _write_back(
     finally:
         backend.writing_back.discard(relid)
         if column is not None:
-            backend.batch_stamps.pop((loaded.name, column), None)
+            stamping.batch_stamps.pop((loaded.name, column), None)
 
 
 def _arrays(

@@ -12,7 +12,7 @@
 CREATE OR REPLACE FUNCTION motion._lineage_accept(trigger_name text, col text, stamp bytea)
 RETURNS boolean LANGUAGE plpython3u AS $$
 backend = GD.get("motion_pg")
-return backend is not None and backend.lineage_accept(trigger_name, col, stamp)
+return backend is not None and backend.stamping.accept(trigger_name, col, stamp)
 $$;
 REVOKE ALL ON FUNCTION motion._lineage_accept(text, text, bytea) FROM PUBLIC;
 
