@@ -8,6 +8,7 @@ corrections, the worker's fit, and the changed predictions that follow.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -18,12 +19,25 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from rich.console import Console
+from rich.markup import escape
 from rich.rule import Rule
 
 from motion_pg.embedded import Cluster, bin_path
 from motion_pg.install import install
 
-APP = Path(__file__).resolve().parent.parent / "examples" / "support_tickets"
+_HERE = Path(__file__).resolve().parent
+# a checkout's examples/, or the copy a built wheel carries
+APP = (
+    next(
+        (
+            p
+            for p in (_HERE.parent / "examples", _HERE / "_examples")
+            if (p / "support_tickets").is_dir()
+        ),
+        _HERE.parent / "examples",
+    )
+    / "support_tickets"
+)
 DBNAME = "motion_demo"
 console = Console(highlight=False)
 
@@ -54,9 +68,22 @@ def _cli(dsn: str, *args: str) -> None:
         raise RuntimeError(f"motion-pg {' '.join(args)} failed:\n{result.stderr}")
 
 
-def _incoming() -> list[dict[str, str]]:
-    with open(APP / "data" / "incoming.csv", newline="", encoding="utf-8") as f:
+def _tickets(name: str) -> list[dict[str, str]]:
+    with open(APP / "data" / name, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def _held_out_score(dsn: str, tickets: list[dict[str, str]]) -> int:
+    """How many of ``tickets`` the serving version gets right, inferred in a transaction that is
+    rolled back: the model never keeps them, no agent corrects them, no fit learns from them."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "INSERT INTO support.tickets (subject, body) "
+            "SELECT * FROM unnest(%s::text[], %s::text[]) RETURNING predicted_category",
+            [[t["subject"] for t in tickets], [t["body"] for t in tickets]],
+        ).fetchall()
+        conn.rollback()
+    return sum(r[0] == t["true_category"] for r, t in zip(rows, tickets, strict=True))
 
 
 def _insert_incoming(dsn: str, tickets: list[dict[str, str]]) -> list[tuple[int, str]]:
@@ -81,8 +108,24 @@ def _accuracy(pairs: list[tuple[int, str]], tickets: list[dict[str, str]]) -> in
     return sum(pred == t["true_category"] for (_, pred), t in zip(pairs, tickets, strict=True))
 
 
+def _check_shipped() -> None:
+    """The example app and its model's libraries are there, or say what to install."""
+    if not (APP / "triggers.py").is_file():
+        raise RuntimeError(
+            f"the support-tickets example is not shipped with this motion_pg (looked in {APP}); "
+            "run the demo from a checkout of motion_pg"
+        )
+    needed = {"sklearn": "scikit-learn", "scipy": "scipy"}
+    missing = [pkg for mod, pkg in needed.items() if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise RuntimeError(
+            f"the demo's model needs {', '.join(missing)}: pip install 'motion-pg[examples]'"
+        )
+
+
 def run() -> None:
     """Run the demo; raises on any failure."""
+    _check_shipped()
     _step("1. the embedded database")
     cluster = Cluster.default()
     cluster.start()
@@ -108,9 +151,15 @@ def run() -> None:
     _psql(dsn, "-f", str(APP / "trigger.sql"))
 
     _step("4. new tickets arrive: infer fills predicted_category in the INSERT's transaction")
-    tickets = _incoming()
+    tickets = _tickets("incoming.csv")
+    held_out = _tickets("heldout.csv")
     before = _insert_incoming(dsn, tickets)
-    console.print(f"seed model: {_accuracy(before, tickets)}/{len(tickets)} right")
+    held_before = _held_out_score(dsn, held_out)
+    console.print(
+        f"seed model: {_accuracy(before, tickets)}/{len(tickets)} right; on {len(held_out)} "
+        f"held-out tickets it has never seen (inferred in a rolled-back transaction): "
+        f"{held_before}/{len(held_out)}"
+    )
 
     _step("5. an agent corrects the wrong ones (UPDATE of category -> fit events)")
     wrong = [
@@ -130,9 +179,12 @@ def run() -> None:
 
     _step("7. the same kind of tickets again: the next statement serves the new version")
     after = _insert_incoming(dsn, tickets)
+    held_after = _held_out_score(dsn, held_out)
     console.print(
-        f"before corrections {_accuracy(before, tickets)}/{len(tickets)} right, "
-        f"after {_accuracy(after, tickets)}/{len(tickets)}"
+        f"the corrected texts again: before {_accuracy(before, tickets)}/{len(tickets)}, after "
+        f"{_accuracy(after, tickets)}/{len(tickets)} (the model saw these corrections: memory)\n"
+        f"held-out tickets (the same problems in other words), never seen nor corrected: before "
+        f"{held_before}/{len(held_out)}, after {held_after}/{len(held_out)} (what it learnt)"
     )
 
     _step("8. pgvector: tickets most similar to the first new one")
@@ -150,6 +202,6 @@ def main(argv: Any = None) -> int:
     try:
         run()
     except Exception as e:  # the demo is a script: show the failure plainly
-        console.print(f"[red]demo failed:[/red] {e}")
+        console.print(f"[red]demo failed:[/red] {escape(str(e))}")
         return 1
     return 0
