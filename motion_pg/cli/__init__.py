@@ -18,6 +18,7 @@ def _register() -> None:
         embedded_cmds,
         init_cmds,
         jobs_cmds,
+        lineage_cmds,
         metrics_cmds,
         prune_cmds,
         state_cmds,

@@ -71,11 +71,11 @@ def statement(plpy: Any, name: str) -> None:
         flush(plpy)
 
 
-def timed(name: str, func: Callable[..., R], *args: Any) -> R:
-    """``func(*args)``, timed as one sample of trigger ``name``'s infer latency."""
+def timed(name: str, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """``func(*args, **kwargs)``, timed as one sample of trigger ``name``'s infer latency."""
     start = time.perf_counter()
     try:
-        return func(*args)
+        return func(*args, **kwargs)
     finally:
         record(name, time.perf_counter() - start)
 
