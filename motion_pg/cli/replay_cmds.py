@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import psycopg
@@ -32,7 +32,10 @@ def replay_command(dsn: str | None, trigger: str, number: int, as_json: bool) ->
     (or the rebuild failed), 2 when replay refuses (unknown version, setup/refit version, code on
     disk that differs from the recorded code, pruned events or parent state).
     """
-    dsn = resolve_dsn(dsn)
+    try:
+        dsn = resolve_dsn(dsn)
+    except click.ClickException as e:  # no database to replay from
+        _refuse(MotionError(e.message), as_json)
     progress = None if as_json else _progress(trigger, number)
     try:
         result = replay(dsn, trigger, number, progress=progress)
@@ -70,7 +73,7 @@ def _print(result: ReplayResult) -> None:
         click.echo(f"  {d.change:<8} {d.key}: stored {stored}, rebuilt {rebuilt}")
 
 
-def _refuse(e: MotionError, as_json: bool) -> None:
+def _refuse(e: MotionError, as_json: bool) -> NoReturn:
     if as_json:
         click.echo(json.dumps({"status": "refused", "error": e.message, "hint": e.hint}))
     else:
@@ -78,7 +81,7 @@ def _refuse(e: MotionError, as_json: bool) -> None:
     sys.exit(REFUSED)
 
 
-def _failed(trigger: str, number: int, e: Exception, as_json: bool) -> None:
+def _failed(trigger: str, number: int, e: Exception, as_json: bool) -> NoReturn:
     message = (
         f'motion trigger "{trigger}" version {number} was not reproduced: its rebuild failed: '
         f"{type(e).__name__}: {e}"

@@ -25,7 +25,7 @@ from motion_pg.runtime import identity
 from motion_pg.trigger import Event
 from motion_pg.worker.fitting import FitComputer
 from motion_pg.worker.paths import prepend_paths, recorded_paths
-from motion_pg.worker.replay_result import Entry, ReplayRefused, ReplayResult
+from motion_pg.worker.replay_result import Entry, ReplayRefused, ReplayResult, same_value
 
 __all__ = ["ReplayRefused", "ReplayResult", "replay"]
 
@@ -48,6 +48,10 @@ _ENTRIES = (
     " pg_catalog.octet_length(b.data) AS size"
     " FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id"
     " WHERE e.trigger_name = $1 AND e.version = $2::integer ORDER BY e.key"
+)
+_BLOB = (
+    "SELECT b.data FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id"
+    " WHERE e.trigger_name = $1 AND e.version = $2::integer AND e.key = $3"
 )
 _REPLAYABLE = (
     "SELECT pg_catalog.array_agg(version ORDER BY version) AS versions FROM motion.versions"
@@ -141,6 +145,14 @@ def _refit(
         trigger, n, "fit", f"fit of run {record.run_id}: {len(events)} event(s) onto version "
         f"{record.parent}", stored, rebuilt, events=len(events),
     )  # fmt: skip
+    for d in result.differences:
+        if d.change == "changed" and d.key in updates:
+            data = db.query(_BLOB, [trigger, n, d.key])[0]["data"]
+            if same_value(bytes(data), updates[d.key]):
+                result.notes.append(
+                    f"{d.key}: the values compare equal but their pickles differ (e.g. the order "
+                    "of a set of strings, which changes with each process's hash seed)"
+                )
     if skipped:
         result.notes.append(f"{skipped} event(s) of routes that no longer fit were skipped, as a "
                             "worker skips them today")  # fmt: skip

@@ -4,6 +4,7 @@ differ. A key's digest is the sha256 of its pickled value, as ``motion.blobs.dig
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,3 +109,12 @@ class ReplayResult:
             "differences": [d.to_json() for d in self.differences],
             "notes": self.notes,
         }
+
+
+def same_value(stored: bytes, rebuilt: bytes) -> bool:
+    """Whether two pickles load as values that compare equal (False when either fails to load or
+    the comparison is not plainly True, as with NumPy arrays)."""
+    try:
+        return (pickle.loads(stored) == pickle.loads(rebuilt)) is True
+    except Exception:
+        return False

@@ -143,6 +143,23 @@ def test_random_fit_reports_the_keys_that_differ(conn: psycopg.Connection[Any], 
     assert diff["stored"]["bytes"] == diff["rebuilt"]["bytes"]
 
 
+def test_equal_values_whose_pickles_differ_are_noted(
+    conn: psycopg.Connection[Any], dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn.execute("CREATE TABLE items (id serial PRIMARY KEY)")
+    motion_pg.execute(conn, f"CREATE MOTION TRIGGER words ON items USING '{APPS}:Words'")
+    conn.execute("INSERT INTO items SELECT FROM generate_series(1, 30)")
+    monkeypatch.setenv("PYTHONHASHSEED", "1")  # the worker's fit process
+    fit_all(dsn)
+    monkeypatch.setenv("PYTHONHASHSEED", "2")  # the replay's
+    result = replay(dsn, "words", 2)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "changed  words: stored " in result.stdout
+    assert "note: words: the values compare equal but their pickles differ" in result.stdout
+    monkeypatch.setenv("PYTHONHASHSEED", "1")
+    assert replay(dsn, "words", 2).returncode == 0
+
+
 def test_refuses_unknown_trigger_version_and_setup(dsn: str, tally: str) -> None:
     result = replay(dsn, "nosuch", 1)
     assert result.returncode == 2 and 'motion trigger "nosuch" does not exist' in result.stderr
@@ -191,6 +208,17 @@ def test_refuses_pruned_events_and_parent_state(
     result = replay(dsn, tally, 4)
     assert result.returncode == 2
     assert "the state of its parent version 3 was pruned" in result.stderr
+    # retention marks pruned versions (motion.versions.pruned_at), entries kept or not
+    add_items(conn, "5")
+    fit_all(dsn)
+    assert replay(dsn, tally, 5).returncode == 0
+    conn.execute("ALTER TABLE motion.versions ADD COLUMN IF NOT EXISTS pruned_at timestamptz")
+    conn.execute("UPDATE motion.versions SET pruned_at = now() WHERE version = 4")
+    result = replay(dsn, tally, 5)
+    assert result.returncode == 2
+    assert "the state of its parent version 4 was pruned" in result.stderr
+    result = replay(dsn, tally, 4)
+    assert result.returncode == 2 and "version 4: its state was pruned" in result.stderr
 
 
 TAGGER = """import motion_pg

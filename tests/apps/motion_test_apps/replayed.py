@@ -51,3 +51,13 @@ class Noisy(Tally):
 
     def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
         return {**super().fit(events, ctx), "noise": random.random()}
+
+
+class Words(motion_pg.Trigger):
+    """Keeps a set of strings: equal sets pickle in an order that depends on the hash seed."""
+
+    def setup(self, ctx: Context) -> dict[str, Any]:
+        return {"words": set()}
+
+    def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
+        return {"words": ctx.state["words"] | {f"word-{e.row['id']}" for e in events}}
