@@ -23,7 +23,17 @@ EQUAL, DIFFER, REFUSED = 0, 1, 2
 @click.argument("trigger")
 @click.option("--version", "number", type=int, required=True, help="the state version to rebuild")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
-def replay_command(dsn: str | None, trigger: str, number: int, as_json: bool) -> None:
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, resolve_path=True),
+    help="directory to import the trigger's code from, e.g. a checkout of the code that built "
+    "the version (repeatable; default: the paths `install` recorded)",
+)
+def replay_command(
+    dsn: str | None, trigger: str, number: int, as_json: bool, paths: tuple[str, ...]
+) -> None:
     """Rebuild TRIGGER's state version N from its parent, its recorded events and its recorded code
     (nothing is written), and compare each key's digest with the stored version.
 
@@ -38,7 +48,7 @@ def replay_command(dsn: str | None, trigger: str, number: int, as_json: bool) ->
         _refuse(MotionError(e.message), as_json)
     progress = None if as_json else _progress(trigger, number)
     try:
-        result = replay(dsn, trigger, number, progress=progress)
+        result = replay(dsn, trigger, number, progress=progress, paths=list(paths) or None)
     except ReplayRefused as e:
         _refuse(e, as_json)
     except MotionError as e:

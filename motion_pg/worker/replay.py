@@ -84,15 +84,21 @@ class _Version:
     pruned: bool
 
 
-def replay(dsn: str, trigger: str, version: int, progress: Progress | None = None) -> ReplayResult:
+def replay(
+    dsn: str, trigger: str, version: int, progress: Progress | None = None,
+    paths: list[str] | None = None,
+) -> ReplayResult:  # fmt: skip
     """Rebuild version ``version`` of ``trigger`` and compare it with the stored one.
 
-    Raises :class:`ReplayRefused` (naming the trigger, the version and what to do) when it cannot
-    be rebuilt faithfully; what user code raises propagates. Runs the user's code in this process.
+    The user's code is imported from ``paths`` (e.g. a checkout of the code that built the
+    version), by default from the paths ``install`` recorded, as the workers do, and runs in this
+    process. Raises :class:`ReplayRefused` (naming the trigger, the version and what to do) when it
+    cannot be rebuilt faithfully; what user code raises propagates.
     """
     say = progress or (lambda _: None)
     with connect(dsn, autocommit=True, application_name="motion-pg replay") as conn:
-        prepend_paths(recorded_paths(conn))  # import the user's code as the workers do
+        recorded = recorded_paths(conn)
+        prepend_paths(paths if paths is not None else recorded)
         db = PgDatabase(conn)
         found = db.query(query("trigger_definition"), [trigger])
         if not found:
@@ -173,8 +179,8 @@ def _check_code(trigger: str, n: int, class_ref: str, recorded: str | None) -> N
             trigger, n,
             f"the code on disk differs from the code that built it (recorded {recorded}, "
             f"on disk {on_disk})",
-            f"check out the code of version {n} ({class_ref}, digest {recorded[:12]}) on the "
-            "database's import paths, then replay again",
+            f"check out the code of version {n} ({class_ref}, digest {recorded[:12]}) and replay "
+            "with --path DIR (its directory), or put it back on the database's import paths",
         )  # fmt: skip
 
 

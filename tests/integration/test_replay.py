@@ -273,7 +273,13 @@ def test_refuses_when_the_code_on_disk_differs(
     assert "the code on disk differs from the code that built it" in result.stderr
     assert f"recorded {recorded[0]}, on disk " in result.stderr
     assert f"hint: check out the code of version 2 ({name}.model:Tagger, digest" in result.stderr
-    (pkg / "helpers.py").write_text("TAG = 'v1-'\n")  # that code checked out again
+    # that code checked out elsewhere, and named with --path
+    checkout = app_dir / "checkout"
+    shutil.copytree(pkg, checkout / name)
+    (checkout / name / "helpers.py").write_text("TAG = 'v1-'\n")
+    result = replay(dsn, "tagger", 2, "--path", str(checkout))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (pkg / "helpers.py").write_text("TAG = 'v1-'\n")  # or checked out again in place
     assert replay(dsn, "tagger", 2).returncode == 0
 
 
