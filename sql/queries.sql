@@ -364,7 +364,9 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
               ORDER BY r.id DESC LIMIT 50) r)::float8 AS fit_p50_s,
        (SELECT count(*) FROM motion.runs r WHERE r.trigger_name = t.name AND r.state = 'failed'
           AND r.finished_at > now() - interval '1 hour') AS failed_last_hour,
-       (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors
+       (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors,
+       (SELECT count(*) FROM motion.versions v
+        WHERE v.trigger_name = t.name AND v.pruned_at IS NOT NULL) AS versions_pruned
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
 GROUP BY t.name ORDER BY t.name
 
@@ -453,6 +455,18 @@ UPDATE motion.versions SET code_digest = $3 WHERE trigger_name = $1 AND version 
 -- `motion-pg status`: each trigger's deployed code.
 SELECT name, class_ref, code_digest FROM motion.triggers ORDER BY name
 
--- name: deployed_code
--- The deployed code of every trigger (triggers deployed before 0.3 recorded none).
-SELECT name, class_ref, code_digest FROM motion.triggers WHERE code_digest IS NOT NULL
+-- name: deployed_code_of
+-- The deployed code of one trigger (NULL digest: deployed before 0.3, not recorded).
+SELECT class_ref, code_digest FROM motion.triggers WHERE name = $1
+
+-- Retention (sql/idempotent/060-retention.sql).
+
+-- name: pruned_message
+-- NULL unless the version's state was pruned by retention.
+SELECT motion._pruned_message($1, $2::integer) AS message
+
+-- name: trigger_names
+SELECT name FROM motion.triggers ORDER BY name
+
+-- name: prune
+SELECT trigger_name, kind, count, versions, bytes FROM motion.prune($1, $2::boolean, $3::integer)

@@ -13,8 +13,15 @@ def main() -> None:
 
 def _register() -> None:
     # each module adds its commands to `main` on import
-    from motion_pg.cli import app_cmds, embedded_cmds, jobs_cmds, state_cmds  # noqa: F401
-    from motion_pg.cli import replay_cmds as _replay  # noqa: F401
+    from motion_pg.cli import (  # noqa: F401
+        app_cmds,
+        embedded_cmds,
+        init_cmds,
+        jobs_cmds,
+        prune_cmds,
+        replay_cmds,
+        state_cmds,
+    )
 
 
 _register()

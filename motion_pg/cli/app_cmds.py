@@ -177,10 +177,13 @@ def status(dsn: str | None) -> None:
 
 
 def _version(row: dict[str, Any]) -> str:
-    """The serving version, marked when a pin holds it."""
-    if row["pinned_version"] is None:
-        return str(row["serving_version"])
-    return f"{row['serving_version']} (pinned)"
+    """The serving version, marked when a pin holds it, and how many versions retention pruned."""
+    text = str(row["serving_version"])
+    if row["pinned_version"] is not None:
+        text += " (pinned)"
+    if row.get("versions_pruned"):
+        text += f" ({row['versions_pruned']} pruned)"
+    return text
 
 
 def _changed_settings(settings: dict[str, Any]) -> str:
