@@ -208,17 +208,38 @@ def test_refuses_pruned_events_and_parent_state(
     result = replay(dsn, tally, 4)
     assert result.returncode == 2
     assert "the state of its parent version 3 was pruned" in result.stderr
-    # retention marks pruned versions (motion.versions.pruned_at), entries kept or not
+    # a version marked pruned (motion.versions.pruned_at) counts as pruned, entries kept or not
     add_items(conn, "5")
     fit_all(dsn)
     assert replay(dsn, tally, 5).returncode == 0
-    conn.execute("ALTER TABLE motion.versions ADD COLUMN IF NOT EXISTS pruned_at timestamptz")
     conn.execute("UPDATE motion.versions SET pruned_at = now() WHERE version = 4")
     result = replay(dsn, tally, 5)
     assert result.returncode == 2
     assert "the state of its parent version 4 was pruned" in result.stderr
     result = replay(dsn, tally, 4)
     assert result.returncode == 2 and "version 4: its state was pruned" in result.stderr
+
+
+def test_after_retention_kept_versions_replay_and_pruned_ones_are_refused(
+    conn: psycopg.Connection[Any], dsn: str, tally: str
+) -> None:
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER tally SET (keep_versions = 3, keep_events = 0)")
+    for amount in ("1", "2", "3", "4"):
+        add_items(conn, amount)
+        fit_all(dsn)
+    prune_done_jobs(conn)
+    conn.execute("SELECT * FROM motion.prune('tally')")
+    pruned = conn.execute(
+        "SELECT array_agg(version ORDER BY version) FROM motion.versions"
+        " WHERE trigger_name = 'tally' AND pruned_at IS NOT NULL"
+    ).fetchone()
+    assert pruned == ([1, 2, 3],)  # versions 4, 5 and 6 (the serving one) are kept
+    assert replay(dsn, tally, 6).returncode == 0
+    assert replay(dsn, tally, 5).returncode == 0
+    result = replay(dsn, tally, 4)  # kept, but its parent is a tombstone
+    assert result.returncode == 2 and "its parent version 3 was pruned" in result.stderr
+    result = replay(dsn, tally, 3)
+    assert result.returncode == 2 and "version 3: its state was pruned" in result.stderr
 
 
 TAGGER = """import motion_pg
