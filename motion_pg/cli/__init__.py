@@ -18,9 +18,13 @@ def _register() -> None:
         embedded_cmds,
         init_cmds,
         jobs_cmds,
+        lineage_cmds,
+        metrics_cmds,
         prune_cmds,
         replay_cmds,
         state_cmds,
+        status_cmds,
+        worker_cmds,
     )
 
 

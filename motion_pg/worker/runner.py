@@ -25,6 +25,7 @@ from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
+from motion_pg.worker.logs import log_context
 from motion_pg.worker.paths import prepend_paths, recorded_paths
 
 log = logging.getLogger("motion_pg.worker")
@@ -263,7 +264,9 @@ class Worker:
         """Process ``claim``; whatever goes wrong with it (other than a lost connection) is that
         run's failure, never the worker's: one trigger never stops the others."""
         try:
-            self._process(conn, claim)
+            with log_context(trigger=claim.trigger, run_id=claim.run_id,
+                             job_ids=[e.id for e in claim.events]):  # fmt: skip
+                self._process(conn, claim)
         except _LOST:
             raise
         except Exception as e:
