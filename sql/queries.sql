@@ -157,9 +157,9 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- One statement claims the oldest ready events of one trigger with no running fit: it opens the
 -- run (the partial unique index refuses a second running fit of that trigger, so a concurrent
 -- claimer of the same trigger fails instead of fitting in parallel) and marks that trigger's
--- ready events as running, oldest first, up to its fit_batch param (default $3). Under
--- on_fit_error = 'block' a trigger with a dead job is skipped, and a batch stops before the first
--- event that waits for a retry. A batch is always a prefix of the trigger's ready events.
+-- ready events as running, oldest first, up to its fit_batch param (default $3), skipping the
+-- triggers named in $4. Under on_fit_error = 'block' a trigger with a dead job is skipped, and a
+-- batch stops before the first event that waits for a retry. A batch is always a prefix of the trigger's ready events.
 -- Every step is an index lookup per trigger or per event (the catalog is small, the queue may be
 -- huge), and its plan must not depend on the statistics of motion.jobs: they are usually taken on
 -- a drained queue and say nothing is pending. So each step has one cheap plan under any estimate:
@@ -182,8 +182,9 @@ WITH candidate AS MATERIALIZED (
           AND (j.run_at <= now() OR (t.settings).on_fit_error = 'block')
         ORDER BY j.trigger_name, j.id LIMIT 1
     ) oldest
-    -- a disabled trigger keeps its events: they are fitted after ENABLE
-    WHERE t.enabled AND oldest.due
+    -- a disabled trigger keeps its events: they are fitted after ENABLE; $4: the triggers whose
+    -- deployed code this worker does not have (motion_pg.worker.code_gate)
+    WHERE t.enabled AND oldest.due AND NOT (t.name = ANY ($4::text[]))
       AND NOT EXISTS (SELECT 1 FROM motion.runs r
                       WHERE r.trigger_name = t.name AND r.state = 'running')
       AND NOT ((t.settings).on_fit_error = 'block'
@@ -462,3 +463,7 @@ UPDATE motion.versions SET code_digest = $3 WHERE trigger_name = $1 AND version 
 -- name: deployed_code
 -- `motion-pg status`: each trigger's deployed code.
 SELECT name, class_ref, code_digest FROM motion.triggers ORDER BY name
+
+-- name: deployed_code
+-- The deployed code of every trigger (triggers deployed before 0.3 recorded none).
+SELECT name, class_ref, code_digest FROM motion.triggers WHERE code_digest IS NOT NULL

@@ -21,6 +21,7 @@ from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
+from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
@@ -51,6 +52,7 @@ class Worker:
         grace_seconds: float = 30.0,
         prune_after: float = 600.0,
         worker_id: str | None = None,
+        paths: list[str] | None = None,
     ) -> None:
         self.dsn = dsn
         self.poll_interval = poll_interval
@@ -59,6 +61,9 @@ class Worker:
         self.fit_timeout = fit_timeout
         self.grace_seconds = grace_seconds
         self.prune_after = prune_after
+        # where this host imports trigger code from; None: the paths `install` recorded
+        self.paths = paths
+        self.code_gate = CodeGate()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = False
         self._stop_deadline = float("inf")
@@ -145,7 +150,7 @@ class Worker:
                            options=MOTION_OPTIONS)  # fmt: skip
         listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
         if self._fit is None:
-            paths = recorded_paths(conn)
+            paths = self.paths if self.paths is not None else recorded_paths(conn)
             prepend_paths(paths)
             self._fit = FitProcess(self.dsn, paths)
         else:
@@ -186,6 +191,7 @@ class Worker:
             pass
 
     def _housekeeping(self, conn: psycopg.Connection[Any]) -> None:
+        self.code_gate.refresh(conn)
         now = time.monotonic()
         if now - self._housekept < min(self.lease_seconds / 2, 5.0):
             return
@@ -203,7 +209,8 @@ class Worker:
         for _ in range(3):
             try:
                 rows = PgDatabase(conn).query(
-                    query("claim_jobs"), [self.worker_id, self.lease_seconds, self.fit_batch]
+                    query("claim_jobs"),
+                    [self.worker_id, self.lease_seconds, self.fit_batch, self.code_gate.excluded],
                 )
                 break
             except psycopg.errors.UniqueViolation:
