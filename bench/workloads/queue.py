@@ -256,8 +256,8 @@ def b8_claim(bench: Bench) -> None:
     bench.rows.append(Row(
         "B8b", f"claim (100 events, EXPLAIN ANALYZE, jit off) with 1k vs {deep:,} pending jobs; "
         "fresh statistics vs those of a drained queue (analyzed all done, pruned, vacuumed)",
-        {label[k]: _spread(v, "ms") + (f", {buffers[k]:,.0f} buffers" if k in buffers else "")
-         for k, v in times.items()},
+        {label[k]: _spread(times[k], "ms") + (f", {buffers[k]:,.0f} buffers" if k in buffers else "")
+         for k in label},
         f"deep / shallow = {flat:.2f}; stale / fresh at {deep:,} = {stable:.2f}",
         "flat (0.8-1.2); same (0.8-1.2)",
         None if bench.sizes.quick else (0.8 <= flat <= 1.2 and 0.8 <= stable <= 1.2),
