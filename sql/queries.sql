@@ -159,7 +159,8 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- claimer of the same trigger fails instead of fitting in parallel) and marks that trigger's
 -- ready events as running, oldest first, up to its fit_batch param (default $3), skipping the
 -- triggers named in $4. Under on_fit_error = 'block' a trigger with a dead job is skipped, and a
--- batch stops before the first event that waits for a retry. A batch is always a prefix of the trigger's ready events.
+-- batch stops before the first event that waits for a retry. A batch is always a prefix of the
+-- trigger's ready events.
 -- Every step is an index lookup per trigger or per event (the catalog is small, the queue may be
 -- huge), and its plan must not depend on the statistics of motion.jobs: they are usually taken on
 -- a drained queue and say nothing is pending. So each step has one cheap plan under any estimate:
