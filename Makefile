@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest
 
 .PHONY: setup system venv demo test unit integration security chaos lint format bench bench-quick \
-        install-extension clean
+        install-extension wheel clean
 
 setup: system venv
 
@@ -19,7 +19,7 @@ demo: setup
 	$(BIN)/motion-pg demo
 
 test: setup install-extension
-	$(PYTEST) tests
+	$(PYTEST) tests examples
 
 unit: setup
 	$(PYTEST) tests/unit
@@ -48,8 +48,12 @@ bench: setup
 bench-quick: setup
 	$(BIN)/python -m bench --quick
 
+# the wheel users install (it carries sql/, extension/ and the example: hatch_build.py), in dist/
+wheel: setup
+	$(BIN)/python -m pip wheel --no-deps --no-build-isolation -w dist .
+
 install-extension: setup
 	@scripts/install-extension.sh
 
 clean:
-	rm -rf $(VENV) .motion bench-results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) dist .motion bench-results .pytest_cache .mypy_cache .ruff_cache

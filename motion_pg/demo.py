@@ -8,6 +8,7 @@ corrections, the worker's fit, and the changed predictions that follow.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import subprocess
 import sys
@@ -18,12 +19,25 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from rich.console import Console
+from rich.markup import escape
 from rich.rule import Rule
 
 from motion_pg.embedded import Cluster, bin_path
 from motion_pg.install import install
 
-APP = Path(__file__).resolve().parent.parent / "examples" / "support_tickets"
+_HERE = Path(__file__).resolve().parent
+# a checkout's examples/, or the copy a built wheel carries
+APP = (
+    next(
+        (
+            p
+            for p in (_HERE.parent / "examples", _HERE / "_examples")
+            if (p / "support_tickets").is_dir()
+        ),
+        _HERE.parent / "examples",
+    )
+    / "support_tickets"
+)
 DBNAME = "motion_demo"
 console = Console(highlight=False)
 
@@ -94,8 +108,24 @@ def _accuracy(pairs: list[tuple[int, str]], tickets: list[dict[str, str]]) -> in
     return sum(pred == t["true_category"] for (_, pred), t in zip(pairs, tickets, strict=True))
 
 
+def _check_shipped() -> None:
+    """The example app and its model's libraries are there, or say what to install."""
+    if not (APP / "triggers.py").is_file():
+        raise RuntimeError(
+            f"the support-tickets example is not shipped with this motion_pg (looked in {APP}); "
+            "run the demo from a checkout of motion_pg"
+        )
+    needed = {"sklearn": "scikit-learn", "scipy": "scipy"}
+    missing = [pkg for mod, pkg in needed.items() if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise RuntimeError(
+            f"the demo's model needs {', '.join(missing)}: pip install 'motion-pg[examples]'"
+        )
+
+
 def run() -> None:
     """Run the demo; raises on any failure."""
+    _check_shipped()
     _step("1. the embedded database")
     cluster = Cluster.default()
     cluster.start()
@@ -172,6 +202,6 @@ def main(argv: Any = None) -> int:
     try:
         run()
     except Exception as e:  # the demo is a script: show the failure plainly
-        console.print(f"[red]demo failed:[/red] {e}")
+        console.print(f"[red]demo failed:[/red] {escape(str(e))}")
         return 1
     return 0

@@ -36,8 +36,12 @@ _HEADER = '\\echo Use "CREATE EXTENSION motion" to load this file. \\quit\n'
 
 
 def control_file() -> Path:
-    """``extension/motion.control`` of the source tree."""
-    return sql_dir().parent / "extension" / f"{NAME}.control"
+    """``extension/motion.control`` of the source tree (``motion_pg/_extension/`` in a wheel)."""
+    root = sql_dir().parent
+    for candidate in (root / "extension", root / "_extension"):
+        if (candidate / f"{NAME}.control").is_file():
+            return candidate / f"{NAME}.control"
+    raise InstallError(f"motion_pg's extension control file {NAME}.control is missing in {root}")
 
 
 def current_version() -> str:

@@ -221,7 +221,9 @@ def create_route_triggers(
 # the kinds of Postgres triggers a route compiles to (the last part of their names)
 INFER_KINDS = ("infer_stmt", "infer_batch", "infer_upd", "infer_ins", "infer")
 STANDBY_KIND = "fit_standby"
-_KINDS = (*INFER_KINDS, "fit_ins", "fit_upd", STANDBY_KIND)
+# the (clear, guard) triggers of a lineage column (motion_pg.compiler.lineage): always enabled
+LINEAGE_KINDS = ("lineage_ins", "lineage_upd")
+_KINDS = (*INFER_KINDS, "fit_ins", "fit_upd", STANDBY_KIND, *LINEAGE_KINDS)
 
 
 def _kind(pg_trigger: str) -> str:

@@ -340,11 +340,12 @@ UPDATE motion.triggers SET revision = pg_catalog.nextval('motion.revisions'::reg
 WHERE name = $1
 
 -- name: list_jobs
+-- `motion-pg jobs list`: newest first.
 SELECT id, trigger_name, state, attempts, op, relation, created_at, run_at,
        errors -> -1 ->> 'error' AS last_error
 FROM motion.jobs
 WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR trigger_name = $2)
-ORDER BY id LIMIT $3::integer
+ORDER BY id DESC LIMIT $3::integer
 
 -- name: show_job
 SELECT * FROM motion.jobs WHERE id = $1::bigint
@@ -376,7 +377,9 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
               ORDER BY r.id DESC LIMIT 50) r)::float8 AS fit_p50_s,
        (SELECT count(*) FROM motion.runs r WHERE r.trigger_name = t.name AND r.state = 'failed'
           AND r.finished_at > now() - interval '1 hour') AS failed_last_hour,
-       (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors
+       (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors,
+       (SELECT count(*) FROM motion.versions v
+        WHERE v.trigger_name = t.name AND v.pruned_at IS NOT NULL) AS versions_pruned
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
 GROUP BY t.name ORDER BY t.name
 
@@ -465,6 +468,190 @@ UPDATE motion.versions SET code_digest = $3 WHERE trigger_name = $1 AND version 
 -- `motion-pg status`: each trigger's deployed code.
 SELECT name, class_ref, code_digest FROM motion.triggers ORDER BY name
 
--- name: deployed_code
--- The deployed code of every trigger (triggers deployed before 0.3 recorded none).
-SELECT name, class_ref, code_digest FROM motion.triggers WHERE code_digest IS NOT NULL
+-- name: deployed_code_of
+-- The deployed code of one trigger (NULL digest: deployed before 0.3, not recorded).
+SELECT class_ref, code_digest FROM motion.triggers WHERE name = $1
+
+-- Retention (sql/idempotent/080-retention.sql).
+
+-- name: pruned_message
+-- NULL unless the version's state was pruned by retention.
+SELECT motion._pruned_message($1, $2::integer) AS message
+
+-- name: trigger_names
+SELECT name FROM motion.triggers ORDER BY name
+
+-- name: prune
+SELECT trigger_name, kind, count, versions, bytes FROM motion.prune($1, $2::boolean, $3::integer)
+
+-- Metrics (motion_pg.metrics): what one scrape reads, in two queries whatever the trigger count.
+
+-- name: metrics_triggers
+-- Per trigger: queue, dead jobs, serving version, state size, infer errors and the summed infer
+-- latency histograms of every backend (motion.infer_latency; buckets are not cumulative).
+SELECT t.name, t.enabled, coalesce(t.serving_version, 0) AS serving_version,
+       (SELECT count(*) FROM motion.jobs j
+        WHERE j.trigger_name = t.name AND j.state = 'pending') AS pending,
+       (SELECT count(*) FROM motion.jobs j
+        WHERE j.trigger_name = t.name AND j.state = 'running') AS running,
+       (SELECT count(*) FROM motion.jobs j
+        WHERE j.trigger_name = t.name AND j.state = 'dead') AS dead,
+       coalesce((SELECT extract(epoch FROM now() - j.created_at) FROM motion.jobs j
+                 WHERE j.trigger_name = t.name AND j.state = 'pending'
+                 ORDER BY j.id LIMIT 1), 0)::float8 AS oldest_pending_s,
+       coalesce((SELECT v.state_bytes FROM motion.versions v
+                 WHERE v.trigger_name = t.name AND v.version = t.serving_version), 0) AS state_bytes,
+       coalesce(e.errors, 0) AS infer_errors,
+       l.buckets AS latency_buckets, coalesce(l.sum_seconds, 0)::float8 AS latency_sum,
+       coalesce(l.count, 0) AS latency_count
+FROM motion.triggers t
+LEFT JOIN (SELECT trigger_name, count(*) AS errors FROM motion.infer_errors
+           GROUP BY trigger_name) e ON e.trigger_name = t.name
+LEFT JOIN (SELECT s.trigger_name, array_agg(s.n ORDER BY s.i) AS buckets,
+                  (SELECT sum(x.sum_seconds) FROM motion.infer_latency x
+                   WHERE x.trigger_name = s.trigger_name) AS sum_seconds,
+                  (SELECT sum(x.count) FROM motion.infer_latency x
+                   WHERE x.trigger_name = s.trigger_name) AS count
+           FROM (SELECT il.trigger_name, u.i, sum(u.n)::bigint AS n
+                 FROM motion.infer_latency il, unnest(il.buckets) WITH ORDINALITY AS u(n, i)
+                 GROUP BY il.trigger_name, u.i) s
+           GROUP BY s.trigger_name) l ON l.trigger_name = t.name
+ORDER BY t.name
+
+-- name: metrics_runs
+-- Fit runs from id $1 on that finished and were not counted yet ($2), and the id the next scrape
+-- may start from: no lower one can still appear (a run's id is taken when it starts, and a run is
+-- committed within a minute) or is still running.
+WITH horizon AS (
+    SELECT least(
+        (SELECT coalesce(max(id) + 1, $1::bigint) FROM motion.runs
+         WHERE id >= $1::bigint AND started_at <= now() - interval '1 minute'),
+        (SELECT min(id) FROM motion.runs WHERE state = 'running')) AS next
+)
+SELECT h.next, r.id, r.trigger_name, r.state, r.jobs,
+       extract(epoch FROM r.finished_at - r.started_at)::float8 AS seconds
+FROM horizon h LEFT JOIN motion.runs r
+  ON r.id >= $1::bigint AND r.state <> 'running' AND r.id <> ALL ($2::bigint[])
+ORDER BY r.id
+
+-- Lineage per inferred row (motion_pg.runtime.stamps, motion_pg.runtime.lineage).
+
+-- name: route_lineage
+-- A route's lineage column, the lineage columns of every motion trigger on its relation (infer and
+-- fit never see them) and the relation's attribute numbers (the stamp's column mask).
+SELECT r.lineage_column,
+       (SELECT pg_catalog.array_agg(DISTINCT o.lineage_column) FROM motion.routes o
+        WHERE o.relation = r.relation AND o.lineage_column IS NOT NULL) AS hidden,
+       (SELECT pg_catalog.jsonb_object_agg(a.attname, a.attnum) FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = r.relation AND a.attnum > 0 AND NOT a.attisdropped) AS attnums
+FROM motion.routes r WHERE r.trigger_name = $1 AND r.ordinal = $2::integer
+
+-- name: deploy_in_force
+SELECT coalesce(pg_catalog.max(id), 0)::bigint AS id FROM motion.deploys WHERE trigger_name = $1
+
+-- name: lineage_clock
+-- The statement's transaction and time, for a stamp written where no statement trigger ran.
+SELECT pg_catalog.pg_current_xact_id()::text::int8 AS xact,
+       (EXTRACT(epoch FROM pg_catalog.statement_timestamp()) * 1000000)::int8 AS micros,
+       pg_catalog.to_regrole(pg_catalog.quote_ident(SESSION_USER))::oid::int8 AS role
+
+-- name: relation_lineage_columns
+-- The lineage columns of every motion trigger on relation $1 (or on the relation it is a
+-- partition of): the worker strips them from fit events.
+SELECT DISTINCT r.lineage_column AS name FROM motion.routes r
+WHERE r.lineage_column IS NOT NULL
+  AND (r.relation = $1::oid
+       OR r.relation IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors($1::oid) a))
+
+-- name: lineage_routes
+-- A motion trigger's routes with their relations, for making and dropping lineage columns.
+SELECT r.ordinal, r.relation::oid::bigint AS relid, n.nspname::text AS schema,
+       c.relname::text AS name, r.infer_method, r.lineage_column, r.pg_triggers
+FROM motion.routes r
+JOIN pg_catalog.pg_class c ON c.oid = r.relation
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE r.trigger_name = $1 ORDER BY r.ordinal
+
+-- name: set_route_lineage
+-- Record the lineage column of a route, and the Postgres triggers made for it (appended).
+UPDATE motion.routes SET lineage_column = $3, pg_triggers = pg_triggers || $4::text[]
+WHERE trigger_name = $1 AND ordinal = $2::integer
+
+-- name: column_exists
+SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid
+               AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped) AS found
+
+-- name: lineage_relation
+SELECT c.oid::bigint AS relid, n.nspname::text AS schema, c.relname::text AS name,
+       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS relation
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = $1::pg_catalog.regclass
+
+-- name: lineage_infer_routes
+-- The infer routes into relation $1 (or into the relation it is a partition of).
+SELECT r.trigger_name, r.ordinal, r.lineage_column, r.key_columns,
+       r.relation::oid::bigint AS relid, r.relation::text AS relation,
+       (SELECT pg_catalog.jsonb_object_agg(a.attnum, a.attname) FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = r.relation AND a.attnum > 0 AND NOT a.attisdropped) AS attnames,
+       t.enabled, (t.settings).lineage AS lineage_on
+FROM motion.routes r JOIN motion.triggers t ON t.name = r.trigger_name
+WHERE r.infer_method IS NOT NULL
+  AND (r.relation = $1::oid
+       OR r.relation IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors($1::oid) a))
+ORDER BY r.trigger_name, r.ordinal
+
+-- name: lineage_version
+SELECT v.version, v.source, v.run_id, v.parent_version, v.params,
+       pg_catalog.to_jsonb(v.settings) AS settings, v.created_at, v.code_digest, v.restored_from
+FROM motion.versions v WHERE v.trigger_name = $1 AND v.version = $2::integer
+
+-- name: lineage_deploy
+SELECT d.id, d.action, d.deployed_at, d.deployed_by::text AS deployed_by, d.digest_after
+FROM motion.deploys d WHERE d.id = $1::bigint
+
+-- name: lineage_role
+SELECT r.rolname::text AS name FROM pg_catalog.pg_roles r WHERE r.oid = $1::bigint::oid
+
+-- name: lineage_infer_errors
+SELECT e.id, e.created_at, e.error FROM motion.infer_errors e
+WHERE e.trigger_name = $1 AND e.row_key = $2::jsonb ORDER BY e.id
+
+-- name: lineage_changes_of
+-- The changes recorded for a row since it was stamped with $4.
+SELECT c.id, c.changed, c.old_values, c.forged, c.xact::text AS xact, c.changed_at,
+       c.changed_by::text AS changed_by
+FROM motion.lineage_changes c
+WHERE c.relation = $1::oid AND c.lineage_column = $2 AND c.row_key = $3::jsonb
+  AND c.stamp IS NOT DISTINCT FROM $4::bytea
+ORDER BY c.id
+
+-- name: lineage_chain
+-- A version and its parents back to the setup that started them: each with its fit run, code,
+-- how many events built it and whether its state and their data are still kept.
+WITH RECURSIVE chain AS (
+    SELECT v.version, v.source, v.run_id, v.parent_version, v.created_at, v.code_digest,
+           v.restored_from, v.pruned_at, 1 AS depth
+    FROM motion.versions v WHERE v.trigger_name = $1 AND v.version = $2::integer
+    UNION ALL
+    SELECT p.version, p.source, p.run_id, p.parent_version, p.created_at, p.code_digest,
+           p.restored_from, p.pruned_at, c.depth + 1
+    FROM chain c JOIN motion.versions p ON p.trigger_name = $1 AND p.version = c.parent_version
+    WHERE c.source <> 'setup' AND c.depth < 10000
+)
+SELECT c.version, c.source, c.run_id, c.parent_version, c.created_at, c.code_digest,
+       c.restored_from,
+       (SELECT pg_catalog.count(*) FROM motion.jobs j
+        WHERE j.run_id = c.run_id AND j.trigger_name = $1 AND j.state = 'done')
+       + (SELECT pg_catalog.count(*) FROM motion.job_log l
+          WHERE l.run_id = c.run_id AND l.trigger_name = $1) AS events,
+       (SELECT pg_catalog.count(*) FROM motion.jobs j
+        WHERE j.run_id = c.run_id AND j.trigger_name = $1 AND j.state = 'done')
+       + (SELECT pg_catalog.count(*) FROM motion.job_log l
+          WHERE l.run_id = c.run_id AND l.trigger_name = $1 AND l.row_data IS NOT NULL)
+         AS events_kept,
+       c.pruned_at IS NULL AS state_kept, c.pruned_at
+FROM chain c ORDER BY c.depth
+
+-- name: lineage_events
+SELECT e.job_id, e.run_id, e.route, e.relation, e.op, e.row_key, e.enqueued_at, e.finished_at
+FROM motion.version_events($1, $2::integer) e LIMIT $3::integer

@@ -79,7 +79,16 @@ def _sk_insert(table: str, n: int) -> str:
 
 def setup(bench: Bench) -> None:
     with bench.connect() as conn:
-        for t in ("b_none", "b_hand", "b_handsd", "b_motion", "b_handq", "b_motionq", "b_growth"):
+        for t in (
+            "b_none",
+            "b_hand",
+            "b_handsd",
+            "b_motion",
+            "b_handq",
+            "b_motionq",
+            "b_growth",
+            "b_motion_nolin",
+        ):
             conn.execute(_TABLE.format(t))
         for t in ("b_sk_row", "b_sk_batch"):
             conn.execute(_SK_TABLE.format(t))
@@ -92,6 +101,8 @@ def setup(bench: Bench) -> None:
                      "EXECUTE FUNCTION hand_infer_enqueue()")  # fmt: skip
         motion_pg.execute(conn, """
             CREATE MOTION TRIGGER trivial ON b_motion USING 'bench.models:Trivial';
+            CREATE MOTION TRIGGER trivial_nolin ON b_motion_nolin USING 'bench.models:Trivial'
+                WITH (lineage = false);
             CREATE MOTION TRIGGER trivial_fit ON b_motionq USING 'bench.models:TrivialFit';
             CREATE MOTION TRIGGER growth ON b_growth USING 'bench.models:Trivial';
             CREATE MOTION TRIGGER sk_row ON b_sk_row USING 'bench.models:Sklearn';
@@ -144,6 +155,7 @@ def b1_b2(bench: Bench) -> dict[str, Any]:
         "none": _insert("b_none", n), "hand": _insert("b_hand", n),
         "hand (definer)": _insert("b_handsd", n),
         "motion": _insert("b_motion", n), "hand+queue": _insert("b_handq", n),
+        "motion (lineage off)": _insert("b_motion_nolin", n),
         "motion+fit": _insert("b_motionq", n),
     }, runs)  # fmt: skip
     m = {k: median(v) for k, v in t.items()}
@@ -157,6 +169,12 @@ def b1_b2(bench: Bench) -> dict[str, Any]:
         f"per row: executor {m['none'] / n * 1000:.1f} µs, PL/Python trigger floor "
         f"{(m['hand'] - m['none']) / n * 1000:.1f} µs, motion on top "
         f"{(m['motion'] - m['hand']) / n * 1000:.2f} µs",
+    ))  # fmt: skip
+    lin = m["motion"] / m["motion (lineage off)"]
+    bench.rows.append(Row(
+        "B1 lineage off", "B1 with WITH (lineage = false): rows not stamped",
+        {"motion, lineage off": _fmt(m["motion (lineage off)"]), "motion": _fmt(m["motion"])},
+        f"lineage on / off = {lin:.2f}", "≤ 1.10", None if bench.sizes.quick else lin <= 1.10, t,
     ))  # fmt: skip
     r2 = m["motion+fit"] / m["hand+queue"]
     bench.rows.append(Row(

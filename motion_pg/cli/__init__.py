@@ -13,7 +13,18 @@ def main() -> None:
 
 def _register() -> None:
     # each module adds its commands to `main` on import
-    from motion_pg.cli import app_cmds, embedded_cmds, jobs_cmds, state_cmds  # noqa: F401
+    from motion_pg.cli import (  # noqa: F401
+        app_cmds,
+        embedded_cmds,
+        init_cmds,
+        jobs_cmds,
+        lineage_cmds,
+        metrics_cmds,
+        prune_cmds,
+        state_cmds,
+        status_cmds,
+        worker_cmds,
+    )
 
 
 _register()

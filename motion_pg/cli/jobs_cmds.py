@@ -6,10 +6,10 @@ import json
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from motion_pg.cli import main
-from motion_pg.cli.options import dsn_option, resolve_dsn
+from motion_pg.cli.options import dsn_option, echo_json, json_option, resolve_dsn
+from motion_pg.cli.tables import print_rows
 from motion_pg.errors import MotionError
 from motion_pg.pg import PgDatabase, connect
 from motion_pg.queries import query
@@ -33,36 +33,50 @@ def jobs() -> None:
 @dsn_option
 @click.option("--state", type=click.Choice(["pending", "running", "done", "dead"]), default=None)
 @click.option("--trigger", default=None, help="only this motion trigger's jobs")
-@click.option("--limit", default=50, show_default=True)
-def list_jobs(dsn: str | None, state: str | None, trigger: str | None, limit: int) -> None:
-    """List jobs, oldest first."""
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@json_option
+def list_jobs(dsn: str | None, state: str | None, trigger: str | None, limit: int,
+              as_json: bool) -> None:  # fmt: skip
+    """List jobs, newest first (finished jobs are pruned after a while)."""
     rows = _db(dsn).query(query("list_jobs"), [state, trigger, limit])
-    table = Table("id", "trigger", "state", "attempts", "op", "relation", "created", "last error")
+    if as_json:
+        echo_json(rows)
+        return
+    listed = []
     for r in rows:
         error = (r["last_error"] or "").strip().splitlines()
-        table.add_row(
+        listed.append([
             str(r["id"]), r["trigger_name"], r["state"], str(r["attempts"]), r["op"],
-            r["relation"], f"{r['created_at']:%Y-%m-%d %H:%M:%S}", error[-1] if error else "",
-        )  # fmt: skip
-    console.print(table)
+            r["relation"], f"{r['created_at']:%m-%d %H:%M:%S}", error[-1] if error else "",
+        ])  # fmt: skip
+    print_rows(
+        console,
+        [("id", "number"), ("trigger", "name"), ("state", "name"), ("attempts", "number"),
+         ("op", "name"), ("relation", "name"), ("created", "name"), ("last error", "text")],
+        listed,
+    )  # fmt: skip
 
 
 @jobs.command()
 @dsn_option
 @click.argument("job_id", type=int)
-def show(dsn: str | None, job_id: int) -> None:
+@json_option
+def show(dsn: str | None, job_id: int, as_json: bool) -> None:
     """Show one job with its row and every error it met."""
     rows = _db(dsn).query(query("show_job"), [job_id])
     if not rows:
         raise click.ClickException(f"job {job_id} does not exist (finished jobs are pruned)")
     job = rows[0]
+    if as_json:
+        echo_json(job)
+        return
     for key in ("id", "trigger_name", "state", "attempts", "op", "relation", "run_id",
                 "created_at", "run_at", "finished_at"):  # fmt: skip
         console.print(f"{key:>13}: {job[key]}")
-    console.print(f"{'row':>13}: {json.dumps(job['row_data'], default=str)}")
+    console.print(f"{'row':>13}: {json.dumps(job['row_data'], default=str)}", soft_wrap=True)
     for err in job["errors"]:
         console.print(f"\n[bold]attempt {err['attempt']}[/bold] at {err['at']} (run {err['run']}):")
-        console.print(err["error"].rstrip())
+        console.print(err["error"].rstrip(), soft_wrap=True, markup=False)
 
 
 def _target(ids: tuple[int, ...], trigger: str | None) -> tuple[list[int], str | None]:

@@ -1,7 +1,10 @@
-"""Options shared by commands that talk to a database."""
+"""Options shared by the commands: ``--dsn`` and ``--json`` (tables: :mod:`motion_pg.cli.tables`)."""
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import json
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -34,3 +37,25 @@ def resolve_dsn(dsn: str | None) -> str:
             "start it with `motion-pg up` or pass --dsn / set MOTION_DSN"
         )
     return cluster.dsn()
+
+
+def json_option(func: F) -> F:
+    """``--json``: print machine-readable JSON instead of tables (the parameter ``as_json``)."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="print JSON (for scripts) instead of a table"
+    )(func)
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` as one JSON document on stdout (timestamps ISO 8601, decimals as numbers)."""
+    click.echo(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return str(value)

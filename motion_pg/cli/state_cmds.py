@@ -9,10 +9,10 @@ from typing import Any
 import click
 import psycopg
 from rich.console import Console
-from rich.table import Table
 
 from motion_pg.cli import main
-from motion_pg.cli.options import dsn_option, resolve_dsn
+from motion_pg.cli.options import dsn_option, json_option, resolve_dsn
+from motion_pg.cli.tables import print_rows
 from motion_pg.errors import MotionError
 from motion_pg.pg import connect
 
@@ -48,7 +48,7 @@ def state() -> None:
 @click.argument("trigger")
 @click.argument("key", required=False)
 @click.option("--version", type=int, default=None, help="this version (default: the serving one)")
-@click.option("--json", "as_json", is_flag=True, help="print the jsonb rendering as is")
+@json_option
 def show(dsn: str | None, trigger: str, key: str | None, version: int | None,
          as_json: bool) -> None:  # fmt: skip
     """Show TRIGGER's state (a table of its keys), or the value of one KEY."""
@@ -75,16 +75,19 @@ def show(dsn: str | None, trigger: str, key: str | None, version: int | None,
     if as_json:
         click.echo(json.dumps(rendered))
         return
-    table = Table(
-        "key", "type", "value / summary", title=f"{trigger} version {rendered['version']}"
-    )
+    listed = []
     for name, value in rendered["keys"].items():
         if _is_description(value):
-            table.add_row(name, value["type"], f"{value['summary']} ({value['bytes']} bytes)")
+            listed.append([name, value["type"], f"{value['summary']} ({value['bytes']} bytes)"])
         else:
             text = json.dumps(value)
-            table.add_row(name, "json", text if len(text) <= 200 else text[:197] + "...")
-    console.print(table)
+            listed.append([name, "json", text if len(text) <= 200 else text[:197] + "..."])
+    print_rows(
+        console,
+        [("key", "name"), ("type", "name"), ("value / summary", "text")],
+        listed,
+        title=f"{trigger} version {rendered['version']}",
+    )
 
 
 @main.command()

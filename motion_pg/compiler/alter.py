@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from motion_pg.compiler import checks, deploys
+from motion_pg.compiler import checks, deploys, lineage
 from motion_pg.compiler.catalog import Catalog, unknown
 from motion_pg.compiler.create import run_setup
 from motion_pg.compiler.session import Session, recorded_path
@@ -27,6 +27,7 @@ from motion_pg.dsl.spec import (
 )
 from motion_pg.errors import DefinitionError
 from motion_pg.runtime import identity, loader
+from motion_pg.runtime.retention import check_not_pruned
 from motion_pg.runtime.state import head_version, write_version
 from motion_pg.settings import Settings
 from motion_pg.settings import split as split_params
@@ -50,6 +51,9 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         catalog.set_config(name, params, settings)
         if "fire_on_replica" in named:
             _apply_enabled(session, catalog, name, current["enabled"], settings)
+        if "lineage" in named and settings.lineage:  # adds missing columns; false stops stamping
+            lineage.apply(session.db, name, enabled=True, always=settings.fire_on_replica,
+                          made=lineage.existing(session.db, name))  # fmt: skip
         version = write_version(session.db, name, {}, source="params", parent=serving,
                                 params=params, settings=settings)  # fmt: skip
         done = f"SET (version {version})"
@@ -67,6 +71,7 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
                 f'motion trigger "{name}" has no version {action.version}',
                 hint="see its versions in motion.version_history",
             )
+        check_not_pruned(session.db, name, action.version)
         params, restored = target
         catalog.set_config(name, params, restored)
         if restored.fire_on_replica != settings.fire_on_replica:
@@ -98,6 +103,7 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
                 f'motion trigger "{name}" has no version {action.version}',
                 hint="see its versions in motion.version_history",
             )
+        check_not_pruned(session.db, name, action.version)
         catalog.set_pinned(name, action.version)
         done = f"PIN VERSION {action.version}"
     elif isinstance(action, Unpin):
@@ -149,6 +155,7 @@ def drop(session: Session, catalog: Catalog, stmt: DropMotionTrigger) -> str:
         raise unknown(stmt.name)
     catalog.lock(stmt.name)
     drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
+    lineage.drop_columns(session.db, stmt.name)
     catalog.delete(stmt.name)
     return f"DROP MOTION TRIGGER {stmt.name}"
 

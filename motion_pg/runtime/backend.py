@@ -22,7 +22,7 @@ from typing import Any
 
 from motion_pg.errors import InferError, MotionError, UnknownTrigger
 from motion_pg.queries import query
-from motion_pg.runtime import identity, loader, outputs
+from motion_pg.runtime import identity, latency, loader, outputs, stamping
 from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
 from motion_pg.runtime.routes import BatchMethod, InferMethod, LoadedTrigger, Route, one_row
 from motion_pg.runtime.state import BlobCache
@@ -36,6 +36,7 @@ _loaded: dict[str, LoadedTrigger] = {}
 # re-fire infer nor enqueue fit events (motion._writing_back reads it for the enqueue triggers)
 writing_back: set[str] = set()
 _db: PlpyDatabase | None = None
+_sampling = latency.sampling
 
 
 def database(plpy: Any) -> PlpyDatabase:
@@ -71,17 +72,24 @@ def refresh(plpy: Any, name: str) -> LoadedTrigger:
 
 
 def check_serving(
-    plpy: Any, name: str, token: str | None, ordinal: str | None, relid: int, pg_trigger: str
-) -> None:
+    plpy: Any, name: str, token: str | None, ordinal: str | None, relid: int, pg_trigger: str,
+    xact: int, micros: int, role: int,
+) -> None:  # fmt: skip
     """``motion._check_serving``, once per statement: reload trigger ``name`` when the catalog's
     serving ``token`` (read by ``motion.infer_statement``) differs from the one this backend loaded,
-    and refuse a calling Postgres trigger the loaded routes do not name; no SQL otherwise."""
+    and refuse a calling Postgres trigger the loaded routes do not name; no SQL otherwise. Builds
+    the statement's lineage stamp from its transaction ``xact``, time ``micros`` and login
+    ``role``."""
     loaded = _loaded.get(name)
     if loaded is None or loaded.token != token:
         loaded = refresh(plpy, name)
     route = loaded.routes.get(int(ordinal)) if ordinal is not None and ordinal.isdigit() else None
     if route is None or pg_trigger not in route.pg_triggers or str(relid) != route.relid:
         _not_routed(plpy, loaded.name, pg_trigger, int(relid), "motion.infer_statement")
+        raise AssertionError("plpy.error returned")  # pragma: no cover
+    stamping.tokens.clear()
+    stamping.set_stamp(loaded, route, xact, micros, role)
+    latency.statement(plpy, name)  # counts the statement; samples one in latency.EVERY
 
 
 def route_for(plpy: Any, loaded: LoadedTrigger, td: Mapping[str, Any]) -> Route:
@@ -120,6 +128,7 @@ def _not_routed(plpy: Any, name: str, pg_trigger: str, relid: int, function: str
 def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
     row = db.query(query("trigger_definition"), [name])[0]
     deployed = db.query(query("trigger_code"), [name])[0]["code_digest"]
+    deploy_id = int(db.query(query("deploy_in_force"), [name])[0]["id"])
     try:
         # after a deploy this backend re-imports the code, and never runs code that is not it
         identity.ensure(name, row["class_ref"], deployed)
@@ -138,6 +147,7 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
         params=params,
         settings=Settings.from_json(row["settings"]),
         state=MappingProxyType({}),
+        deploy_id=deploy_id,
     )
     user_db = user_database(db, row["search_path"])
     for r in db.query(query("trigger_routes"), [name]):
@@ -168,10 +178,24 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
             info, method, columns, list(r["key_columns"]), ctx, batch,
             relid=str(r["relid"]), pg_triggers=frozenset(r["pg_triggers"]),
         )  # fmt: skip
+        _lineage(db, name, route)
         for pg_trigger in route.pg_triggers:
             loaded.by_pg_trigger[pg_trigger] = (route, [name, str(info.ordinal)])
     _loaded[name] = loaded
     return _set_state(db, loaded, row["serving_version"])
+
+
+def _lineage(db: PlpyDatabase, name: str, route: Route) -> None:
+    found = db.query(query("route_lineage"), [name, route.info.ordinal])
+    if not found:
+        return
+    row = found[0]
+    route.hidden = tuple(row["hidden"] or ())
+    if route.info.infer is not None:
+        route.lineage_column = row["lineage_column"]
+    raw = row["attnums"]
+    attnums = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    route.attnums = {str(k): int(v) for k, v in attnums.items()}
 
 
 def _definition_failed(plpy: Any, name: str, e: MotionError) -> None:
@@ -232,10 +256,23 @@ def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
     route = route_for(plpy, loaded, td)
     if not loaded.enabled:
         return None
+    if route.lineage_column is not None and td["relid"] != route.relid:
+        # a partition's row: the parent's statement trigger may not have run for this statement
+        stamping.fresh_stamp(plpy, loaded, route)
+    inserting = td["event"] == "INSERT"
     try:
-        return outputs.infer_one(plpy, loaded, route, td["new"])
+        if name in _sampling:  # this statement's infer latency is sampled (runtime.latency)
+            done = latency.timed(
+                name, outputs.infer_one, plpy, loaded, route, td["new"], inserting=inserting
+            )
+        else:
+            done = outputs.infer_one(plpy, loaded, route, td["new"], inserting=inserting)
     except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
         raise e.with_traceback(None) from None
+    column = route.stamp_column
+    if done is not None and column is not None and not inserting:
+        stamping.tokens[(name, column)] = td["new"][column]
+    return done
 
 
 def warm(plpy: Any, name: str) -> int:

@@ -35,7 +35,7 @@ from typing import Any
 from psycopg import sql
 
 from motion_pg.errors import InferError
-from motion_pg.runtime import backend
+from motion_pg.runtime import backend, stamping, stamps
 from motion_pg.runtime.outputs import (
     convert_into,
     describe,
@@ -47,6 +47,7 @@ from motion_pg.runtime.outputs import (
 from motion_pg.runtime.routes import LoadedTrigger, Route
 
 Outputs = list[dict[str, Any] | None]
+_FAILED = object()  # a row whose infer failed (on_error = 'skip')
 _plans: dict[tuple[Any, ...], Any] = {}
 
 
@@ -62,9 +63,13 @@ def infer_inserted(plpy: Any, td: Mapping[str, Any]) -> None:
     rows: list[dict[str, Any]] = list(plpy.execute("SELECT * FROM motion_new_rows"))
     if not rows:
         return
+    if route.hidden:  # infer never sees lineage columns
+        rows = [route.visible(r) for r in rows]
+    if route.lineage_column is not None:
+        stamping.fresh_stamp(plpy, loaded, route)
     try:
-        outputs = _infer(plpy, loaded, route, rows)
-        _write_back(plpy, loaded, route, relid, rows, outputs)
+        outputs, flags = _infer(plpy, loaded, route, rows)
+        _write_back(plpy, loaded, route, relid, rows, outputs, flags)
     except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
         raise e.with_traceback(None) from None
     if route.info.fit is not None:
@@ -79,7 +84,10 @@ def _call(route: Route) -> Any:
     return lambda rows, ctx: [method(r, ctx) for r in rows]  # the class lost infer_batch
 
 
-def _infer(plpy: Any, loaded: LoadedTrigger, route: Route, rows: list[dict[str, Any]]) -> Outputs:
+def _infer(
+    plpy: Any, loaded: LoadedTrigger, route: Route, rows: list[dict[str, Any]]
+) -> tuple[Outputs, list[int]]:
+    """Each row's converted outputs (None: none), and what infer did (stamps flags)."""
     try:
         out = _call(route)(rows, route.ctx)
         _check_shape(out, len(rows))
@@ -95,14 +103,22 @@ def _infer(plpy: Any, loaded: LoadedTrigger, route: Route, rows: list[dict[str, 
             )
         out = [_one(plpy, loaded, route, row) for row in rows]  # find the failing rows
     results: Outputs = []
+    flags: list[int] = []
     keys = frozenset(route.key_columns)
     for row, o in zip(rows, out, strict=True):
+        if o is _FAILED:
+            results.append(None)
+            flags.append(stamps.SKIPPED)
+            continue
         converted: dict[str, Any] = {}
         problem = convert_into(plpy, route, o, converted, row=row, keys=keys) if o else None
         if problem is not None:
             infer_failed(plpy, loaded, route, row, problem, None)
         results.append(converted if converted and problem is None else None)
-    return results
+        flags.append(
+            stamps.SKIPPED if problem is not None else stamps.WROTE if converted else stamps.NOTHING
+        )
+    return results, flags
 
 
 def _check_shape(out: Any, n: int) -> None:
@@ -122,7 +138,7 @@ def _one(plpy: Any, loaded: LoadedTrigger, route: Route, row: dict[str, Any]) ->
         if must_propagate(plpy, e):
             raise
         infer_failed(plpy, loaded, route, row, describe(e), e)
-        return None
+        return _FAILED
 
 
 def _table(plpy: Any, relid: str) -> sql.Composable:
@@ -155,28 +171,40 @@ def _array_types(
 
 def _write_back(
     plpy: Any, loaded: LoadedTrigger, route: Route, relid: str, rows: list[dict[str, Any]],
-    outputs: Outputs,
+    outputs: Outputs, flags: list[int],
 ) -> None:  # fmt: skip
-    groups: dict[tuple[str, ...], list[int]] = {}
+    column = route.stamp_column
+    groups: dict[tuple[tuple[str, ...], int], list[int]] = {}
     for i, out in enumerate(outputs):
         if out:
-            groups.setdefault(tuple(out), []).append(i)
+            groups.setdefault((tuple(out), stamps.WROTE), []).append(i)
+        elif column is not None:  # stamped too: infer ran and returned nothing, or failed
+            groups.setdefault(((), flags[i]), []).append(i)
     if not groups:
         return
     keys = route.key_columns
+    stamped: dict[tuple[tuple[str, ...], int], bytes] = {}
+    if column is not None:
+        for (columns, flag), members in groups.items():
+            first = outputs[members[0]]
+            stamped[(columns, flag)] = (
+                route.stamp_for(first) if first else stamps.with_flags(route.stamp, flag)
+            )
+        stamping.batch_stamps[(loaded.name, column)] = set(stamped.values())
     backend.writing_back.add(relid)
     try:
-        for columns, members in groups.items():
-            plan = _update_plan(plpy, loaded, route, relid, keys, columns)
+        for (columns, flag), members in groups.items():
+            plan = _update_plan(plpy, loaded, route, relid, keys, columns, column)
+            extra = [stamped[(columns, flag)]] if column is not None else []
             try:
-                plan.execute(_arrays(keys, columns, rows, outputs, members))
+                plan.execute(_arrays(keys, columns, rows, outputs, members) + extra)
             except plpy.SPIError as e:
                 if must_propagate(plpy, e):
                     raise
                 # the failed UPDATE rolled back as a whole: write row by row to name the rows
                 for i in members:
                     try:
-                        plan.execute(_arrays(keys, columns, rows, outputs, [i]))
+                        plan.execute(_arrays(keys, columns, rows, outputs, [i]) + extra)
                     except plpy.SPIError as row_error:
                         if must_propagate(plpy, row_error):
                             raise
@@ -184,40 +212,48 @@ def _write_back(
                         infer_failed(plpy, loaded, route, rows[i], what, None)
     finally:
         backend.writing_back.discard(relid)
+        if column is not None:
+            stamping.batch_stamps.pop((loaded.name, column), None)
 
 
 def _arrays(
     keys: list[str], columns: tuple[str, ...], rows: list[dict[str, Any]], outputs: Outputs,
     members: list[int],
-) -> list[list[Any]]:  # fmt: skip
-    arrays = [[rows[i][k] for i in members] for k in keys]
+) -> list[Any]:  # fmt: skip
+    arrays: list[Any] = [[rows[i][k] for i in members] for k in keys]
     arrays += [[outputs[i][c] for i in members] for c in columns]  # type: ignore[index]
     return arrays
 
 
 def _update_plan(
     plpy: Any, loaded: LoadedTrigger, route: Route, relid: str, keys: list[str],
-    columns: tuple[str, ...],
+    columns: tuple[str, ...], stamp_column: str | None,
 ) -> Any:  # fmt: skip
-    cache_key = ("update", relid, tuple(keys), columns)
+    cache_key = ("update", relid, tuple(keys), columns, stamp_column)
     plan = _plans.get(cache_key)
     if plan is not None:
         return plan
     types = _array_types(plpy, loaded, route, [*keys, *columns])
     k_alias = [sql.Identifier(f"k{i}") for i in range(len(keys))]
     v_alias = [sql.Identifier(f"v{i}") for i in range(len(columns))]
+    sets = [
+        sql.SQL("{} = u.{}").format(sql.Identifier(c), a)
+        for c, a in zip(columns, v_alias, strict=True)
+    ]
+    if stamp_column is not None:  # the statement's stamp, one value for the whole group
+        stamp_param = sql.SQL(f"${len(types) + 1}")
+        sets.append(sql.SQL("{} = {}").format(sql.Identifier(stamp_column), stamp_param))
     statement = sql.SQL(
         "UPDATE {table} AS t SET {sets} FROM unnest({params}) AS u({aliases}) WHERE {match}"
     ).format(
         table=_table(plpy, relid),
-        sets=sql.SQL(", ").join(
-            sql.SQL("{} = u.{}").format(sql.Identifier(c), a)
-            for c, a in zip(columns, v_alias, strict=True)
-        ),
+        sets=sql.SQL(", ").join(sets),
         params=sql.SQL(", ").join(sql.SQL(f"${i + 1}") for i in range(len(types))),
         aliases=sql.SQL(", ").join([*k_alias, *v_alias]),
         match=_match(keys, k_alias),
     )
+    if stamp_column is not None:
+        types = [*types, "pg_catalog.bytea"]
     plan = _plans[cache_key] = plpy.prepare(statement.as_string(None), types)
     return plan
 
@@ -233,18 +269,27 @@ def _enqueue(
     plpy: Any, loaded: LoadedTrigger, route: Route, relid: str, rows: list[dict[str, Any]]
 ) -> None:
     keys = route.key_columns
-    cache_key = ("enqueue", relid, tuple(keys))
+    cache_key = ("enqueue", relid, tuple(keys), route.hidden)
     plan = _plans.get(cache_key)
     if plan is None:
         types = _array_types(plpy, loaded, route, keys)
         k_alias = [sql.Identifier(f"k{i}") for i in range(len(keys))]
-        # t.* is the whole row even when the relation has a column named t
+        # t.* is the whole row even when the relation has a column named t; events carry the
+        # user's row, without lineage columns
+        strip = (
+            sql.SQL(" OPERATOR(pg_catalog.-) {}::pg_catalog.text[]").format(
+                sql.Literal(list(route.hidden))
+            )
+            if route.hidden
+            else sql.SQL("")
+        )
         statement = sql.SQL(
             "INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data) "
-            "SELECT $1, $2, $3, 'INSERT', pg_catalog.to_jsonb(t.*) "
+            "SELECT $1, $2, $3, 'INSERT', pg_catalog.to_jsonb(t.*){strip} "
             "FROM unnest({params}) WITH ORDINALITY AS u({aliases}, n) "
             "JOIN {table} AS t ON {match} ORDER BY u.n"
         ).format(
+            strip=strip,
             params=sql.SQL(", ").join(sql.SQL(f"${i + 4}") for i in range(len(keys))),
             aliases=sql.SQL(", ").join(k_alias),
             table=_table(plpy, relid),

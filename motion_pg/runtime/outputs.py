@@ -17,6 +17,7 @@ from typing import Any
 
 from motion_pg.errors import InferError
 from motion_pg.queries import query
+from motion_pg.runtime import stamps
 from motion_pg.runtime.routes import LoadedTrigger, Route
 from motion_pg.runtime.values import CannotHold, Column, Unchecked, ValueMismatch
 
@@ -44,24 +45,36 @@ def describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def infer_one(plpy: Any, loaded: LoadedTrigger, route: Route, new: dict[str, Any]) -> str | None:
-    """Run the route's infer on ``new`` (TD["new"]) and write its outputs into it.
+def infer_one(
+    plpy: Any, loaded: LoadedTrigger, route: Route, new: dict[str, Any], *, inserting: bool = True
+) -> str | None:
+    """Run the route's infer on ``new`` (TD["new"]) and write its outputs, and the statement's
+    lineage stamp, into it.
 
-    Returns "MODIFY" when outputs were written, None to leave the row as it is.
+    Returns "MODIFY" when the row was changed, None to leave the row as it is. An UPDATE whose
+    infer wrote nothing keeps its earlier stamp (motion.lineage_guard records the change).
     """
+    column = route.stamp_column
     try:
-        out = route.method(dict(new), route.ctx)  # type: ignore[misc]
+        out = route.method(route.visible(new) if route.hidden else dict(new), route.ctx)  # type: ignore[misc]
     except BaseException as e:
         if must_propagate(plpy, e):
             raise
         infer_failed(plpy, loaded, route, new, describe(e), e)
-        return None
+        return _unstamped(route, new, stamps.SKIPPED) if inserting and column else None
     if not out:
-        return None
+        return _unstamped(route, new, stamps.NOTHING) if inserting and column else None
     problem = convert_into(plpy, route, out, new)
-    if problem is not None:
+    if problem is not None:  # `new` may hold some outputs already: leave the row as it was
         infer_failed(plpy, loaded, route, new, problem, None)
         return None
+    if column is not None:
+        new[column] = route.stamp_for(out)
+    return "MODIFY"
+
+
+def _unstamped(route: Route, new: dict[str, Any], flags: int) -> str:
+    new[route.stamp_column] = stamps.with_flags(route.stamp, flags)  # type: ignore[index]
     return "MODIFY"
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from motion_pg.runtime import stamps
 from motion_pg.runtime.values import INT_BOUNDS, Column, Converter, converter
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, RouteInfo, Trigger
@@ -39,6 +40,30 @@ class Route:
     relid: str = ""  # the routed relation (TD["relid"] of the triggers motion made for the route)
     pg_triggers: frozenset[str] = frozenset()  # the Postgres triggers motion made for the route
     partitions: set[str] = field(default_factory=set)  # partitions of relid seen firing the route
+    # lineage (motion_pg.runtime.stamps): the route's lineage column, the lineage columns of every
+    # motion trigger on the relation (infer never sees them) and the relation's attnums
+    lineage_column: str | None = None
+    hidden: tuple[str, ...] = ()
+    attnums: dict[str, int] = field(default_factory=dict)
+    stamp_column: str | None = None  # lineage_column while the served settings say lineage = true
+    stamp: bytes = b""  # this statement's stamp head (set per statement by check_serving)
+    masks: dict[tuple[str, ...], bytes] = field(default_factory=dict)
+
+    def stamp_for(self, out: Mapping[str, Any]) -> bytes:
+        """This statement's stamp for a row whose outputs are ``out``."""
+        keys = tuple(out)
+        found = self.masks.get(keys)
+        if found is None:
+            attnums = self.attnums
+            found = self.masks[keys] = stamps.mask(attnums[c] for c in keys if c in attnums)
+        return self.stamp + found
+
+    def visible(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """``row`` as infer sees it: without lineage columns."""
+        copy = dict(row)
+        for c in self.hidden:
+            copy.pop(c, None)
+        return copy
 
     @classmethod
     def build(
@@ -79,6 +104,7 @@ class LoadedTrigger:
     settings: Settings
     state: Mapping[str, Any]
     routes: dict[int, Route] = field(default_factory=dict)
+    deploy_id: int = 0  # the deploy in force (motion.deploys.id), for lineage stamps
     token: str = ""  # "revision:serving_version:enabled" as loaded; see backend.check_serving
     # each route by the Postgres triggers motion made for it, with the arguments they pass: the
     # per-row check that the caller is one of them is one dict lookup and two compares

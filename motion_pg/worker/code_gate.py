@@ -4,8 +4,9 @@ Workers on several hosts each import trigger code from their own directories (``
 --path DIR``). A worker whose copy differs from the deployed code (another digest, or the module is
 missing) must not fit that trigger: claiming it would only fail the fit and spend the events'
 attempts. The gate compares the deployed digests (``motion.triggers.code_digest``) with the code on
-this host every few seconds; the claim skips the triggers it names, so workers with the deployed
-code take them, and each change is logged once with what to do.
+this host when a worker first claims a trigger: a refused claim is handed back without spending an
+attempt, later claims skip the trigger (re-checked every few seconds without claiming), so workers
+with the deployed code take it; each change is logged once with what to do.
 """
 
 from __future__ import annotations
@@ -25,11 +26,17 @@ log = logging.getLogger("motion_pg.worker")
 
 
 class CodeGate:
-    """The triggers this worker leaves to others, refreshed at most every ``interval`` seconds."""
+    """Which triggers this worker leaves to others.
+
+    A trigger is checked when this worker first claims it (the claim is then handed back without
+    spending an attempt if the code here differs) and, while refused, every ``interval`` seconds
+    without claiming it. A module that cannot be read at all is not refused here: the fit then
+    fails with its own error, as it does on a single host.
+    """
 
     def __init__(self, interval: float = 5.0) -> None:
         self.interval = interval
-        self._checked = float("-inf")
+        self._checked: dict[str, float] = {}  # trigger -> when its code was last compared
         self._refused: dict[str, str] = {}  # trigger -> why this host does not fit it
 
     @property
@@ -37,37 +44,47 @@ class CodeGate:
         """The names of the triggers this worker does not claim."""
         return sorted(self._refused)
 
-    def refresh(self, conn: psycopg.Connection[Any], *, force: bool = False) -> None:
-        """Compare every trigger's deployed code with this host's, unless checked recently."""
+    def refusal(self, conn: psycopg.Connection[Any], trigger: str) -> str | None:
+        """Why this host must not fit ``trigger`` (its code differs from the deployed code), or
+        None; compared again only after ``interval`` seconds."""
         now = time.monotonic()
-        if not force and now - self._checked < self.interval:
-            return
-        self._checked = now
-        refused: dict[str, str] = {}
-        digests: dict[str, str] = {}  # class_ref -> digest on this host, or a reason prefixed "!"
-        for row in PgDatabase(conn).query(query("deployed_code")):
-            name, class_ref, deployed = row["name"], row["class_ref"], row["code_digest"]
-            if class_ref not in digests:
-                try:
-                    digests[class_ref] = identity.identify(class_ref).digest
-                except MotionError as e:
-                    digests[class_ref] = "!" + e.message
-            here = digests[class_ref]
-            if here.startswith("!"):
-                refused[name] = f"its module cannot be read on this host: {here[1:]}"
-            elif here != deployed:
-                refused[name] = (
-                    f"the code on this host differs from the deployed code of {class_ref!r} "
-                    f"(deployed {deployed[:12]}, here {here[:12]})"
-                )
-        for name, why in refused.items():
-            if self._refused.get(name) != why:
-                log.warning(
-                    'not fitting motion trigger "%s" on this host: %s; workers with the deployed '
-                    "code fit it. Deploy the same code here (motion-pg worker --path DIR), or "
-                    "deploy this code with ALTER MOTION TRIGGER %s RELOAD",
-                    name, why, name,
-                )  # fmt: skip
-        for name in self._refused.keys() - refused.keys():
-            log.warning('motion trigger "%s": this host has the deployed code again', name)
-        self._refused = refused
+        if now - self._checked.get(trigger, float("-inf")) >= self.interval:
+            self._checked[trigger] = now
+            self._update(trigger, self._compare(conn, trigger))
+        return self._refused.get(trigger)
+
+    def recheck(self, conn: psycopg.Connection[Any]) -> None:
+        """Compare the refused triggers again (a RELOAD, or new code here, lets them back)."""
+        for trigger in list(self._refused):
+            self.refusal(conn, trigger)
+
+    def _compare(self, conn: psycopg.Connection[Any], trigger: str) -> str | None:
+        rows = PgDatabase(conn).query(query("deployed_code_of"), [trigger])
+        if not rows or rows[0]["code_digest"] is None:
+            return None  # gone, or deployed before code identity was recorded
+        class_ref, deployed = rows[0]["class_ref"], rows[0]["code_digest"]
+        try:
+            here = identity.identify(class_ref).digest
+        except MotionError:
+            return None
+        if here == deployed:
+            return None
+        return (
+            f"the code on this host differs from the deployed code of {class_ref!r} "
+            f"(deployed {deployed[:12]}, here {here[:12]})"
+        )
+
+    def _update(self, trigger: str, why: str | None) -> None:
+        if why is not None and self._refused.get(trigger) != why:
+            log.warning(
+                'not fitting motion trigger "%s" on this host: %s; workers with the deployed code '
+                "fit it. Deploy the same code here (motion-pg worker --path DIR), or deploy this "
+                "code with ALTER MOTION TRIGGER %s RELOAD",
+                trigger, why, trigger,
+            )  # fmt: skip
+        if why is None and trigger in self._refused:
+            log.warning('motion trigger "%s": this host has the deployed code again', trigger)
+        if why is None:
+            self._refused.pop(trigger, None)
+        else:
+            self._refused[trigger] = why

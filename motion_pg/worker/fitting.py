@@ -66,9 +66,13 @@ class _Definition:
             )
             for r in routes
         }
-        # each route's row type, for reading its events back as typed rows
+        # each route's row type, for reading its events back as typed rows, and the lineage
+        # columns of its relation, which fit never sees
         self.row_types: dict[int, sql.Composable] = {}
+        self.hidden: dict[int, frozenset[str]] = {}
         for r in routes:
+            found = db.query(query("relation_lineage_columns"), [r["relid"]])
+            self.hidden[r["ordinal"]] = frozenset(str(h["name"]) for h in found)
             names = db.query(_ROW_TYPE, [r["relid"]])
             if names:
                 self.row_types[r["ordinal"]] = sql.Identifier(
@@ -208,7 +212,11 @@ class FitComputer:
             names, rows = self.user_db.fetch(
                 statement.as_string(self.conn), [[e.id for e in events]]
             )
-            typed = {row[0]: dict(zip(names[1:], row[1:], strict=True)) for row in rows}
+            hidden = definition.hidden.get(route.ordinal, frozenset())
+            typed = {
+                row[0]: {n: v for n, v in zip(names[1:], row[1:], strict=True) if n not in hidden}
+                for row in rows
+            }
             events[:] = [
                 Event(id=e.id, op=e.op, relation=e.relation, route=e.route, row=typed[e.id])
                 for e in events

@@ -13,11 +13,13 @@ import signal
 from types import FrameType
 from typing import Any
 
+from motion_pg.worker import logs
 from motion_pg.worker.runner import Worker
 
 
 def serve(dsn: str, once: bool, options: dict[str, Any]) -> int:
     """Run one worker in this process with signal handling; returns fit runs done."""
+    logs.setup_from_environment()  # a spawned process starts with logging unconfigured
     worker = Worker(dsn, **options)
 
     def stop(signum: int, frame: FrameType | None) -> None:

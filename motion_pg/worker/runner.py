@@ -25,12 +25,17 @@ from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
+from motion_pg.worker.logs import log_context
 from motion_pg.worker.paths import prepend_paths, recorded_paths
 
 log = logging.getLogger("motion_pg.worker")
 
 CHANNEL = "motion_jobs"
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+# versions and events pruned per transaction (motion.prune's batch), and transactions per trigger
+# and pruning round (once a minute)
+PRUNE_BATCH = 1000
+PRUNE_ROUNDS = 20
 
 
 class Worker:
@@ -191,7 +196,7 @@ class Worker:
             pass
 
     def _housekeeping(self, conn: psycopg.Connection[Any]) -> None:
-        self.code_gate.refresh(conn)
+        self.code_gate.recheck(conn)
         now = time.monotonic()
         if now - self._housekept < min(self.lease_seconds / 2, 5.0):
             return
@@ -203,6 +208,27 @@ class Worker:
         if now - self._pruned > 60.0:
             self._pruned = now
             db.query(query("prune_jobs"), [self.prune_after])
+            self._retain(db)
+
+    def _retain(self, db: PgDatabase) -> None:
+        """Prune each trigger's versions and events outside its retention policy (keep_versions,
+        keep_events) in batches of ``PRUNE_BATCH``, each batch its own transaction so that no
+        catalog row lock is held long; at most ``PRUNE_ROUNDS`` per trigger and call."""
+        for row in db.query(query("trigger_names")):
+            for _ in range(PRUNE_ROUNDS):
+                try:
+                    pruned = db.query(query("prune"), [row["name"], False, PRUNE_BATCH])
+                except _LOST:
+                    raise
+                except psycopg.Error as e:  # e.g. dropped meanwhile: one trigger never stops others
+                    log.warning("could not prune %s: %s", row["name"], str(e).strip())
+                    break
+                for p in pruned:
+                    if p["count"]:
+                        log.info("pruned %d %s of %s (%d bytes)", p["count"], p["kind"],
+                                 p["trigger_name"], p["bytes"])  # fmt: skip
+                if all(p["count"] < PRUNE_BATCH for p in pruned if p["kind"] != "blobs"):
+                    break
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
         """Claim the oldest ready events of one trigger with no running fit, or None."""
@@ -219,6 +245,13 @@ class Worker:
             return None
         if not rows:
             return None
+        trigger = rows[0]["trigger_name"]
+        refusal = self.code_gate.refusal(conn, trigger)
+        if refusal is not None:  # hand it back unspent: workers with the deployed code fit it
+            PgDatabase(conn).query(
+                query("release_runs"), [self.worker_id, True, f"not fitted on this host: {refusal}"]
+            )
+            return self.claim(conn)
         events = sorted(
             (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
                    row=r["row_data"]) for r in rows),
@@ -231,7 +264,9 @@ class Worker:
         """Process ``claim``; whatever goes wrong with it (other than a lost connection) is that
         run's failure, never the worker's: one trigger never stops the others."""
         try:
-            self._process(conn, claim)
+            with log_context(trigger=claim.trigger, run_id=claim.run_id,
+                             job_ids=[e.id for e in claim.events]):  # fmt: skip
+                self._process(conn, claim)
         except _LOST:
             raise
         except Exception as e:

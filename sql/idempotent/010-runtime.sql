@@ -68,7 +68,11 @@ DECLARE
 BEGIN
     SELECT t.revision || ':' || coalesce(t.serving_version, 0) || ':' || t.enabled INTO serving
     FROM motion.triggers t WHERE t.name = TG_ARGV[0];
-    PERFORM motion._check_serving(TG_ARGV[0], serving, TG_ARGV[1], TG_RELID, TG_NAME);
+    -- the statement's transaction, time and login role go into the lineage stamps of its rows
+    PERFORM motion._check_serving(TG_ARGV[0], serving, TG_ARGV[1], TG_RELID, TG_NAME,
+        pg_catalog.pg_current_xact_id()::text::int8,
+        (EXTRACT(epoch FROM pg_catalog.statement_timestamp()) * 1000000)::int8,
+        pg_catalog.to_regrole(pg_catalog.quote_ident(SESSION_USER))::oid::int8);
     RETURN NULL;
 END
 $$;
@@ -77,12 +81,15 @@ REVOKE ALL ON FUNCTION motion.infer_statement() FROM PUBLIC;
 -- Not SECURITY DEFINER and no SET: it runs inside motion.infer_statement's (its only caller; the
 -- function-level SET costs ~1.5 µs per statement), and is revoked from PUBLIC.
 CREATE OR REPLACE FUNCTION motion._check_serving(trigger_name text, token text, ordinal text,
-                                                 relid oid, pg_trigger name) RETURNS void
+                                                 relid oid, pg_trigger name, xact int8,
+                                                 micros int8, role int8) RETURNS void
 LANGUAGE plpython3u AS $$
 if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
-GD["motion_pg"].check_serving(plpy, trigger_name, token, ordinal, relid, pg_trigger)
+GD["motion_pg"].check_serving(plpy, trigger_name, token, ordinal, relid, pg_trigger, xact, micros,
+                              role)
 $$;
-REVOKE ALL ON FUNCTION motion._check_serving(text, text, text, oid, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION motion._check_serving(text, text, text, oid, name, int8, int8, int8)
+    FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION motion._refresh(trigger_name text) RETURNS void
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -13,6 +13,8 @@
 CREATE OR REPLACE FUNCTION motion.enqueue_statement() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
+DECLARE
+    hidden text[];
 BEGIN
     PERFORM FROM motion.routes r
     WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
@@ -27,9 +29,19 @@ BEGIN
     IF pg_catalog.pg_trigger_depth() > 1 AND motion._writing_back(TG_RELID) THEN
         RETURN NULL;
     END IF;
-    INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
-    SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, pg_catalog.to_jsonb(n.*)
-    FROM motion_new_rows n;
+    -- events carry the user's row: without the lineage columns of motion triggers (stamps)
+    SELECT pg_catalog.array_agg(o.lineage_column) INTO hidden FROM motion.routes o
+    WHERE o.relation = TG_RELID AND o.lineage_column IS NOT NULL;
+    IF hidden IS NULL THEN
+        INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
+        SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, pg_catalog.to_jsonb(n.*)
+        FROM motion_new_rows n;
+    ELSE
+        INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
+        SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP,
+               pg_catalog.to_jsonb(n.*) OPERATOR(pg_catalog.-) hidden
+        FROM motion_new_rows n;
+    END IF;
     IF FOUND THEN
         PERFORM pg_catalog.pg_notify('motion_jobs', '');  -- a wake-up only: any role may LISTEN
     END IF;
@@ -42,12 +54,15 @@ REVOKE ALL ON FUNCTION motion.enqueue_statement() FROM PUBLIC;
 CREATE OR REPLACE FUNCTION motion.enqueue_row() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
+DECLARE
+    routed oid;
+    hidden text[];
 BEGIN
-    PERFORM FROM motion.routes r
+    SELECT r.relation INTO routed FROM motion.routes r
     WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
       AND r.relation = TG_RELID AND TG_NAME = ANY (r.pg_triggers);
     IF NOT FOUND THEN  -- a row trigger cloned onto a partition of the routed relation?
-        PERFORM FROM motion.routes r
+        SELECT r.relation INTO routed FROM motion.routes r
         WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
           AND TG_NAME = ANY (r.pg_triggers)
           AND r.relation IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(TG_RELID) a);
@@ -61,8 +76,11 @@ BEGIN
     IF pg_catalog.pg_trigger_depth() > 1 AND motion._writing_back(TG_RELID) THEN
         RETURN NULL;
     END IF;
+    SELECT pg_catalog.array_agg(o.lineage_column) INTO hidden FROM motion.routes o
+    WHERE o.relation = routed AND o.lineage_column IS NOT NULL;
     INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
-    VALUES (TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, pg_catalog.to_jsonb(NEW));
+    VALUES (TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP,
+            pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.-) coalesce(hidden, '{}'));
     PERFORM pg_catalog.pg_notify('motion_jobs', '');  -- a wake-up only: any role may LISTEN
     RETURN NULL;
 END

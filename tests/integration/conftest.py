@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
-import shutil
 import subprocess
 import sys
-import sysconfig
-import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,35 +13,40 @@ import psycopg
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from motion_pg import extension as ext
-from motion_pg.embedded import Cluster, bin_path
-from motion_pg.install import install
+from motion_pg.embedded import Cluster
+from motion_pg.testing import motion_template
+from motion_pg.testing.databases import package_paths
+
+__all__ = ["conn", "dsn", "motion_template", "pg_cluster"]
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = "motion_template"
 RELIABILITY: list[dict[str, Any]] = []  # rows of the reliability suite's summary table
-# this checkout first: the server imports the motion_pg under test, even from a git worktree whose
-# virtualenv was made for another checkout
-IMPORT_PATHS = [
-    str(ROOT),
-    sysconfig.get_paths()["purelib"],
-    str(ROOT / "tests" / "apps"),
-    str(ROOT / "examples"),
-]
+# what the template records: this checkout first (the server imports the motion_pg under test, even
+# from a git worktree whose virtualenv was made for another checkout), then the test apps
+IMPORT_PATHS = package_paths([ROOT / "tests" / "apps", ROOT / "examples"])
+
+# The fixtures come from the test kit users get (motion_pg.testing, loaded by `-p` in
+# pyproject.toml): the template imports this checkout first, then tests/apps and examples/
+# (`motion_pg_paths`), and this checkout's extension files are installed on the server
+# (`motion_pg_extension = "build"`). Under the names this suite has always used:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def pg_cluster(motion_cluster: Cluster) -> Cluster:
     """A real PostgreSQL 15 started for the session (as the ``postgres`` OS user when root)."""
-    # not under tmp_path_factory: its directories are private to us, and the server's OS user
-    # must reach the cluster directory
-    root = Path(tempfile.mkdtemp(prefix="motion-pg-test-"))
-    root.chmod(0o755)
-    cluster = Cluster(root / "cluster", port=0, fast=True)
-    cluster.start()
-    yield cluster
-    cluster.destroy()
-    shutil.rmtree(root, ignore_errors=True)
+    return motion_cluster
+
+
+@pytest.fixture
+def dsn(motion_dsn: str) -> str:
+    """A fresh database for one test, with motion installed."""
+    return motion_dsn
+
+
+@pytest.fixture
+def conn(motion_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+    """An autocommit connection to the test's database, as an administrator."""
+    return motion_conn
 
 
 def _janitor(cluster: Cluster, dbname: str, **kwargs: Any) -> DatabaseJanitor:
@@ -55,39 +54,6 @@ def _janitor(cluster: Cluster, dbname: str, **kwargs: Any) -> DatabaseJanitor:
         user=cluster.user, host=cluster.host, port=cluster.port, dbname=dbname,
         password=cluster.password, **kwargs,
     )  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def motion_template(pg_cluster: Cluster) -> Iterator[str]:
-    """A template database with plpython3u, vector and the motion schema installed."""
-    # the server's extension files are this checkout's (the CI installs them too; a developer's
-    # other checkouts may have installed their own)
-    with contextlib.suppress(PermissionError):
-        ext.build(ext.server_extension_dir(bin_path("pg_config")))
-    janitor = _janitor(pg_cluster, TEMPLATE, as_template=True)
-    janitor.drop()
-    janitor.init()
-    with psycopg.connect(pg_cluster.dsn(TEMPLATE), autocommit=True) as conn:
-        install(conn, IMPORT_PATHS)
-    yield TEMPLATE
-    janitor.drop()
-
-
-@pytest.fixture
-def dsn(pg_cluster: Cluster, motion_template: str) -> Iterator[str]:
-    """A fresh database for one test, with motion installed."""
-    name = f"motion_test_{uuid.uuid4().hex[:10]}"
-    janitor = _janitor(pg_cluster, name, template_dbname=motion_template)
-    janitor.init()
-    yield pg_cluster.dsn(name)
-    janitor.drop()
-
-
-@pytest.fixture
-def conn(dsn: str) -> Iterator[psycopg.Connection[Any]]:
-    """An autocommit connection to the test's database, as an administrator."""
-    with psycopg.connect(dsn, autocommit=True) as c:
-        yield c
 
 
 def motion_pg_cli(*args: str, dsn: str, check: bool = True, timeout: float = 120,

@@ -213,7 +213,7 @@ def test_host_with_other_code_leaves_the_trigger_to_others(
     b.start_worker(dsn)
     conn.execute("INSERT INTO deployed (value) SELECT g FROM generate_series(1, 20) g")
     wait_until(lambda: "not fitting motion trigger" in b.log(), timeout=30)
-    time.sleep(1.0)  # host b had time to claim, and did not
+    time.sleep(1.0)  # host b had time to claim again, and did not
     row = conn.execute(
         "SELECT count(*) FILTER (WHERE state = 'pending'), max(attempts) FROM motion.jobs"
         " WHERE trigger_name = 'deployed'"
@@ -233,10 +233,16 @@ def test_host_with_other_code_leaves_the_trigger_to_others(
     ).fetchone()
     assert attempts == (1,)
     runs = conn.execute(
-        "SELECT DISTINCT split_part(worker_id, ':', 1) FROM motion.runs"
-        " WHERE trigger_name = 'deployed'"
+        "SELECT split_part(worker_id, ':', 1), state, count(*), min(error) FROM motion.runs"
+        " WHERE trigger_name = 'deployed' GROUP BY 1, 2 ORDER BY 1"
     ).fetchall()
-    assert runs == [(a.name,)]
+    fitted = [(host, n) for host, state, n, _ in runs if state == "succeeded"]
+    assert [host for host, _ in fitted] == [a.name]
+    # host b claimed once, handed it back unspent, and never claimed it again
+    assert [(host, state, n) for host, state, n, _ in runs if host == b.name] == [
+        (b.name, "abandoned", 1)
+    ]
+    assert runs[-1][3].startswith("not fitted on this host: the code on this host differs")
 
 
 def _running_on(conn: psycopg.Connection[Any], host: str) -> bool:

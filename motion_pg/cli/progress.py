@@ -1,0 +1,90 @@
+"""A progress bar for ``motion-pg worker --once`` draining a deep queue: events fitted of those ready
+at the start, with rate and ETA. Counted from the database, so it holds for any ``--concurrency``;
+shown only on a terminal (never in pipes, nor with ``--log-format json``)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from motion_pg.pg import MOTION_OPTIONS, connect
+
+POLL = 0.5  # seconds between two counts of the remaining events
+
+_READY = (
+    "SELECT count(*), max(id), now() FROM motion.jobs"
+    " WHERE state IN ('pending', 'running') AND run_at <= now()"
+)
+_LEFT = (
+    "SELECT count(*) FROM motion.jobs WHERE id <= %s AND run_at <= %s"
+    " AND state IN ('pending', 'running')"
+)
+
+
+class RateColumn(ProgressColumn):
+    """Events fitted per second (rich's estimate over the last seconds)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(
+            f"{speed:,.0f} events/s" if speed else "… events/s", style="progress.data.speed"
+        )
+
+
+@contextlib.contextmanager
+def drain_progress(dsn: str, console: Console) -> Iterator[None]:
+    """Show the drain's progress while the block runs, when ``console`` is a terminal and events
+    are ready; otherwise do nothing."""
+    if not console.is_terminal:
+        yield
+        return
+    with connect(dsn, autocommit=True, options=MOTION_OPTIONS) as conn:
+        row = conn.execute(_READY).fetchone()
+        assert row is not None
+        total, horizon, at = row
+        if not total:
+            yield
+            return
+        progress = Progress(
+            TextColumn("fitting"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
+            RateColumn(), TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(),
+            console=console, transient=False,
+        )  # fmt: skip
+        task = progress.add_task("fitting", total=total)
+        done = threading.Event()
+
+        def poll() -> None:
+            while not done.wait(POLL):
+                _update(conn, progress, task, total, horizon, at)
+
+        watcher = threading.Thread(target=poll, name="motion-pg progress", daemon=True)
+        with progress:
+            watcher.start()
+            try:
+                yield
+            finally:
+                done.set()
+                watcher.join()
+                _update(conn, progress, task, total, horizon, at)
+
+
+def _update(conn: Any, progress: Progress, task: Any, total: int, horizon: int, at: Any) -> None:
+    with contextlib.suppress(Exception):  # a lost connection only freezes the bar
+        row = conn.execute(_LEFT, [horizon, at]).fetchone()
+        if row is not None:
+            progress.update(task, completed=total - row[0])
