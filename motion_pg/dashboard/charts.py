@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 200
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 28
+DOTS = 40  # up to this many points, each is drawn as a dot on the line too
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,11 @@ def _time(at: datetime, span: float) -> str:
 
 
 def time_chart(points: Sequence[Point], *, title: str, unit: str = "seconds",
-               line: bool = True, empty: str = "no data yet") -> Markup:  # fmt: skip
+               area: bool = False, empty: str = "no data yet") -> Markup:  # fmt: skip
     """A chart of values over time: a line (or dots) with a y axis from zero and time labels.
 
-    ``unit`` is ``"seconds"`` or ``"count"``; bad points are drawn as red dots.
+    ``unit`` is ``"seconds"`` or ``"count"``; ``area`` fills under the line; bad points are drawn
+    as red dots, and every point as a dot while there are few.
     """
     label = seconds_label if unit == "seconds" else count_label
     w, h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -71,7 +73,9 @@ def time_chart(points: Sequence[Point], *, title: str, unit: str = "seconds",
         return Markup("".join(parts) + "</svg>")
     t0, t1 = points[0].at, points[-1].at
     span = max((t1 - t0).total_seconds(), 1e-9)
-    top = nice_ceiling(max(p.value for p in points))
+    top = 4 * nice_ceiling(max(p.value for p in points) / 4)  # four gridlines at round values
+    if unit != "seconds":
+        top = max(top, 4.0)  # counts: whole numbers on the axis
 
     def xy(p: Point) -> tuple[float, float]:
         x = LEFT + (w / 2 if len(points) == 1 else (p.at - t0).total_seconds() / span * w)
@@ -89,11 +93,15 @@ def time_chart(points: Sequence[Point], *, title: str, unit: str = "seconds",
         f'<text x="{LEFT + w}" y="{HEIGHT - 8}" class="xlabel end">{_time(t1, span)}</text>'
     )
     coords = [xy(p) for p in points]
-    if line and len(points) > 1:
+    if len(points) > 1:
         path = " ".join(f"{x},{y}" for x, y in coords)
+        if area:
+            base = TOP + h
+            fill = f"{coords[0][0]},{base} {path} {coords[-1][0]},{base}"
+            parts.append(f'<polygon points="{fill}" class="area"/>')
         parts.append(f'<polyline points="{path}" class="series"/>')
     for p, (x, y) in zip(points, coords, strict=True):
-        if p.bad or not line or len(points) == 1:
+        if p.bad or len(points) <= DOTS:
             css = "dot bad" if p.bad else "dot"
             tip = f"{_time(p.at, 0)}: {label(p.value)}{' (failed)' if p.bad else ''}"
             parts.append(

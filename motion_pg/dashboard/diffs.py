@@ -24,18 +24,24 @@ def show(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def dict_changes(before: dict[str, Any] | None, after: dict[str, Any]) -> list[Change]:
-    """The keys added, removed or changed from ``before`` to ``after`` (None: nothing before)."""
+def dict_changes(before: dict[str, Any] | None, after: dict[str, Any], *,
+                 none: str = "null") -> list[Change]:  # fmt: skip
+    """The keys added, removed or changed from ``before`` to ``after`` (None: nothing before);
+    a None value reads as ``none``."""
+
+    def text(value: Any) -> str:
+        return none if value is None else show(value)
+
     if before is None:
         return []
     changes: list[Change] = []
     for key in sorted(before.keys() | after.keys()):
         if key not in before:
-            changes.append(Change(key, "added", after=show(after[key])))
+            changes.append(Change(key, "added", after=text(after[key])))
         elif key not in after:
-            changes.append(Change(key, "removed", before=show(before[key])))
+            changes.append(Change(key, "removed", before=text(before[key])))
         elif before[key] != after[key]:
-            changes.append(Change(key, "changed", show(before[key]), show(after[key])))
+            changes.append(Change(key, "changed", text(before[key]), text(after[key])))
     return changes
 
 
@@ -45,7 +51,7 @@ def config_changes(row: dict[str, Any]) -> list[Change]:
     if row["previous_settings"] is not None:
         before = Settings.from_json(row["previous_settings"]).to_json()
         after = Settings.from_json(row["settings"]).to_json()
-        changes += dict_changes(before, after)
+        changes += dict_changes(before, after, none="default")
     return changes
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -42,13 +42,14 @@ def render(request: Request, db: Db | None, template: str, context: dict[str, An
 
 
 def back(request: Request, fallback: str, **message: str) -> RedirectResponse:
-    """A 303 to the page the form was on (same site only), with a message to show there."""
-    target = request.headers.get("referer", "") or fallback
-    path = target.split(request.headers.get("host", ""), 1)[-1] if "://" in target else target
-    if not path.startswith("/") or path.startswith("//"):
-        path = fallback
-    path = path.split("?", 1)[0]
-    return RedirectResponse(f"{path}?{urlencode(message)}" if message else path, status_code=303)
+    """A 303 to the page the form was on (this site's only), with a message to show there."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    same_site = referer.netloc == request.headers.get("host", "") and referer.path.startswith("/")
+    path = referer.path if same_site and not referer.path.startswith("//") else fallback
+    kept = [(k, v) for k, v in parse_qsl(referer.query if same_site else "")
+            if k not in ("message", "error")]  # fmt: skip
+    query = urlencode(kept + list(message.items()))
+    return RedirectResponse(f"{path}?{query}" if query else path, status_code=303)
 
 
 def problem(status: int, message: str) -> HTMLResponse:

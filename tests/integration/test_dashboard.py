@@ -45,18 +45,18 @@ def scene(conn: psycopg.Connection[Any], dsn: str) -> int:
     job; returns the dead job's id."""
     conn.execute("CREATE TABLE items (id serial PRIMARY KEY, value int, seen_version int)")
     motion_pg.execute(
-        conn, f"CREATE MOTION TRIGGER varied ON items USING '{APPS}:Counter' WITH (alpha = 1)"
+        conn, f"CREATE MOTION TRIGGER counter ON items USING '{APPS}:Counter' WITH (alpha = 1)"
     )
     for values in ("(1), (2)", "(3)"):
         conn.execute(f"INSERT INTO items (value) VALUES {values}")
         run_worker(dsn)
-    motion_pg.execute(conn, "ALTER MOTION TRIGGER varied SET (alpha = 2, fit_batch = 5)")
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER counter SET (alpha = 2, fit_batch = 5)")
     conn.execute("INSERT INTO items (value) VALUES (4), (5), (6)")
     run_worker(dsn)
     conn.execute("CREATE TABLE bad_items (id serial PRIMARY KEY, value int, seen_version int)")
     motion_pg.execute(
         conn,
-        f"CREATE MOTION TRIGGER failing ON bad_items USING '{APPS}:Failing'"
+        f"CREATE MOTION TRIGGER broken ON bad_items USING '{APPS}:Failing'"
         " WITH (max_attempts = 1, retry_delay = 0)",
     )
     conn.execute("INSERT INTO bad_items (value) VALUES (13)")
@@ -127,7 +127,7 @@ def dashboard(dsn: str, scene: int) -> Iterator[Dashboard]:
 def browser() -> Iterator[Any]:
     """Debian's chromium, headless, through its chromedriver (no selenium manager)."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        reason = "chromium and chromium-driver are not installed: run scripts/setup-system.sh as root"
+        reason = "chromium and chromium-driver are missing: run scripts/setup-system.sh as root"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
@@ -146,9 +146,15 @@ def browser() -> Iterator[Any]:
 
 
 def shoot(driver: Any, path: Path) -> None:
-    """A full-page screenshot: the window grows to the page's height first."""
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1500, min(max(int(height) + 40, 600), 4000))
+    """A full-page screenshot: the window takes the page's height first (a page's height can
+    change with the window's, so until it settles)."""
+    for _ in range(3):
+        height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+        inner = int(driver.execute_script("return window.innerHeight"))
+        if inner >= height or inner >= 4000:
+            break
+        outer = driver.get_window_size()["height"]
+        driver.set_window_size(1500, min(height + outer - inner, 4000))
     assert driver.save_screenshot(str(path)), f"no screenshot written to {path}"
     assert path.stat().st_size > 10_000
 
@@ -161,14 +167,14 @@ def test_browser_sees_triggers_charts_and_retries_a_dead_job(
 
     dead_job = scene
     browser.get(dashboard.url + "/")
-    row = browser.find_element(By.ID, "trigger-varied")
+    row = browser.find_element(By.ID, "trigger-counter")
     assert "motion_test_apps.dashboard:Counter" in row.text and '"alpha": 2' in row.text
-    assert browser.find_element(By.ID, "trigger-failing").find_element(By.CSS_SELECTOR, "a.bad")
+    assert browser.find_element(By.ID, "trigger-broken").find_element(By.CSS_SELECTOR, "a.bad")
     assert row.find_elements(By.CSS_SELECTOR, "svg.spark polyline")
     shoot(browser, tmp_path / "index.png")
 
-    row.find_element(By.LINK_TEXT, "varied").click()
-    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("varied")
+    row.find_element(By.LINK_TEXT, "counter").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("counter")
     latency = browser.find_element(By.CSS_SELECTOR, "#latency-chart svg.chart")
     assert latency.find_elements(By.CSS_SELECTOR, "polyline.series")
     assert browser.find_elements(By.CSS_SELECTOR, "#backlog-chart svg.chart polyline.series")
@@ -180,12 +186,15 @@ def test_browser_sees_triggers_charts_and_retries_a_dead_job(
         shutil.copy(tmp_path / "trigger.png", target)
 
     browser.find_element(By.LINK_TEXT, "state diff").click()
-    assert "count" in browser.find_element(By.CSS_SELECTOR, "table.diff").text
+    diff = browser.find_element(By.CSS_SELECTOR, "table.diff").text
+    assert "count" in diff and "changed" in diff and "label" not in diff  # label never changes
+    shoot(browser, tmp_path / "version.png")
 
-    browser.get(f"{dashboard.url}/jobs?trigger=failing")
+    browser.get(f"{dashboard.url}/jobs?trigger=broken")
     job = browser.find_element(By.ID, f"job-{dead_job}")
     assert "this fit always fails" in job.text  # the traceback's last line
     assert not browser.find_elements(By.ID, f"retry-{dead_job}")  # not logged in: no buttons
+    shoot(browser, tmp_path / "dead-jobs.png")
     job.find_element(By.PARTIAL_LINK_TEXT, "log in").click()
     browser.find_element(By.ID, "token").send_keys(TOKEN)
     browser.find_element(By.ID, "login").click()
@@ -230,7 +239,8 @@ def test_post_actions_need_the_token_and_the_csrf_check(
     bearer = {"Authorization": f"Bearer {TOKEN}"}
     status, _ = dashboard.request("POST", "/jobs/discard", job, bearer)
     assert status == 303
-    assert conn.execute("SELECT count(*) FROM motion.jobs WHERE id = %s", [scene]).fetchone() == (0,)
+    left = conn.execute("SELECT count(*) FROM motion.jobs WHERE id = %s", [scene]).fetchone()
+    assert left == (0,)
 
 
 def login_cookie(board: Dashboard) -> str:

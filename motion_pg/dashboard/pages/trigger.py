@@ -37,7 +37,7 @@ def backlog_chart(db: Db, name: str, seconds: int) -> Any:
     """Events waiting for fit (pending or running) over the window."""
     rows = db.rows("backlog", [name, seconds, 60])
     points = [charts.Point(r["at"], float(r["backlog"])) for r in rows]
-    return charts.time_chart(points, title=f"{name}'s fit backlog", unit="count")
+    return charts.time_chart(points, title=f"{name}'s fit backlog", unit="count", area=True)
 
 
 def versions(db: Db, name: str) -> list[dict[str, Any]]:

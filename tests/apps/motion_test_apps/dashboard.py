@@ -19,7 +19,10 @@ class Counter(motion_pg.Trigger):
 
     def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
         values = [e.row["value"] or 0 for e in events]
-        return {"count": ctx.state["count"] + len(values), "total": ctx.state["total"] + sum(values)}
+        return {
+            "count": ctx.state["count"] + len(values),
+            "total": ctx.state["total"] + sum(values),
+        }
 
 
 class Failing(Counter):
