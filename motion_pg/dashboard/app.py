@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import psycopg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
@@ -15,7 +16,8 @@ from starlette.staticfiles import StaticFiles
 from motion_pg.dashboard import auth
 from motion_pg.dashboard.config import DashboardConfig
 from motion_pg.dashboard.pages import pages
-from motion_pg.dashboard.web import HERE, back, config, form, render
+from motion_pg.dashboard.web import HERE, back, config, form, problem, render
+from motion_pg.errors import MotionError
 
 OPEN_PATHS = ("/login", "/static/")
 
@@ -34,7 +36,7 @@ async def login(request: Request) -> Response:
                       {"next": fields.get("next", "/"), "login_error": "wrong token"},
                       status_code=403)  # fmt: skip
     target = fields.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
         target = "/"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(auth.COOKIE, auth.session_value(conf), httponly=True, samesite="strict",
@@ -65,6 +67,12 @@ class Gate(BaseHTTPMiddleware):
         return Response("this dashboard needs the admin token", status_code=401)
 
 
+async def unavailable(request: Request, exc: Exception) -> Response:
+    """The database cannot be reached (or motion is not installed in it): say so, not a 500."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return problem(503, f"the dashboard cannot read the database: {message}")
+
+
 def create_app(conf: DashboardConfig) -> Starlette:
     """The dashboard for ``conf``'s database."""
     routes = [
@@ -75,6 +83,14 @@ def create_app(conf: DashboardConfig) -> Starlette:
     ]
     for page in pages():
         routes += page.routes
-    app = Starlette(routes=routes, middleware=[Middleware(Gate)])
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(Gate)],
+        exception_handlers={
+            MotionError: unavailable,
+            psycopg.OperationalError: unavailable,
+            psycopg.errors.UndefinedTable: unavailable,
+        },
+    )
     app.state.config = conf
     return app

@@ -52,7 +52,9 @@ def test_loopback_addresses(host: str, loopback: bool) -> None:
 
 
 def test_a_non_loopback_address_needs_a_token() -> None:
-    with pytest.raises(MotionError, match=r"refuses to listen on 0\.0\.0\.0 without an admin token"):
+    with pytest.raises(
+        MotionError, match=r"refuses to listen on 0\.0\.0\.0 without an admin token"
+    ):
         DashboardConfig.checked(UNREACHABLE, "0.0.0.0", 8000, None)
     assert DashboardConfig.checked(UNREACHABLE, "0.0.0.0", 8000, "t0ken").token == "t0ken"
     made_up = DashboardConfig.checked(UNREACHABLE, "127.0.0.1", 8000, "")
@@ -67,6 +69,12 @@ def test_off_loopback_every_page_needs_the_token() -> None:
     assert call(conf, "POST", "/jobs/retry")[0] == 401
     status, _, body = call(conf, "GET", "/login")
     assert status == 200 and 'name="token"' in body
+
+
+def test_an_unreachable_database_is_a_503_that_says_so() -> None:
+    conf = DashboardConfig(UNREACHABLE, token="t0ken")
+    status, _, body = call(conf, "GET", "/")
+    assert status == 503 and "cannot read the database: cannot connect to" in body
 
 
 def test_time_chart_is_inline_svg_with_round_axis_and_failed_runs() -> None:
