@@ -31,7 +31,7 @@ def render(request: Request, db: Db | None, template: str, context: dict[str, An
     conf = config(request)
     admin = auth.is_admin(request, conf)
     full = {
-        "nav": navigation(db) if db is not None else [],
+        "nav": navigation(db),
         "admin": admin,
         "csrf": auth.csrf_token(conf) if admin else "",
         "message": request.query_params.get("message", ""),

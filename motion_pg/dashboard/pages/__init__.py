@@ -44,6 +44,11 @@ def pages() -> list[Page]:
     return found
 
 
-def navigation(db: Db) -> list[dict[str, str]]:
-    """The navigation entries of the pages this database supports."""
-    return [{"title": p.title, "path": p.path} for p in pages() if p.in_nav and p.available(db)]
+def navigation(db: Db | None) -> list[dict[str, str]]:
+    """The navigation entries of the pages this database supports (without a database at hand:
+    the pages every database supports)."""
+    return [
+        {"title": p.title, "path": p.path}
+        for p in pages()
+        if p.in_nav and (p.available(db) if db is not None else p.available is _always)
+    ]
