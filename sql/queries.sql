@@ -157,7 +157,8 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- One statement claims the oldest ready events of one trigger with no running fit: it opens the
 -- run (the partial unique index refuses a second running fit of that trigger, so a concurrent
 -- claimer of the same trigger fails instead of fitting in parallel) and marks that trigger's
--- ready events as running, oldest first, up to its fit_batch param (default $3). Under
+-- ready events as running, oldest first, up to its fit_batch param (default $3), skipping the
+-- triggers named in $4. Under
 -- on_fit_error = 'block' a trigger with a dead job is skipped, and a batch stops before the first
 -- event that waits for a retry. A batch is always a prefix of the trigger's ready events.
 -- Every step is an index lookup per trigger (the catalog is small, the queue may be huge).
@@ -175,8 +176,9 @@ WITH candidate AS MATERIALIZED (
           AND j.state = 'pending' AND j.run_at <= now()
         ORDER BY j.trigger_name, j.id LIMIT 1
     ) oldest
-    -- a disabled trigger keeps its events: they are fitted after ENABLE
-    WHERE t.enabled
+    -- a disabled trigger keeps its events: they are fitted after ENABLE; $4: the triggers whose
+    -- deployed code this worker does not have (motion_pg.worker.code_gate)
+    WHERE t.enabled AND NOT (t.name = ANY ($4::text[]))
       AND NOT EXISTS (SELECT 1 FROM motion.runs r
                       WHERE r.trigger_name = t.name AND r.state = 'running')
       AND NOT ((t.settings).on_fit_error = 'block'
@@ -362,7 +364,9 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
               ORDER BY r.id DESC LIMIT 50) r)::float8 AS fit_p50_s,
        (SELECT count(*) FROM motion.runs r WHERE r.trigger_name = t.name AND r.state = 'failed'
           AND r.finished_at > now() - interval '1 hour') AS failed_last_hour,
-       (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors
+       (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors,
+       (SELECT count(*) FROM motion.versions v
+        WHERE v.trigger_name = t.name AND v.pruned_at IS NOT NULL) AS versions_pruned
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
 GROUP BY t.name ORDER BY t.name
 
@@ -450,3 +454,19 @@ UPDATE motion.versions SET code_digest = $3 WHERE trigger_name = $1 AND version 
 -- name: deployed_code
 -- `motion-pg status`: each trigger's deployed code.
 SELECT name, class_ref, code_digest FROM motion.triggers ORDER BY name
+
+-- name: deployed_code_of
+-- The deployed code of one trigger (NULL digest: deployed before 0.3, not recorded).
+SELECT class_ref, code_digest FROM motion.triggers WHERE name = $1
+
+-- Retention (sql/idempotent/060-retention.sql).
+
+-- name: pruned_message
+-- NULL unless the version's state was pruned by retention.
+SELECT motion._pruned_message($1, $2::integer) AS message
+
+-- name: trigger_names
+SELECT name FROM motion.triggers ORDER BY name
+
+-- name: prune
+SELECT trigger_name, kind, count, versions, bytes FROM motion.prune($1, $2::boolean, $3::integer)

@@ -178,7 +178,7 @@ def _claim_ms(conn: psycopg.Connection[Any], samples: int) -> float:
     statement = "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + query("claim_jobs")
     for _ in range(samples):
         with conn.transaction(force_rollback=True):
-            row = psycopg.RawCursor(conn).execute(statement, ["bench", 30.0, 100]).fetchone()
+            row = psycopg.RawCursor(conn).execute(statement, ["bench", 30.0, 100, []]).fetchone()
             assert row is not None
             times.append(float(row[0][0]["Execution Time"]))
     return median(times)
@@ -201,7 +201,7 @@ def b8_claim(bench: Bench) -> None:
         if deep_ms > 20 * shallow_ms:  # say why in the output
             with conn.transaction(force_rollback=True):
                 plan = psycopg.RawCursor(conn).execute(
-                    "EXPLAIN (ANALYZE) " + query("claim_jobs"), ["bench", 30.0, 100]
+                    "EXPLAIN (ANALYZE) " + query("claim_jobs"), ["bench", 30.0, 100, []]
                 )
                 print("\n".join(r[0] for r in plan.fetchall()), file=sys.stderr)
         conn.execute("SET jit = on")  # what a session with the server's default would pay

@@ -97,6 +97,15 @@ def apply(dsn: str | None, files: tuple[str, ...]) -> None:
     show_default=True,
     help="seconds a fit may run (a trigger's fit_timeout param overrides)",
 )
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, resolve_path=True),
+    help="directory this host imports trigger modules from (repeatable; default: the paths "
+    "`install` recorded); triggers whose deployed code differs from this host's are left to "
+    "other workers",
+)
 @click.option("-v", "--verbose", is_flag=True, help="log every fit")
 def worker(
     dsn: str | None,
@@ -107,6 +116,7 @@ def worker(
     lease: float,
     grace: float,
     fit_timeout: float,
+    paths: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Run the fit worker: committed events are fitted oldest first, per trigger."""
@@ -126,6 +136,7 @@ def worker(
             lease_seconds=lease,
             grace_seconds=grace,
             fit_timeout=fit_timeout,
+            paths=list(paths) or None,
         )
     except MotionError as e:
         raise _fail(e) from e
@@ -166,10 +177,13 @@ def status(dsn: str | None) -> None:
 
 
 def _version(row: dict[str, Any]) -> str:
-    """The serving version, marked when a pin holds it."""
-    if row["pinned_version"] is None:
-        return str(row["serving_version"])
-    return f"{row['serving_version']} (pinned)"
+    """The serving version, marked when a pin holds it, and how many versions retention pruned."""
+    text = str(row["serving_version"])
+    if row["pinned_version"] is not None:
+        text += " (pinned)"
+    if row.get("versions_pruned"):
+        text += f" ({row['versions_pruned']} pruned)"
+    return text
 
 
 def _changed_settings(settings: dict[str, Any]) -> str:

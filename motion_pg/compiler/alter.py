@@ -27,6 +27,7 @@ from motion_pg.dsl.spec import (
 )
 from motion_pg.errors import DefinitionError
 from motion_pg.runtime import identity, loader
+from motion_pg.runtime.retention import check_not_pruned
 from motion_pg.runtime.state import head_version, write_version
 from motion_pg.settings import Settings
 from motion_pg.settings import split as split_params
@@ -67,6 +68,7 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
                 f'motion trigger "{name}" has no version {action.version}',
                 hint="see its versions in motion.version_history",
             )
+        check_not_pruned(session.db, name, action.version)
         params, restored = target
         catalog.set_config(name, params, restored)
         if restored.fire_on_replica != settings.fire_on_replica:
@@ -98,6 +100,7 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
                 f'motion trigger "{name}" has no version {action.version}',
                 hint="see its versions in motion.version_history",
             )
+        check_not_pruned(session.db, name, action.version)
         catalog.set_pinned(name, action.version)
         done = f"PIN VERSION {action.version}"
     elif isinstance(action, Unpin):

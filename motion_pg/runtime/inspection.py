@@ -15,6 +15,7 @@ from typing import Any
 
 from motion_pg.errors import DefinitionError, UnknownTrigger
 from motion_pg.queries import query
+from motion_pg.runtime import retention
 from motion_pg.runtime.plpy_db import PlpyDatabase
 
 # a value with more scalars than this is described, not rendered (a big array is no JSON to read)
@@ -123,6 +124,9 @@ def state_json(plpy: Any, trigger: str, version: int | None) -> str:
             sqlstate=DefinitionError.sqlstate,
             hint="see its versions in motion.version_history",
         )
+    pruned = retention.pruned_message(db, trigger, version)
+    if pruned is not None:
+        plpy.error(pruned, sqlstate=DefinitionError.sqlstate, hint=retention.pruned_hint(trigger))
     keys = {
         r["key"]: render_blob(r["data"]) for r in db.query(query("state_blobs"), [trigger, version])
     }

@@ -16,6 +16,7 @@ from typing import Any
 
 from motion_pg.errors import FitError
 from motion_pg.queries import query
+from motion_pg.runtime.retention import check_not_pruned
 from motion_pg.settings import Settings
 from motion_pg.trigger import Database
 
@@ -31,9 +32,12 @@ class BlobCache:
         """The state of ``trigger`` at ``version``, as a read-only mapping.
 
         Values the trigger's previous version used and this one does not are forgotten, so a
-        backend holds one copy of each served state, not every version it ever served.
+        backend holds one copy of each served state, not every version it ever served. A version
+        pruned by retention is refused with a :class:`DefinitionError` saying so.
         """
         entries = db.query(query("state_entries"), [trigger, version])
+        if not entries:  # an empty state, or one retention pruned
+            check_not_pruned(db, trigger, version)
         wanted = {int(e["blob_id"]) for e in entries}
         self._in_use[trigger] = wanted
         self.retain(set().union(*self._in_use.values()))
@@ -43,6 +47,10 @@ class BlobCache:
                 data = row["data"]
                 self._values[int(row["id"])] = pickle.loads(data)
                 del row, data
+        if any(i not in self._values for i in wanted):  # pruned between the two reads
+            check_not_pruned(db, trigger, version)
+            raise FitError(f"motion trigger {trigger!r}: state version {version} lost a value "
+                           "while it was read")  # fmt: skip
         state = {e["key"]: self._values[int(e["blob_id"])] for e in entries}
         return MappingProxyType(state)
 

@@ -21,6 +21,7 @@ from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
+from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
@@ -30,6 +31,10 @@ log = logging.getLogger("motion_pg.worker")
 
 CHANNEL = "motion_jobs"
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+# versions and events pruned per transaction (motion.prune's batch), and transactions per trigger
+# and pruning round (once a minute)
+PRUNE_BATCH = 1000
+PRUNE_ROUNDS = 20
 
 
 class Worker:
@@ -51,6 +56,7 @@ class Worker:
         grace_seconds: float = 30.0,
         prune_after: float = 600.0,
         worker_id: str | None = None,
+        paths: list[str] | None = None,
     ) -> None:
         self.dsn = dsn
         self.poll_interval = poll_interval
@@ -59,6 +65,9 @@ class Worker:
         self.fit_timeout = fit_timeout
         self.grace_seconds = grace_seconds
         self.prune_after = prune_after
+        # where this host imports trigger code from; None: the paths `install` recorded
+        self.paths = paths
+        self.code_gate = CodeGate()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = False
         self._stop_deadline = float("inf")
@@ -145,7 +154,7 @@ class Worker:
                            options=MOTION_OPTIONS)  # fmt: skip
         listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
         if self._fit is None:
-            paths = recorded_paths(conn)
+            paths = self.paths if self.paths is not None else recorded_paths(conn)
             prepend_paths(paths)
             self._fit = FitProcess(self.dsn, paths)
         else:
@@ -186,6 +195,7 @@ class Worker:
             pass
 
     def _housekeeping(self, conn: psycopg.Connection[Any]) -> None:
+        self.code_gate.recheck(conn)
         now = time.monotonic()
         if now - self._housekept < min(self.lease_seconds / 2, 5.0):
             return
@@ -197,13 +207,35 @@ class Worker:
         if now - self._pruned > 60.0:
             self._pruned = now
             db.query(query("prune_jobs"), [self.prune_after])
+            self._retain(db)
+
+    def _retain(self, db: PgDatabase) -> None:
+        """Prune each trigger's versions and events outside its retention policy (keep_versions,
+        keep_events) in batches of ``PRUNE_BATCH``, each batch its own transaction so that no
+        catalog row lock is held long; at most ``PRUNE_ROUNDS`` per trigger and call."""
+        for row in db.query(query("trigger_names")):
+            for _ in range(PRUNE_ROUNDS):
+                try:
+                    pruned = db.query(query("prune"), [row["name"], False, PRUNE_BATCH])
+                except _LOST:
+                    raise
+                except psycopg.Error as e:  # e.g. dropped meanwhile: one trigger never stops others
+                    log.warning("could not prune %s: %s", row["name"], str(e).strip())
+                    break
+                for p in pruned:
+                    if p["count"]:
+                        log.info("pruned %d %s of %s (%d bytes)", p["count"], p["kind"],
+                                 p["trigger_name"], p["bytes"])  # fmt: skip
+                if all(p["count"] < PRUNE_BATCH for p in pruned if p["kind"] != "blobs"):
+                    break
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
         """Claim the oldest ready events of one trigger with no running fit, or None."""
         for _ in range(3):
             try:
                 rows = PgDatabase(conn).query(
-                    query("claim_jobs"), [self.worker_id, self.lease_seconds, self.fit_batch]
+                    query("claim_jobs"),
+                    [self.worker_id, self.lease_seconds, self.fit_batch, self.code_gate.excluded],
                 )
                 break
             except psycopg.errors.UniqueViolation:
@@ -212,6 +244,13 @@ class Worker:
             return None
         if not rows:
             return None
+        trigger = rows[0]["trigger_name"]
+        refusal = self.code_gate.refusal(conn, trigger)
+        if refusal is not None:  # hand it back unspent: workers with the deployed code fit it
+            PgDatabase(conn).query(
+                query("release_runs"), [self.worker_id, True, f"not fitted on this host: {refusal}"]
+            )
+            return self.claim(conn)
         events = sorted(
             (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
                    row=r["row_data"]) for r in rows),

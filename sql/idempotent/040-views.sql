@@ -16,6 +16,10 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
        count(j.id) FILTER (WHERE j.state = 'running') AS running,
        count(j.id) FILTER (WHERE j.state = 'dead') AS dead,
        now() - min(j.created_at) FILTER (WHERE j.state = 'pending') AS oldest_pending_age,
+       (SELECT count(*) FROM motion.versions v
+        WHERE v.trigger_name = t.name AND v.pruned_at IS NULL) AS versions_kept,
+       (SELECT count(*) FROM motion.versions v
+        WHERE v.trigger_name = t.name AND v.pruned_at IS NOT NULL) AS versions_pruned,
        t.created_at, t.updated_at
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
 GROUP BY t.name;
@@ -25,6 +29,7 @@ CREATE VIEW motion.version_history AS
 SELECT v.trigger_name, v.version, v.created_at, v.source, v.run_id, v.parent_version,
        v.restored_from, v.params, to_jsonb(v.settings) AS settings, v.code_digest, v.state_bytes,
        (v.version = t.serving_version) AS serving,
+       v.pruned_at,  -- set: retention removed its state; the row stays as the lineage's tombstone
        (SELECT array_agg(e.key ORDER BY e.key) FROM motion.state_entries e
         WHERE e.trigger_name = v.trigger_name AND e.version = v.version) AS state_keys
 FROM motion.versions v JOIN motion.triggers t ON t.name = v.trigger_name;

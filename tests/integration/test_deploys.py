@@ -137,13 +137,17 @@ def test_code_on_disk_not_deployed_is_never_run(
 ) -> None:
     assert _tag(conn) == "v1"  # an event to fit
     app.tag("v2, not deployed")
-    # the fit process refuses it: a failed run that is retried, not a worker crash
-    motion_pg_cli("worker", "--once", dsn=dsn)
+    # the worker hands the claim back unspent and leaves the trigger to workers with the deployed
+    # code (motion_pg.worker.code_gate), saying why and what to do
+    out = motion_pg_cli("worker", "--once", dsn=dsn)
+    assert 'not fitting motion trigger "tagger" on this host: the code on this host differs' in (
+        out.stderr
+    )
+    assert "ALTER MOTION TRIGGER tagger RELOAD" in out.stderr
     runs = conn.execute("SELECT state, error FROM motion.runs WHERE trigger_name = 'tagger'")
     [(run_state, error)] = runs.fetchall()
-    assert run_state == "failed"
-    assert 'motion trigger "tagger": code on this worker differs from the deployed code' in error
-    assert conn.execute("SELECT state FROM motion.jobs").fetchall() == [("pending",)]
+    assert run_state == "abandoned" and error.startswith("not fitted on this host: the code")
+    assert conn.execute("SELECT state, attempts FROM motion.jobs").fetchall() == [("pending", 0)]
     assert state(conn, "tagger") == {"fitted": None}
     # a backend that has not imported it yet refuses too, rather than serve undeployed code
     with psycopg.connect(dsn, autocommit=True) as fresh:

@@ -97,12 +97,17 @@ def test_state_is_read_only_in_infer(conn: psycopg.Connection[Any]) -> None:
 
 
 def test_one_statement_sees_one_version(conn: psycopg.Connection[Any], dsn: str) -> None:
-    create(conn, "SlowInfer", "WITH (sleep = 1.0)")
+    create(conn, "SlowInfer", "WITH (sleep = 5.0)")
     conn.execute("INSERT INTO items (value) VALUES (0)")  # an event to fit
 
     def fit_meanwhile() -> None:
-        time.sleep(0.3)
-        drain(dsn)  # commits version 2 while the statement below sleeps in its first row
+        with psycopg.connect(dsn, autocommit=True) as watch:
+            while not watch.execute(  # the statement below sleeps in its first row
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+                " AND datname = current_database()"
+            ).fetchone()[0]:  # type: ignore[index]
+                time.sleep(0.02)
+        drain(dsn)  # commits version 2 meanwhile (a worker starts, claims and fits well within 5 s)
 
     t = threading.Thread(target=fit_meanwhile)
     t.start()
