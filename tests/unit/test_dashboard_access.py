@@ -68,7 +68,7 @@ def test_off_loopback_every_page_needs_the_token() -> None:
     assert call(conf, "GET", "/jobs", {"Authorization": "Bearer wrong"})[0] == 303
     assert call(conf, "POST", "/jobs/retry")[0] == 401
     status, _, body = call(conf, "GET", "/login")
-    assert status == 200 and 'name="token"' in body and '>Dead jobs<' in body
+    assert status == 200 and 'name="token"' in body and ">Dead jobs<" in body
 
 
 def test_an_unreachable_database_is_a_503_that_says_so() -> None:
