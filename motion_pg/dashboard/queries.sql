@@ -35,8 +35,9 @@ ORDER BY id DESC LIMIT $2::integer
 
 -- name: backlog
 -- Events waiting for fit (pending or running: created, not yet finished) over the last $2
--- seconds, in $3 buckets: the most waiting at once within each bucket, so a burst fitted within
--- seconds still shows. Dead events stop waiting when they die.
+-- seconds, in $3 buckets (bucket i ends at `at`): the most waiting at once within the bucket and
+-- the number waiting at its last change (NULL: no change in it; the page carries the count
+-- forward), so a burst fitted within seconds still shows. Dead events stop waiting when they die.
 WITH bounds AS (
     SELECT now() - make_interval(secs => $2::float8) AS lo, now() AS hi
 ), events AS (
@@ -50,18 +51,19 @@ WITH bounds AS (
     UNION ALL
     SELECT e.finished_at, -1 FROM events e WHERE e.finished_at IS NOT NULL
 ), waiting AS (
-    SELECT d.at, sum(d.d) OVER (ORDER BY d.at, d.d DESC ROWS UNBOUNDED PRECEDING) AS n
-    FROM deltas d
-), buckets AS (
-    SELECT i, b.lo + (b.hi - b.lo) * (i::float8 / $3::integer) AS at,
-           b.lo + (b.hi - b.lo) * ((i - 1)::float8 / $3::integer) AS since
-    FROM bounds b, generate_series(0, $3::integer) AS i
+    SELECT d.at, row_number() OVER w AS seq, sum(d.d) OVER w AS n
+    FROM deltas d WINDOW w AS (ORDER BY d.at, d.d DESC ROWS UNBOUNDED PRECEDING)
+), per_bucket AS (
+    SELECT least(greatest(ceil(extract(epoch FROM w.at - b.lo) / ($2::float8 / $3::integer)), 0),
+                 $3::integer)::integer AS bucket,
+           max(w.n) AS peak, (array_agg(w.n ORDER BY w.seq DESC))[1] AS last
+    FROM waiting w, bounds b GROUP BY 1
 )
-SELECT k.at, greatest(
-    coalesce((SELECT w.n FROM waiting w WHERE w.at <= k.since ORDER BY w.at DESC LIMIT 1), 0),
-    coalesce((SELECT max(w.n) FROM waiting w WHERE w.at > k.since AND w.at <= k.at), 0)
-)::bigint AS backlog
-FROM buckets k ORDER BY k.at
+SELECT i AS bucket, b.lo + (b.hi - b.lo) * (i::float8 / $3::integer) AS at,
+       p.peak::bigint AS peak, p.last::bigint AS last
+FROM bounds b CROSS JOIN generate_series(0, $3::integer) AS i
+LEFT JOIN per_bucket p ON p.bucket = i
+ORDER BY i
 
 -- name: versions
 -- A trigger's newest $2 versions with the previous kept version's params and settings, and the

@@ -177,7 +177,11 @@ def test_browser_sees_triggers_charts_and_retries_a_dead_job(
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("counter")
     latency = browser.find_element(By.CSS_SELECTOR, "#latency-chart svg.chart")
     assert latency.find_elements(By.CSS_SELECTOR, "polyline.series")
-    assert browser.find_elements(By.CSS_SELECTOR, "#backlog-chart svg.chart polyline.series")
+    backlog = browser.find_element(By.CSS_SELECTOR, "#backlog-chart svg.chart")
+    assert backlog.find_elements(By.CSS_SELECTOR, "polyline.series")
+    # three rows inserted in one statement waited together: the axis goes up to 4
+    labels = [t.text for t in backlog.find_elements(By.CSS_SELECTOR, "text.ylabel")]
+    assert labels == ["0", "1", "2", "3", "4"]
     versions = browser.find_element(By.CSS_SELECTOR, "table.versions").text
     assert "alpha" in versions and "1 → 2" in versions.replace('"', "")  # the params diff
     assert "~count" in versions  # each fit changed the state key count

@@ -34,9 +34,12 @@ def latency_chart(db: Db, name: str) -> Any:
 
 
 def backlog_chart(db: Db, name: str, seconds: int) -> Any:
-    """Events waiting for fit (pending or running) over the window."""
-    rows = db.rows("backlog", [name, seconds, 60])
-    points = [charts.Point(r["at"], float(r["backlog"])) for r in rows]
+    """Events waiting for fit (pending or running) over the window: the peak of each bucket."""
+    points, waiting = [], 0
+    for r in db.rows("backlog", [name, seconds, 60]):
+        peak = waiting if r["peak"] is None else max(waiting, r["peak"])
+        points.append(charts.Point(r["at"], float(peak)))
+        waiting = waiting if r["last"] is None else r["last"]
     return charts.time_chart(points, title=f"{name}'s fit backlog", unit="count", area=True)
 
 
