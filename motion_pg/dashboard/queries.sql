@@ -113,5 +113,13 @@ ORDER BY id DESC LIMIT $2::integer
 SELECT state FROM motion.jobs WHERE id = $1::bigint
 
 -- name: lineage_available
--- motion.lineage(relation regclass, key jsonb): the lookup page shows only where it exists.
-SELECT pg_catalog.to_regprocedure('motion.lineage(regclass, jsonb)') IS NOT NULL AS available
+-- motion.lineage(relation regclass, key jsonb [, more args with defaults]): the lookup page shows
+-- only where it exists.
+SELECT EXISTS (
+    SELECT FROM pg_catalog.pg_proc p
+    JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'motion' AND p.proname = 'lineage' AND p.pronargs >= 2
+      AND p.proargtypes[0] = 'pg_catalog.regclass'::pg_catalog.regtype
+      AND p.proargtypes[1] = 'pg_catalog.jsonb'::pg_catalog.regtype
+      AND p.pronargs - p.pronargdefaults <= 2
+) AS available

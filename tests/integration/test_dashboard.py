@@ -270,7 +270,9 @@ def test_lineage_lookup_shows_only_where_motion_lineage_exists(
     assert ">Lineage<" not in dashboard.request("GET", "/")[1]
     assert dashboard.request("GET", "/lineage")[0] == 404
     conn.execute(
-        "CREATE FUNCTION motion.lineage(relation regclass, key jsonb) RETURNS jsonb"
+        # the signature the lineage feature gives it
+        "CREATE FUNCTION motion.lineage(relation regclass, key jsonb, events int DEFAULT 20)"
+        " RETURNS jsonb"
         " LANGUAGE sql AS $$ SELECT jsonb_build_object('relation', relation::text, 'key', key) $$"
     )
     assert ">Lineage<" in dashboard.request("GET", "/")[1]
