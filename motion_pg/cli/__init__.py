@@ -22,6 +22,7 @@ def _register() -> None:
         lineage_cmds,
         metrics_cmds,
         prune_cmds,
+        replay_cmds,
         state_cmds,
         status_cmds,
         worker_cmds,
