@@ -187,7 +187,10 @@ def run() -> None:
         f"{held_before}/{len(held_out)}, after {held_after}/{len(held_out)} (what it learnt)"
     )
 
-    _step("8. pgvector: tickets most similar to the first new one")
+    _step("8. lineage: where a prediction came from (motion.lineage, from psql or the CLI)")
+    _cli(dsn, "lineage", "support.tickets", str(after[0][0]), "--events", "3")
+
+    _step("9. pgvector: tickets most similar to the first new one")
     first = before[0][0]
     similar = sql.SQL(
         "SELECT id, left(subject, 50) AS subject, category FROM support.tickets "

@@ -8,6 +8,8 @@ PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PACKAGES=(postgresql-$PG_MAJOR postgresql-plpython3-$PG_MAJOR postgresql-server-dev-$PG_MAJOR
           python3.11 python3.11-venv python3.11-dev build-essential dpkg-dev)
+# the dashboard's browser test drives Debian's headless chromium; nothing downloads a browser
+PACKAGES+=(chromium chromium-driver)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -158,57 +158,69 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- run (the partial unique index refuses a second running fit of that trigger, so a concurrent
 -- claimer of the same trigger fails instead of fitting in parallel) and marks that trigger's
 -- ready events as running, oldest first, up to its fit_batch param (default $3), skipping the
--- triggers named in $4. Under
--- on_fit_error = 'block' a trigger with a dead job is skipped, and a batch stops before the first
--- event that waits for a retry. A batch is always a prefix of the trigger's ready events.
--- Every step is an index lookup per trigger (the catalog is small, the queue may be huge).
+-- triggers named in $4. Under on_fit_error = 'block' a trigger with a dead job is skipped, and a
+-- batch stops before the first event that waits for a retry. A batch is always a prefix of the
+-- trigger's ready events.
+-- Every step is an index lookup per trigger or per event (the catalog is small, the queue may be
+-- huge), and its plan must not depend on the statistics of motion.jobs: they are usually taken on
+-- a drained queue and say nothing is pending. So each step has one cheap plan under any estimate:
+-- ordered row ranges with LIMIT on a (trigger_name, id) index (a scan of the heap would have to
+-- sort all it reads), and the locks and the update by primary key alone, with no condition that
+-- a partial index's predicate could match (tests/integration/test_claim_plan.py).
 WITH candidate AS MATERIALIZED (
     SELECT t.name AS trigger_name,
            coalesce((t.settings).fit_batch, $3::integer) AS fit_batch,
            (t.settings).on_fit_error = 'block' AS strict
     FROM motion.triggers t
     CROSS JOIN LATERAL (
-        SELECT j.id FROM motion.jobs j
-        -- a row range, not trigger_name = t.name: the planner then cannot take an index on id
-        -- and filter a deep queue of other triggers' events for a trigger with none pending
+        -- the trigger's oldest ready event; under 'block' its oldest pending one, which must be
+        -- ready. A row range, not trigger_name = t.name: the planner then cannot take an index on
+        -- id and filter a deep queue of other triggers' events for a trigger with none pending.
+        SELECT j.id, j.run_at <= now() AS due FROM motion.jobs j
         WHERE (j.trigger_name, j.id) >= (t.name, 0)
           AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
-          AND j.state = 'pending' AND j.run_at <= now()
+          AND j.state = 'pending'
+          AND (j.run_at <= now() OR (t.settings).on_fit_error = 'block')
         ORDER BY j.trigger_name, j.id LIMIT 1
     ) oldest
     -- a disabled trigger keeps its events: they are fitted after ENABLE; $4: the triggers whose
     -- deployed code this worker does not have (motion_pg.worker.code_gate)
-    WHERE t.enabled AND NOT (t.name = ANY ($4::text[]))
+    WHERE t.enabled AND oldest.due AND NOT (t.name = ANY ($4::text[]))
       AND NOT EXISTS (SELECT 1 FROM motion.runs r
                       WHERE r.trigger_name = t.name AND r.state = 'running')
       AND NOT ((t.settings).on_fit_error = 'block'
-               AND (EXISTS (SELECT 1 FROM motion.jobs d
-                            WHERE d.trigger_name = t.name AND d.state = 'dead')
-                    OR EXISTS (SELECT 1 FROM motion.jobs w
-                               WHERE w.trigger_name = t.name AND w.state = 'pending'
-                                 AND w.id < oldest.id)))
+               AND (SELECT d.id FROM motion.jobs d
+                    WHERE (d.trigger_name, d.id) >= (t.name, 0)
+                      AND (d.trigger_name, d.id) <= (t.name, 9223372036854775807)
+                      AND d.state = 'dead'
+                    ORDER BY d.trigger_name, d.id LIMIT 1) IS NOT NULL)
     ORDER BY oldest.id
     LIMIT 1
 ), ready AS MATERIALIZED (
-    SELECT j.id FROM motion.jobs j
+    -- the candidate's oldest ready events; under 'block' its oldest pending ones, cut in batch
+    -- before the first that waits for a retry
+    SELECT j.id, j.run_at <= now() AS due FROM motion.jobs j
     WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
       AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
-      AND j.state = 'pending' AND j.run_at <= now()
-      AND NOT ((SELECT strict FROM candidate)
-               AND EXISTS (SELECT 1 FROM motion.jobs w
-                           WHERE w.trigger_name = j.trigger_name AND w.state = 'pending'
-                             AND w.run_at > now() AND w.id < j.id))
+      AND j.state = 'pending'
+      AND (j.run_at <= now() OR (SELECT strict FROM candidate))
     ORDER BY j.trigger_name, j.id
     LIMIT (SELECT fit_batch FROM candidate)
 ), locked AS MATERIALIZED (
-    SELECT j.id FROM motion.jobs j
-    WHERE j.id = ANY (ARRAY(SELECT id FROM ready)) AND j.state = 'pending'
+    -- primary key lookups only. No condition on state here: with one, the planner may serve
+    -- id = ANY (...) from jobs_pending_by_trigger, a walk of every pending event per claim. A row
+    -- another claimer took meanwhile is locked at its newest version and dropped by the state
+    -- filter in batch (a MATERIALIZED CTE: the filter is not pushed down into it).
+    SELECT j.id, j.state FROM motion.jobs j
+    WHERE j.id = ANY (ARRAY(SELECT id FROM ready WHERE due))
     FOR UPDATE SKIP LOCKED
 ), batch AS MATERIALIZED (
-    -- the ready events up to the first one another claimer holds: skipping it would fit a later
-    -- event before an earlier one
+    -- the ready events up to the first one that waits or that another claimer holds: skipping it
+    -- would fit a later event before an earlier one
     SELECT id FROM ready
-    WHERE id < coalesce((SELECT min(id) FROM ready WHERE id NOT IN (SELECT id FROM locked)),
+    WHERE id < coalesce((SELECT min(id) FROM ready
+                         WHERE NOT due
+                            OR id NOT IN (SELECT id FROM locked WHERE state = 'pending')),
                         9223372036854775807)
 ), run AS (
     -- no run without events: an empty run would hold the trigger's one running slot

@@ -173,46 +173,144 @@ def b6(bench: Bench) -> None:
     ))  # fmt: skip
 
 
-def _claim_ms(conn: psycopg.Connection[Any], samples: int) -> float:
-    times = []
-    statement = "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + query("claim_jobs")
+_CLAIMED = "b8_claimed"  # B8's own trigger: B8 runs alone too (--only B8)
+_ENQUEUE = (
+    "INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data) "
+    f"SELECT '{_CLAIMED}', 0, 'public.b8q', 'INSERT', jsonb_build_object('id', g, 'x', g) "
+    "FROM generate_series(1, %s) g"
+)
+
+
+def _spread(values: list[float], unit: str, digits: int = 2) -> str:
+    """``median (min-max) unit``."""
+    return f"{median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f}) {unit}"
+
+
+def _claims(conn: psycopg.Connection[Any], samples: int) -> tuple[list[float], float]:
+    """Execution times (ms) of ``samples`` claims of 100 events, and their median buffers."""
+    times, buffers = [], []
+    statement = "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) " + query("claim_jobs")
     for _ in range(samples):
         with conn.transaction(force_rollback=True):
             row = psycopg.RawCursor(conn).execute(statement, ["bench", 30.0, 100, []]).fetchone()
             assert row is not None
-            times.append(float(row[0][0]["Execution Time"]))
-    return median(times)
+            plan = row[0][0]
+            assert plan["Plan"]["Actual Rows"] == 100, "the claim took no events: nothing pending?"
+            times.append(float(plan["Execution Time"]))
+            buffers.append(plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"])
+    return times, median(buffers)
+
+
+def _setup_b8(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS b8q (id bigserial PRIMARY KEY, x int)")
+    if not conn.execute("SELECT 1 FROM motion.triggers WHERE name = %s", [_CLAIMED]).fetchone():
+        motion_pg.execute(conn, f"CREATE MOTION TRIGGER {_CLAIMED} ON b8q NO INFER "
+                          "USING 'bench.models:Noop'")  # fmt: skip
+
+
+def _drained_statistics(conn: psycopg.Connection[Any]) -> None:
+    """What autovacuum leaves after a drain: motion.jobs analyzed while every row was done, then
+    pruned and vacuumed empty. The queue's statistics then say nothing is pending."""
+    conn.execute("UPDATE motion.jobs SET state = 'done', finished_at = now()")
+    conn.execute("ANALYZE motion.jobs")
+    conn.execute("DELETE FROM motion.jobs")
+    conn.execute("VACUUM ANALYZE motion.jobs")
 
 
 def b8_claim(bench: Bench) -> None:
+    """B8b: the claim at 1k and at a deep queue, with fresh statistics and with the stale ones
+    of a drained queue; then B8c, the 100k bulk drain in both states."""
     deep = bench.sizes.queue_deep
-    enqueue = ("INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data) "
-               "SELECT 'noop_a', 0, 'public.b6', 'INSERT', jsonb_build_object('id', g) "
-               "FROM generate_series(1, %s) g")  # fmt: skip
+    samples = {"1k": 50, "deep": 20}
+    times: dict[str, list[float]] = {}
+    buffers: dict[str, float] = {}
     with bench.connect() as conn:
+        _setup_b8(conn)
         conn.execute("SET jit = off")  # as the worker's connection runs the claim
         conn.execute("TRUNCATE motion.jobs")
-        conn.execute(enqueue, [1000])
+        conn.execute(_ENQUEUE, [1000])
         conn.execute("VACUUM ANALYZE motion.jobs")
-        shallow_ms = _claim_ms(conn, 50)
-        conn.execute(enqueue, [deep - 1000])
+        times["1k fresh"], buffers["1k fresh"] = _claims(conn, samples["1k"])
+        _drained_statistics(conn)
+        # keep the stale statistics for the measurement: autovacuum would refresh them any time
+        conn.execute("ALTER TABLE motion.jobs SET (autovacuum_enabled = false)")
+        try:
+            conn.execute(_ENQUEUE, [1000])
+            times["1k stale"], buffers["1k stale"] = _claims(conn, samples["1k"])
+            conn.execute(_ENQUEUE, [deep - 1000])
+            times["deep stale"], buffers["deep stale"] = _claims(conn, samples["deep"])
+        finally:
+            conn.execute("ALTER TABLE motion.jobs RESET (autovacuum_enabled)")
         conn.execute("VACUUM ANALYZE motion.jobs")
-        deep_ms = _claim_ms(conn, 20)
-        if deep_ms > 20 * shallow_ms:  # say why in the output
-            with conn.transaction(force_rollback=True):
-                plan = psycopg.RawCursor(conn).execute(
-                    "EXPLAIN (ANALYZE) " + query("claim_jobs"), ["bench", 30.0, 100, []]
-                )
-                print("\n".join(r[0] for r in plan.fetchall()), file=sys.stderr)
+        times["deep fresh"], buffers["deep fresh"] = _claims(conn, samples["deep"])
+        if median(times["deep stale"]) > 2 * median(times["deep fresh"]):  # say why
+            _print_plan(conn, "the claim at depth, stale statistics, after ANALYZE")
         conn.execute("SET jit = on")  # what a session with the server's default would pay
-        deep_jit_ms = _claim_ms(conn, 20)
+        times["deep JIT"], _ = _claims(conn, samples["deep"])
         conn.execute("TRUNCATE motion.jobs")
-    ratio = deep_ms / shallow_ms
+    m = {k: median(v) for k, v in times.items()}
+    flat, stable = m["deep fresh"] / m["1k fresh"], m["deep stale"] / m["deep fresh"]
+    label = {"1k fresh": "1k", "1k stale": "1k, stale statistics", "deep fresh": f"{deep:,}",
+             "deep stale": f"{deep:,}, stale statistics",
+             "deep JIT": f"{deep:,} with JIT (not the worker's setting)"}  # fmt: skip
     bench.rows.append(Row(
-        "B8b", f"claim (100 events, EXPLAIN ANALYZE, jit off) with 1k vs {deep:,} pending jobs",
-        {"1k": f"{shallow_ms:.2f} ms", f"{deep:,}": f"{deep_ms:.2f} ms",
-         f"{deep:,} with JIT (not the worker's setting)": f"{deep_jit_ms:.2f} ms"},
-        f"deep / shallow = {ratio:.2f}", "flat (0.8-1.2)",
-        None if bench.sizes.quick else 0.8 <= ratio <= 1.2,
-        {"shallow_ms": shallow_ms, "deep_ms": deep_ms, "deep_jit_ms": deep_jit_ms},
+        "B8b", f"claim (100 events, EXPLAIN ANALYZE, jit off) with 1k vs {deep:,} pending jobs; "
+        "fresh statistics vs those of a drained queue (analyzed all done, pruned, vacuumed)",
+        {label[k]: _spread(times[k], "ms") + (f", {buffers[k]:,.0f} buffers" if k in buffers else "")
+         for k in label},
+        f"deep / shallow = {flat:.2f}; stale / fresh at {deep:,} = {stable:.2f}",
+        "flat (0.8-1.2); same (0.8-1.2)",
+        None if bench.sizes.quick else (0.8 <= flat <= 1.2 and 0.8 <= stable <= 1.2),
+        {"ms": times, "buffers": buffers},
+    ))  # fmt: skip
+    b8_drain(bench)
+
+
+def _print_plan(conn: psycopg.Connection[Any], what: str) -> None:
+    with conn.transaction(force_rollback=True):
+        plan = psycopg.RawCursor(conn).execute(
+            "EXPLAIN (ANALYZE, BUFFERS) " + query("claim_jobs"), ["bench", 30.0, 100, []]
+        )
+        lines = [r[0] for r in plan.fetchall()]
+    print(f"[bench] {what}:\n" + "\n".join(lines), file=sys.stderr)
+
+
+def _bulk_drain(bench: Bench, conn: psycopg.Connection[Any], events: int, stale: bool) -> float:
+    """Seconds from the commit of ``events`` events to a drained queue, one worker, trivial fit."""
+    conn.execute("TRUNCATE b8q, motion.jobs")
+    conn.execute(_ENQUEUE, [1000])
+    _drained_statistics(conn)
+    procs = _start_workers(bench, MOTION_PG, 1)
+    with conn.transaction():
+        conn.execute("INSERT INTO b8q (x) SELECT g FROM generate_series(1, %s) g", [events])
+        if not stale:  # ANALYZE sees this transaction's rows: fresh statistics at the commit
+            conn.execute("ANALYZE motion.jobs")
+    start = time.perf_counter()
+    wait_until(lambda: _count(conn, _DRAINED) == 0, 900, "the queue to drain", 0.05)
+    elapsed = time.perf_counter() - start
+    _stop_all(bench, procs)
+    return elapsed
+
+
+def b8_drain(bench: Bench) -> None:
+    """B8c: 100k bulk events folded by one worker with a trivial fit, with the statistics of a
+    drained queue and with fresh ones (alternated, so drift hits both alike)."""
+    events = 2_000 if bench.sizes.quick else 100_000
+    runs = 1 if bench.sizes.quick else 3
+    raw: dict[str, list[float]] = {"fresh": [], "stale": []}
+    with bench.connect() as conn:
+        _setup_b8(conn)
+        for _ in range(runs):
+            for state in ("stale", "fresh"):
+                raw[state].append(_bulk_drain(bench, conn, events, state == "stale"))
+        conn.execute("TRUNCATE b8q, motion.jobs")
+    m = {k: median(v) for k, v in raw.items()}
+    ratio = m["stale"] / m["fresh"]
+    bench.rows.append(Row(
+        "B8c", f"drain {events:,} committed events, 1 worker, trivial fit (fit_batch 100): "
+        "statistics of a drained queue vs fresh ones",
+        {f"{k} statistics": _spread(v, "s") + f" = {events / m[k]:,.0f} ev/s"
+         for k, v in raw.items()},
+        f"stale / fresh = {ratio:.2f}", "same (≤ 1.2)",
+        None if bench.sizes.quick else ratio <= 1.2, raw,
     ))  # fmt: skip

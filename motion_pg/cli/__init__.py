@@ -13,6 +13,7 @@ def main() -> None:
 
 def _register() -> None:
     # each module adds its commands to `main` on import
+    import motion_pg.cli.dashboard_cmds  # noqa: F401
     from motion_pg.cli import (  # noqa: F401
         app_cmds,
         embedded_cmds,
@@ -21,6 +22,7 @@ def _register() -> None:
         lineage_cmds,
         metrics_cmds,
         prune_cmds,
+        replay_cmds,
         state_cmds,
         status_cmds,
         worker_cmds,

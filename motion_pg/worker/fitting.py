@@ -26,7 +26,7 @@ from motion_pg.trigger import Context, Event, RouteInfo, Trigger
 from motion_pg.worker.committing import Claim, LostRun, check_updates, commit_fit, pickled_state
 from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
-__all__ = ["Claim", "FitComputer", "LostRun"]
+__all__ = ["Claim", "Definition", "FitComputer", "LostRun"]
 
 # motion's own statements never depend on the user's search_path; and without JIT, which would
 # spend milliseconds compiling statements that run in microseconds
@@ -37,13 +37,21 @@ _MOTION_PATH = (
 _USER_PATH = (
     "SELECT pg_catalog.set_config('search_path', %s, true), pg_catalog.set_config('jit', %s, true)"
 )
+# where the worker reads its claim's events: the queue (replay reads the job log too)
+JOBS: sql.Composable = sql.SQL("motion.jobs")
 _ROW_TYPE = (
     "SELECT n.nspname::text, c.relname::text FROM pg_catalog.pg_class c"
     " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::pg_catalog.oid"
 )
 
 
-class _Definition:
+class Definition:
+    """A trigger as a fit runs it: its class instance, params, routes and code digest.
+
+    ``row`` holds the catalog's ``name``, ``revision``, ``class_ref``, ``params`` and ``settings``;
+    ``deployed`` is the code digest the imported code must have (reloaded from disk, else refused).
+    """
+
     def __init__(
         self, db: PgDatabase, row: Mapping[str, Any], routes: list[dict[str, Any]],
         deployed: str | None, schedules: list[dict[str, Any]],
@@ -102,7 +110,7 @@ class FitComputer:
         self.db = PgDatabase(conn)
         self.user_db = TypedDatabase(conn)
         self.blobs = BlobCache()
-        self._definitions: dict[str, _Definition] = {}
+        self._definitions: dict[str, Definition] = {}
         # the connection's own defaults, for user SQL of triggers without a recorded search_path
         row = conn.execute(
             "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_setting('jit')"
@@ -110,7 +118,7 @@ class FitComputer:
         assert row is not None
         self._default_path, self._default_jit = str(row[0]), str(row[1])
 
-    def _definition(self, trigger: str) -> tuple[_Definition, int | None, list[str] | None]:
+    def _definition(self, trigger: str) -> tuple[Definition, int | None, list[str] | None]:
         rows = self.db.query(query("trigger_definition"), [trigger])
         if not rows:
             raise FitError(f'motion trigger "{trigger}" no longer exists')
@@ -120,7 +128,7 @@ class FitComputer:
             self._definitions.pop(trigger, None)  # a failed load loads again on the next fit
             routes = self.db.query(query("trigger_routes"), [trigger])
             scheduled = self.db.query(query("trigger_schedules"), [trigger])
-            cached = _Definition(self.db, rows[0], routes, deployed, scheduled)
+            cached = Definition(self.db, rows[0], routes, deployed, scheduled)
             self._definitions[trigger] = cached
         # fits fold onto the newest version: the serving one, unless a pin holds serving behind it
         version = rows[0]["serving_version"]
@@ -137,27 +145,7 @@ class FitComputer:
         with self.conn.transaction():
             self.conn.execute(_MOTION_PATH)
             definition, version, search_path = self._definition(claim.trigger)
-            state: Mapping[str, Any] = (
-                self.blobs.load(self.db, claim.trigger, version)
-                if version is not None
-                else MappingProxyType({})
-            )
-            groups = self._typed_groups(claim, definition)
-            self._user_path(search_path)
-            merged: dict[str, Any] = {}
-            # consecutive events of one route go to one call; a later call sees earlier updates
-            for route, events in groups:
-                assert route.fit is not None
-                method = loader.method(definition.instance, route.fit, definition.class_ref)
-                view = MappingProxyType({**state, **merged}) if merged else state
-                ctx = Context(claim.trigger, version or 0, view, definition.params, self.user_db,
-                              route)  # fmt: skip
-                updates = method(events, ctx)
-                if updates is not None:
-                    merged.update(check_updates(claim.trigger, updates, route.fit))
-            self._check_transaction(claim.trigger)
-            self.conn.execute(_MOTION_PATH)
-            pickled = pickled_state(claim.trigger, merged)
+            pickled = self.compute(claim.trigger, definition, version, search_path, claim.events)
             self._check_deployed(claim.trigger, definition)
             version = commit_fit(self.conn, claim, pickled)
             if version is not None and definition.code_digest is not None:
@@ -165,7 +153,55 @@ class FitComputer:
                               [claim.trigger, version, definition.code_digest])  # fmt: skip
             return version
 
-    def _check_deployed(self, trigger: str, definition: _Definition) -> None:
+    def rebuild(
+        self, trigger: str, parent: int | None, params: Any, settings: Any, code_digest: str,
+        events: list[Event], source: sql.Composable,
+    ) -> dict[str, bytes]:  # fmt: skip
+        """What :meth:`fit` computes for ``events`` folded onto ``parent`` with these recorded
+        params, settings and code, in a transaction that is always rolled back: nothing is
+        written, the user's ``ctx.db`` writes included (``motion-pg replay``)."""
+        with self.conn.transaction(force_rollback=True):
+            self.conn.execute(_MOTION_PATH)
+            rows = self.db.query(query("trigger_definition"), [trigger])
+            if not rows:
+                raise FitError(f'motion trigger "{trigger}" no longer exists')
+            routes = self.db.query(query("trigger_routes"), [trigger])
+            scheduled = self.db.query(query("trigger_schedules"), [trigger])
+            row = {**rows[0], "params": params, "settings": settings}
+            definition = Definition(self.db, row, routes, code_digest, scheduled)
+            return self.compute(trigger, definition, parent, rows[0]["search_path"], events, source)
+
+    def compute(
+        self, trigger: str, definition: Definition, version: int | None,
+        search_path: list[str] | None, events: list[Event], source: sql.Composable = JOBS,
+    ) -> dict[str, bytes]:  # fmt: skip
+        """The pickled state updates the fit methods of ``definition`` return for ``events``
+        folded onto ``version``, in the caller's transaction; writes nothing of motion's.
+
+        Each event's row is read back from ``source`` (a relation with ``id`` and ``row_data``).
+        """
+        state: Mapping[str, Any] = (
+            self.blobs.load(self.db, trigger, version)
+            if version is not None
+            else MappingProxyType({})
+        )
+        groups = self._typed_groups(trigger, events, definition, source)
+        self._user_path(search_path)
+        merged: dict[str, Any] = {}
+        # consecutive events of one route go to one call; a later call sees earlier updates
+        for route, group in groups:
+            assert route.fit is not None
+            method = loader.method(definition.instance, route.fit, definition.class_ref)
+            view = MappingProxyType({**state, **merged}) if merged else state
+            ctx = Context(trigger, version or 0, view, definition.params, self.user_db, route)
+            updates = method(group, ctx)
+            if updates is not None:
+                merged.update(check_updates(trigger, updates, route.fit))
+        self._check_transaction(trigger)
+        self.conn.execute(_MOTION_PATH)
+        return pickled_state(trigger, merged)
+
+    def _check_deployed(self, trigger: str, definition: Definition) -> None:
         """Refuse to commit a fit whose code was replaced by a deploy while it ran (the row lock
         makes deploys and this commit serial); the retry runs the new code."""
         rows = self.db.query(query("trigger_code_for_update"), [trigger])
@@ -199,40 +235,40 @@ class FitComputer:
             )
 
     def _typed_groups(
-        self, claim: Claim, definition: _Definition
+        self, trigger: str, events: list[Event], definition: Definition, source: sql.Composable
     ) -> list[tuple[RouteInfo, list[Event]]]:
-        """The claim's events by consecutive route, each row read back as PL/Python would see it."""
-        groups = _groups(claim.events, definition)
-        for route, events in groups:
+        """``events`` by consecutive route, each row read back as PL/Python would see it."""
+        groups = _groups(events, definition)
+        for route, group in groups:
             if route.schedule is not None:
                 continue  # a firing has no row
             row_type = definition.row_types.get(route.ordinal)
             if row_type is None:
                 raise FitError(
-                    f'motion trigger "{claim.trigger}": the relation of route {route.ordinal} '
+                    f'motion trigger "{trigger}": the relation of route {route.ordinal} '
                     f"({route.relation}) no longer exists"
                 )
             statement = sql.SQL(
-                "SELECT j.id, r.* FROM motion.jobs j CROSS JOIN LATERAL "
+                "SELECT j.id, r.* FROM {} j CROSS JOIN LATERAL "
                 "pg_catalog.jsonb_populate_record(NULL::{}, j.row_data) r "
                 "WHERE j.id = ANY ($1::pg_catalog.int8[])"
-            ).format(row_type)
+            ).format(source, row_type)
             names, rows = self.user_db.fetch(
-                statement.as_string(self.conn), [[e.id for e in events]]
+                statement.as_string(self.conn), [[e.id for e in group]]
             )
             hidden = definition.hidden.get(route.ordinal, frozenset())
             typed = {
                 row[0]: {n: v for n, v in zip(names[1:], row[1:], strict=True) if n not in hidden}
                 for row in rows
             }
-            events[:] = [
+            group[:] = [
                 Event(id=e.id, op=e.op, relation=e.relation, route=e.route, row=typed[e.id])
-                for e in events
+                for e in group
             ]
         return groups
 
 
-def _groups(events: list[Event], definition: _Definition) -> list[tuple[RouteInfo, list[Event]]]:
+def _groups(events: list[Event], definition: Definition) -> list[tuple[RouteInfo, list[Event]]]:
     groups: list[tuple[RouteInfo, list[Event]]] = []
     for event in events:
         route = definition.routes.get(event.route)
