@@ -29,6 +29,7 @@ class RouteInfo:
     columns: tuple[str, ...] | None
     infer: str | None  # method name, or None for no infer
     fit: str | None  # method name, or None for no fit
+    schedule: str | None = None  # the cron expression of a scheduled route (relation is '')
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Event:
     """One committed change handed to ``fit``: the row as stored (after infer)."""
 
     id: int
-    op: str  # 'INSERT' or 'UPDATE'
+    op: str  # 'INSERT' or 'UPDATE'; 'SCHEDULE' for a scheduled route's firing (relation '', row {})
     relation: str
     route: int
     row: dict[str, Any]

@@ -379,7 +379,9 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
           AND r.finished_at > now() - interval '1 hour') AS failed_last_hour,
        (SELECT count(*) FROM motion.infer_errors e WHERE e.trigger_name = t.name) AS infer_errors,
        (SELECT count(*) FROM motion.versions v
-        WHERE v.trigger_name = t.name AND v.pruned_at IS NOT NULL) AS versions_pruned
+        WHERE v.trigger_name = t.name AND v.pruned_at IS NOT NULL) AS versions_pruned,
+       (SELECT min(s.next_run_at) FROM motion.schedules s WHERE s.trigger_name = t.name)
+           AS next_run_at
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
 GROUP BY t.name ORDER BY t.name
 
@@ -655,3 +657,50 @@ FROM chain c ORDER BY c.depth
 -- name: lineage_events
 SELECT e.job_id, e.run_id, e.route, e.relation, e.op, e.row_key, e.enqueued_at, e.finished_at
 FROM motion.version_events($1, $2::integer) e LIMIT $3::integer
+
+-- Scheduled routes (ON SCHEDULE; motion_pg.compiler.schedules, motion_pg.worker.schedule).
+
+-- name: upsert_schedule
+-- CREATE [OR REPLACE]: a schedule whose expression is unchanged keeps its next firing.
+INSERT INTO motion.schedules AS s (trigger_name, ordinal, cron, fit_method, next_run_at)
+VALUES ($1, $2::integer, $3, $4, $5::timestamptz)
+ON CONFLICT (trigger_name, ordinal) DO UPDATE SET cron = EXCLUDED.cron,
+    fit_method = EXCLUDED.fit_method,
+    next_run_at = CASE WHEN s.cron = EXCLUDED.cron THEN s.next_run_at
+                       ELSE EXCLUDED.next_run_at END
+
+-- name: delete_other_schedules
+DELETE FROM motion.schedules WHERE trigger_name = $1 AND NOT (ordinal = ANY ($2::integer[]))
+
+-- name: trigger_schedules
+SELECT ordinal, cron, fit_method FROM motion.schedules WHERE trigger_name = $1 ORDER BY ordinal
+
+-- name: due_schedules
+-- The schedules due now of enabled triggers (a disabled trigger's firing waits for ENABLE, and
+-- then fires once), oldest first, with the database's clock.
+SELECT s.trigger_name, s.ordinal, s.cron, s.next_run_at, pg_catalog.now() AS now
+FROM motion.schedules s JOIN motion.triggers t ON t.name = s.trigger_name
+WHERE s.next_run_at <= pg_catalog.now() AND t.enabled
+ORDER BY s.next_run_at LIMIT $1::integer
+
+-- name: fire_schedule
+-- One firing: advances next_run_at to $5 and enqueues one schedule job, in one statement. The
+-- guard on the next_run_at and expression read makes a concurrent firing of the same period (by
+-- another worker) update no row, and so enqueue nothing.
+WITH fired AS (
+    UPDATE motion.schedules SET next_run_at = $5::timestamptz, last_run_at = pg_catalog.now(),
+           last_job_id = pg_catalog.nextval('motion.jobs_id_seq'::regclass)
+    WHERE trigger_name = $1 AND ordinal = $2::integer AND cron = $3
+      AND next_run_at = $4::timestamptz
+    RETURNING trigger_name, ordinal, last_job_id
+)
+INSERT INTO motion.jobs (id, trigger_name, route, relation, op, row_data)
+SELECT last_job_id, trigger_name, ordinal, '', 'SCHEDULE', '{}'::jsonb FROM fired
+RETURNING id
+
+-- name: next_schedule
+-- Seconds until the earliest future firing of an enabled trigger (NULL: none). One still due
+-- after a step could not be fired (its expression is unreadable): the poll looks at it again.
+SELECT extract(epoch FROM min(s.next_run_at) - pg_catalog.now())::float8 AS seconds
+FROM motion.schedules s JOIN motion.triggers t ON t.name = s.trigger_name
+WHERE t.enabled AND s.next_run_at > pg_catalog.now()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import click
@@ -49,9 +50,10 @@ def status(dsn: str | None, as_json: bool) -> None:
     print_rows(
         console,
         [("trigger", "name"), ("class", "name"), ("code", "name"), ("enabled", "name"),
-         ("params", "text"), ("settings", "text")],
+         ("next firing", "text"), ("params", "text"), ("settings", "text")],
         [[r["name"], r["class_ref"], code[r["name"]].deployed if r["name"] in code else "-",
-          str(r["enabled"]).lower(), json.dumps(r["params"]), json.dumps(_changed(r["settings"]))]
+          str(r["enabled"]).lower(), _firing(r["next_run_at"]), json.dumps(r["params"]),
+          json.dumps(_changed(r["settings"]))]
          for r in rows],
     )  # fmt: skip
     for check in code.values():
@@ -70,6 +72,7 @@ def _as_json(row: dict[str, Any], check: Any) -> dict[str, Any]:
         "oldest_pending_seconds": row["oldest_pending_s"], "fit_p50_seconds": row["fit_p50_s"],
         "failed_fits_last_hour": row["failed_last_hour"], "infer_errors": row["infer_errors"],
         "params": row["params"], "settings": Settings.from_json(row["settings"]).to_json(),
+        "next_firing": row["next_run_at"].isoformat() if row.get("next_run_at") else None,
     }  # fmt: skip
 
 
@@ -81,6 +84,11 @@ def _version(row: dict[str, Any]) -> str:
     if row.get("versions_pruned"):
         text += f" ({row['versions_pruned']} pruned)"
     return text
+
+
+def _firing(at: datetime | None) -> str:
+    """The earliest next firing of a trigger's scheduled routes (ON SCHEDULE), or '-'."""
+    return "-" if at is None else at.isoformat(" ", "seconds")
 
 
 def _changed(settings: dict[str, Any]) -> dict[str, Any]:

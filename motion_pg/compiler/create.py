@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from motion_pg.compiler import checks, deploys, lineage
+from motion_pg.compiler import checks, deploys, lineage, schedules
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.dsl import generate
@@ -52,6 +52,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     instance = loader.instantiate(cls, stmt.using)
     routes = [_resolve(session, stmt.name, i, r, instance, stmt.using)
               for i, r in enumerate(stmt.routes)]  # fmt: skip
+    scheduled = schedules.resolve(stmt, instance)
     path = recorded_path(session.caller_path)
     made = lineage.existing(session.db, stmt.name)  # OR REPLACE keeps these lineage columns
     if existing is not None:
@@ -73,6 +74,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
             )
         names = create_route_triggers(session.db, stmt.name, route, batch=batch)
         catalog.insert_route(stmt.name, route, names)
+    schedules.write(session.db, stmt.name, scheduled)
     lineage.apply(session.db, stmt.name, enabled=settings.lineage, always=False, made=made)
     # disables the standby fit triggers of batch routes; ALWAYS with fire_on_replica
     set_route_triggers_enabled(session.db, catalog.pg_triggers(stmt.name), enabled=True,

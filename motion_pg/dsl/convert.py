@@ -25,6 +25,7 @@ from motion_pg.dsl.spec import (
     Reload,
     RollbackToVersion,
     Route,
+    Schedule,
     SetEnabled,
     SetParams,
     ShowMotionTriggers,
@@ -41,11 +42,12 @@ def to_statement(node: nodes.MotionStatement) -> Statement:
     if isinstance(node, nodes.MotionCreate):
         return CreateMotionTrigger(
             name=_name(args["this"]),
-            routes=tuple(_route(route) for route in args["routes"]),
+            routes=tuple(_route(route) for route in args.get("routes") or ()),
             using=str(args["using"].this),
             params=_params(args.get("params")),
             or_replace=bool(args.get("replace")),
             if_not_exists=bool(args.get("exists")),
+            schedules=tuple(_schedule(s) for s in args.get("schedules") or ()),
         )
     if isinstance(node, nodes.MotionAlter):
         return AlterMotionTrigger(name=_name(args["this"]), action=_action(node))
@@ -79,6 +81,10 @@ def _route(node: nodes.MotionRoute) -> Route:
     )
 
 
+def _schedule(node: nodes.MotionSchedule) -> Schedule:
+    return Schedule(cron=str(node.this.this), fit=_method(node.args.get("fit")))
+
+
 def _params(params: list[nodes.MotionParam] | None) -> dict[str, Literal]:
     return {_name(p.args["this"]): nodes.literal_value(p.args["expression"]) for p in params or ()}
 
@@ -106,11 +112,12 @@ def _action(node: nodes.MotionAlter) -> AlterAction:
 def to_node(statement: Statement) -> nodes.MotionStatement:
     """The motion node that spells ``statement``; ValueError if no text can spell it."""
     if isinstance(statement, CreateMotionTrigger):
-        if not statement.routes:
-            raise ValueError("a motion trigger needs at least one route")
+        if not statement.routes and not statement.schedules:
+            raise ValueError("a motion trigger needs at least one route or schedule")
         return nodes.MotionCreate(
             this=_identifier(statement.name),
-            routes=[_route_node(route) for route in statement.routes],
+            routes=[_route_node(route) for route in statement.routes] or None,
+            schedules=[_schedule_node(s) for s in statement.schedules] or None,
             using=exp.Literal.string(_text(statement.using, "USING")),
             params=_param_nodes(statement.params) or None,
             replace=statement.or_replace,
@@ -158,6 +165,13 @@ def _route_node(route: Route) -> nodes.MotionRoute:
         fit=_identifier(route.fit, method=True) if route.fit is not None else None,
         no_infer=route.no_infer,
         no_fit=route.no_fit,
+    )
+
+
+def _schedule_node(schedule: Schedule) -> nodes.MotionSchedule:
+    return nodes.MotionSchedule(
+        this=exp.Literal.string(_text(schedule.cron, "a cron expression")),
+        fit=_identifier(schedule.fit, method=True) if schedule.fit is not None else None,
     )
 
 

@@ -25,6 +25,7 @@ class MotionGenerator(PostgresGenerator):
         **PostgresGenerator.TRANSFORMS,
         nodes.MotionCreate: lambda self, e: self.motioncreate_sql(e),
         nodes.MotionRoute: lambda self, e: self.motionroute_sql(e),
+        nodes.MotionSchedule: lambda self, e: self.motionschedule_sql(e),
         nodes.MotionParam: lambda self, e: self.motionparam_sql(e),
         nodes.MotionAlter: lambda self, e: self.motionalter_sql(e),
         nodes.MotionDrop: lambda self, e: self.motiondrop_sql(e),
@@ -41,7 +42,8 @@ class MotionGenerator(PostgresGenerator):
         if args.get("exists"):
             parts.append("IF NOT EXISTS")
         parts.append(self.sql(expression, "this"))
-        parts.extend(self.sql(route) for route in args["routes"])
+        parts.extend(self.sql(route) for route in args.get("routes") or ())
+        parts.extend(self.sql(schedule) for schedule in args.get("schedules") or ())
         parts.append("USING " + self._motion_literal(args["using"]))
         if args.get("params"):
             parts.append("WITH " + self._motion_params(args["params"]))
@@ -60,6 +62,13 @@ class MotionGenerator(PostgresGenerator):
             elif args.get(key):
                 parts.append(f"{key.upper()} {self.sql(expression, key)}")
         return " ".join(parts)
+
+    def motionschedule_sql(self, expression: nodes.MotionSchedule) -> str:
+        """``ON SCHEDULE 'cron expression' [FIT m]``."""
+        text = "ON SCHEDULE " + self._motion_literal(expression.this)
+        if expression.args.get("fit"):
+            text += " FIT " + self.sql(expression, "fit")
+        return text
 
     def motionparam_sql(self, expression: nodes.MotionParam) -> str:
         """``name = literal``."""

@@ -26,11 +26,21 @@ class MotionCreate(MotionStatement):
 
     arg_types: ClassVar[dict[str, bool]] = {
         "this": True,  # exp.Identifier: the trigger name
-        "routes": True,  # list[MotionRoute], at least one
+        "routes": False,  # list[MotionRoute]; with the schedules, at least one route
         "using": True,  # exp.Literal string: 'package.module:ClassName'
         "params": False,  # list[MotionParam]
         "replace": False,  # OR REPLACE
         "exists": False,  # IF NOT EXISTS
+        "schedules": False,  # list[MotionSchedule]
+    }
+
+
+class MotionSchedule(exp.Expression):
+    """``ON SCHEDULE 'cron expression' [FIT method]``."""
+
+    arg_types: ClassVar[dict[str, bool]] = {
+        "this": True,  # exp.Literal string: the cron expression
+        "fit": False,  # exp.Identifier: method name
     }
 
 

@@ -16,7 +16,10 @@ from sqlglot.tokenizer_core import TokenType
 
 from motion_pg.dsl import nodes
 from motion_pg.dsl.lexical import fold
-from motion_pg.dsl.terminals import TerminalParser, alternatives
+from motion_pg.dsl.terminals import STRING_TOKENS, TerminalParser, alternatives
+
+# the words that may follow a route's relation name
+_AFTER_RELATION = frozenset({"INFER", "FIT", "NO", "ON", "USING"})
 
 
 class MotionParser(TerminalParser):
@@ -68,10 +71,16 @@ class MotionParser(TerminalParser):
         exists = self._match_text_seq("IF", "NOT", "EXISTS")
         name = self._motion_identifier("a trigger name")
         self._motion_keyword("ON", "ON")
-        routes = [self._motion_route()]
-        while self._match_text_seq("ON"):
-            routes.append(self._motion_route())
-        self._motion_keyword("USING", "USING")  # _motion_route made sure it is ON or USING
+        routes: list[nodes.MotionRoute] = []
+        schedules: list[nodes.MotionSchedule] = []
+        while True:
+            if self._at_schedule():
+                schedules.append(self._motion_schedule())
+            else:
+                routes.append(self._motion_route())
+            if not self._match_text_seq("ON"):
+                break
+        self._motion_keyword("USING", "USING")  # each route made sure it is ON or USING
         using = self._motion_string("a string literal after USING ('package.module:ClassName')")
         params: list[nodes.MotionParam] | None = None
         if self._match_text_seq("WITH"):
@@ -79,7 +88,13 @@ class MotionParser(TerminalParser):
         self._motion_end("end of statement" if params is not None else "WITH or end of statement")
         return self.expression(
             nodes.MotionCreate(
-                this=name, routes=routes, using=using, params=params, replace=replace, exists=exists
+                this=name,
+                routes=routes or None,
+                using=using,
+                params=params,
+                replace=replace,
+                exists=exists,
+                schedules=schedules or None,
             )
         )
 
@@ -165,6 +180,51 @@ class MotionParser(TerminalParser):
             expected = [c for c in ("INFER", "FIT") if c not in given]
             self._motion_expected(alternatives([*expected, "ON", "USING"]))
         return self.expression(route)
+
+    def _at_schedule(self) -> bool:
+        """Whether ``SCHEDULE 'cron'`` follows ON: the bare word SCHEDULE, then anything that
+        cannot follow a relation named schedule (a string, most often)."""
+        token, after = self._curr, self._next
+        if not (
+            token
+            and token.token_type != TokenType.IDENTIFIER
+            and self._is_word(token)
+            and token.text.upper() == "SCHEDULE"
+        ):
+            return False
+        if not after or after.token_type in (TokenType.L_PAREN, TokenType.DOT):
+            return False
+        return after.token_type in STRING_TOKENS or not (
+            self._is_word(after) and after.text.upper() in _AFTER_RELATION
+        )
+
+    def _motion_schedule(self) -> nodes.MotionSchedule:
+        self._advance()  # SCHEDULE
+        cron = self._motion_string("a cron expression string after ON SCHEDULE")
+        schedule = nodes.MotionSchedule(this=cron)
+        token = self._curr
+        if self._match_text_seq("FIT"):
+            schedule.set("fit", self._motion_identifier("a method name after FIT"))
+            token = self._curr
+            if self._match_text_seq("FIT"):
+                self._motion_fail("FIT given twice in one route", token)
+        elif self._match_text_seq("NO", "FIT"):
+            self._motion_fail("a scheduled route always fits: NO FIT would make it do nothing",
+                              token)  # fmt: skip
+        if self._match_text_seq("INFER", advance=False) or self._match_text_seq(
+            "NO", "INFER", advance=False
+        ):
+            self._motion_fail(
+                "a scheduled route has no row to infer: it takes FIT only", self._curr,
+                hint="route a relation with ON relation INFER method to infer",
+            )  # fmt: skip
+        if not (
+            self._match_text_seq("ON", advance=False)
+            or self._match_text_seq("USING", advance=False)
+        ):
+            expected = ["ON", "USING"] if schedule.args.get("fit") else ["FIT", "ON", "USING"]
+            self._motion_expected(alternatives(expected))
+        return self.expression(schedule)
 
     def _motion_columns(self) -> list[exp.Identifier]:
         self._advance()  # the '('

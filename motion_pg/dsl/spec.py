@@ -40,13 +40,30 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """``ON SCHEDULE 'cron expression' [FIT m]``: a scheduled route.
+
+    The worker calls fit method ``fit`` (``None``: the class's ``fit``) with one schedule event (op
+    ``'SCHEDULE'``, no row) per period of ``cron``. The text holds the expression as written; it is
+    checked at CREATE (:mod:`motion_pg.cron`), not by the parser.
+    """
+
+    cron: str
+    fit: str | None = None
+
+
+@dataclass(frozen=True)
 class CreateMotionTrigger:
+    """``CREATE MOTION TRIGGER``: at least one route or schedule. Schedules come after the relation
+    routes in the canonical text and in route ordinals, wherever they were written."""
+
     name: str
     routes: tuple[Route, ...]
     using: str  # 'package.module:ClassName'
     params: dict[str, Literal] = field(default_factory=dict)
     or_replace: bool = False
     if_not_exists: bool = False
+    schedules: tuple[Schedule, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class Definition:
 
     def __init__(
         self, db: PgDatabase, row: Mapping[str, Any], routes: list[dict[str, Any]],
-        deployed: str | None,
+        deployed: str | None, schedules: list[dict[str, Any]],
     ) -> None:  # fmt: skip
         self.revision = row["revision"]
         self.deployed = deployed
@@ -74,6 +74,11 @@ class Definition:
             )
             for r in routes
         }
+        for s in schedules:  # scheduled routes: events without a row
+            self.routes[s["ordinal"]] = RouteInfo(
+                ordinal=s["ordinal"], relation="", columns=None, infer=None, fit=s["fit_method"],
+                schedule=s["cron"],
+            )  # fmt: skip
         # each route's row type, for reading its events back as typed rows, and the lineage
         # columns of its relation, which fit never sees
         self.row_types: dict[int, sql.Composable] = {}
@@ -122,7 +127,8 @@ class FitComputer:
         if cached is None or (cached.revision, cached.deployed) != (rows[0]["revision"], deployed):
             self._definitions.pop(trigger, None)  # a failed load loads again on the next fit
             routes = self.db.query(query("trigger_routes"), [trigger])
-            cached = Definition(self.db, rows[0], routes, deployed)
+            scheduled = self.db.query(query("trigger_schedules"), [trigger])
+            cached = Definition(self.db, rows[0], routes, deployed, scheduled)
             self._definitions[trigger] = cached
         # fits fold onto the newest version: the serving one, unless a pin holds serving behind it
         version = rows[0]["serving_version"]
@@ -160,8 +166,9 @@ class FitComputer:
             if not rows:
                 raise FitError(f'motion trigger "{trigger}" no longer exists')
             routes = self.db.query(query("trigger_routes"), [trigger])
+            scheduled = self.db.query(query("trigger_schedules"), [trigger])
             row = {**rows[0], "params": params, "settings": settings}
-            definition = Definition(self.db, row, routes, code_digest)
+            definition = Definition(self.db, row, routes, code_digest, scheduled)
             return self.compute(trigger, definition, parent, rows[0]["search_path"], events, source)
 
     def compute(
@@ -233,6 +240,8 @@ class FitComputer:
         """``events`` by consecutive route, each row read back as PL/Python would see it."""
         groups = _groups(events, definition)
         for route, group in groups:
+            if route.schedule is not None:
+                continue  # a firing has no row
             row_type = definition.row_types.get(route.ordinal)
             if row_type is None:
                 raise FitError(
@@ -263,7 +272,11 @@ def _groups(events: list[Event], definition: Definition) -> list[tuple[RouteInfo
     groups: list[tuple[RouteInfo, list[Event]]] = []
     for event in events:
         route = definition.routes.get(event.route)
-        if route is None or route.fit is None:
+        if (
+            route is None
+            or route.fit is None
+            or (route.schedule is None) != (event.op != "SCHEDULE")
+        ):
             continue  # the route was redefined since the event was enqueued
         if groups and groups[-1][0].ordinal == route.ordinal:
             groups[-1][1].append(event)

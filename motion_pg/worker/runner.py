@@ -27,6 +27,7 @@ from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
 from motion_pg.worker.logs import log_context
 from motion_pg.worker.paths import prepend_paths, recorded_paths
+from motion_pg.worker.schedule import Scheduler
 
 log = logging.getLogger("motion_pg.worker")
 
@@ -80,6 +81,7 @@ class Worker:
         self._housekept = 0.0
         self._was_connected = False
         self._pruned = 0.0
+        self.scheduler = Scheduler(poll_interval)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -105,6 +107,7 @@ class Worker:
                 try:
                     conn = self._connected()
                     self._housekeeping(conn)
+                    self.scheduler.step(conn)
                     claim = self.claim(conn)
                     delay = 0.1
                     if claim is None:
@@ -192,7 +195,8 @@ class Worker:
     def _wait(self) -> None:
         # a notification is only a hint: wake early on one, else poll after poll_interval
         assert self._listener is not None
-        for _ in self._listener.notifies(timeout=self.poll_interval, stop_after=1):
+        timeout = self.scheduler.wait_bound()  # wake for the next scheduled firing
+        for _ in self._listener.notifies(timeout=timeout, stop_after=1):
             pass
 
     def _housekeeping(self, conn: psycopg.Connection[Any]) -> None:

@@ -12,6 +12,11 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
                                  coalesce(' INFER ' || r.infer_method, ' NO INFER'),
                                  coalesce(' FIT ' || r.fit_method, ' NO FIT')), ' ' ORDER BY r.ordinal)
         FROM motion.routes r WHERE r.trigger_name = t.name) AS routes,
+       (SELECT string_agg(format('ON SCHEDULE %L FIT %s', s.cron, s.fit_method), ' '
+                          ORDER BY s.ordinal)
+        FROM motion.schedules s WHERE s.trigger_name = t.name) AS schedules,
+       (SELECT min(s.next_run_at) FROM motion.schedules s WHERE s.trigger_name = t.name)
+           AS next_run_at,
        count(j.id) FILTER (WHERE j.state = 'pending') AS pending,
        count(j.id) FILTER (WHERE j.state = 'running') AS running,
        count(j.id) FILTER (WHERE j.state = 'dead') AS dead,

@@ -83,11 +83,11 @@ def repack(dist: metadata.Distribution, out: Path) -> Path:
     info = next(
         f for f in dist.files or [] if f.name == "WHEEL" and f.parent.name.endswith(".dist-info")
     )
-    tag = next(
-        line.split(":", 1)[1].strip()
-        for line in info.read_text().splitlines()
-        if line.startswith("Tag:")
-    )
+    # every tag the wheel declares (tzdata's are py2-none-any and py3-none-any: a name with the
+    # first alone is refused by a Python 3 pip), compressed as in a wheel's file name
+    tags = [line.split(":", 1)[1].strip().split("-") for line in info.read_text().splitlines()
+            if line.startswith("Tag:")]  # fmt: skip
+    tag = "-".join(".".join(dict.fromkeys(t[i] for t in tags)) for i in range(3))
     name = canonicalize_name(dist.metadata["Name"]).replace("-", "_")
     target = out / f"{name}-{dist.version}-{tag}.whl"
     record: list[str] = []

@@ -19,6 +19,7 @@ from motion_pg.dsl.spec import (
     Reload,
     RollbackToVersion,
     Route,
+    Schedule,
     SetEnabled,
     SetParams,
     ShowMotionTriggers,
@@ -34,7 +35,7 @@ WORDS = (  # noqa: SIM905
     "on using infer fit no motion trigger triggers if exists not set select user table value "
     "type name key double similar e x b n u null true false with or replace rollback to version "
     "refit reload enable disable pin unpin create alter drop show default all any array cast end do"
-    " varying"
+    " varying schedule"
 ).split()
 
 CHARS = st.characters(codec="utf-8", exclude_characters="\x00")  # no lone surrogates
@@ -77,15 +78,17 @@ def routes(draw: st.DrawFn) -> Route:
     )
 
 
+schedules = st.builds(Schedule, cron=strings, fit=st.none() | methods)
 creates = st.builds(
     CreateMotionTrigger,
     name=names,
-    routes=st.lists(routes(), min_size=1, max_size=3).map(tuple),
+    routes=st.lists(routes(), max_size=3).map(tuple),
     using=strings,
     params=params,
     or_replace=st.booleans(),
     if_not_exists=st.booleans(),
-)
+    schedules=st.lists(schedules, max_size=2).map(tuple),
+).filter(lambda c: bool(c.routes or c.schedules))
 actions = st.one_of(
     st.builds(SetParams, st.dictionaries(names, literals, min_size=1, max_size=4)),
     st.builds(RollbackToVersion, st.integers(min_value=1, max_value=10**12)),
