@@ -78,8 +78,9 @@ END
 $$;
 REVOKE ALL ON FUNCTION motion.infer_statement() FROM PUBLIC;
 
--- Not SECURITY DEFINER and no SET: it runs inside motion.infer_statement's (its only caller; the
--- function-level SET costs ~1.5 µs per statement), and is revoked from PUBLIC.
+-- Invoker's rights and no SET clause of its own: it runs inside motion.infer_statement, its only
+-- caller, whose owner rights and pinned search_path it inherits (a function-level SET costs
+-- ~1.5 µs per statement); revoked from PUBLIC.
 CREATE OR REPLACE FUNCTION motion._check_serving(trigger_name text, token text, ordinal text,
                                                  relid oid, pg_trigger name, xact int8,
                                                  micros int8, role int8) RETURNS void
