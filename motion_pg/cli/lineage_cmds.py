@@ -10,7 +10,7 @@ import psycopg
 from rich.console import Console
 
 from motion_pg.cli import main
-from motion_pg.cli.options import dsn_option, resolve_dsn
+from motion_pg.cli.options import dsn_option, resolve_dsn, server_error
 from motion_pg.errors import MotionError
 from motion_pg.pg import connect
 
@@ -44,11 +44,7 @@ def lineage(dsn: str | None, relation: str, key: str, as_json: bool, events: int
     except MotionError as e:
         raise click.ClickException(str(e)) from e
     except psycopg.Error as e:
-        diag = e.diag
-        message = diag.message_primary or str(e).strip()
-        if diag.message_hint:
-            message += f"\nhint: {diag.message_hint}"
-        raise click.ClickException(message) from e
+        raise server_error(e) from e
     assert row is not None
     found: dict[str, Any] = row[0]
     if as_json:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+import psycopg
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,3 +60,12 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value)
     return str(value)
+
+
+def server_error(e: psycopg.Error) -> click.ClickException:
+    """A database error as the CLI prints it: the server's message, then its hint."""
+    diag = e.diag
+    message = diag.message_primary or str(e).strip()
+    if diag.message_hint:
+        message += f"\nhint: {diag.message_hint}"
+    return click.ClickException(message)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from motion_pg.cli import main
-from motion_pg.cli.options import dsn_option, resolve_dsn
+from motion_pg.cli.options import dsn_option, resolve_dsn, server_error
 from motion_pg.errors import MotionError
 from motion_pg.pg import PgDatabase, connect
 from motion_pg.queries import query
@@ -36,14 +36,6 @@ def _size(n: int) -> str:
     if n < 1024:
         return f"{n} bytes"
     return f"{n / 1024:.1f} kB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
-
-
-def _server_error(e: psycopg.Error) -> click.ClickException:
-    diag = e.diag
-    message = diag.message_primary or str(e).strip()
-    if diag.message_hint:
-        message += f"\nhint: {diag.message_hint}"
-    return click.ClickException(message)
 
 
 def prune(dsn: str, trigger: str | None, dry_run: bool) -> list[dict[str, Any]]:
@@ -70,7 +62,7 @@ def prune_command(dsn: str | None, trigger: str | None, dry_run: bool, as_json: 
     except MotionError as e:
         raise click.ClickException(str(e)) from e
     except psycopg.Error as e:
-        raise _server_error(e) from e
+        raise server_error(e) from e
     if as_json:
         click.echo(json.dumps([{**r, "dry_run": dry_run} for r in rows]))
         return

@@ -11,7 +11,7 @@ import psycopg
 from rich.console import Console
 
 from motion_pg.cli import main
-from motion_pg.cli.options import dsn_option, json_option, resolve_dsn
+from motion_pg.cli.options import dsn_option, json_option, resolve_dsn, server_error
 from motion_pg.cli.tables import print_rows
 from motion_pg.errors import MotionError
 from motion_pg.pg import connect
@@ -24,14 +24,6 @@ def _connect(dsn: str | None) -> psycopg.Connection[Any]:
         return connect(resolve_dsn(dsn))
     except MotionError as e:
         raise click.ClickException(str(e)) from e
-
-
-def _server_error(e: psycopg.Error) -> click.ClickException:
-    diag = e.diag
-    message = diag.message_primary or str(e).strip()
-    if diag.message_hint:
-        message += f"\nhint: {diag.message_hint}"
-    return click.ClickException(message)
 
 
 def _is_description(value: Any) -> bool:
@@ -56,7 +48,7 @@ def show(dsn: str | None, trigger: str, key: str | None, version: int | None,
         try:
             row = conn.execute("SELECT motion.state(%s, %s)", [trigger, version]).fetchone()
         except psycopg.Error as e:
-            raise _server_error(e) from e
+            raise server_error(e) from e
     assert row is not None
     rendered: dict[str, Any] = row[0]
     if key is not None:
@@ -106,7 +98,7 @@ def wait(dsn: str | None, trigger: str | None, timeout: float) -> None:
                 "SELECT motion.wait_for_fits(%s, make_interval(secs => %s))", [trigger, timeout]
             ).fetchone()
         except psycopg.Error as e:
-            click.echo(f"error: {_server_error(e).message}", err=True)
+            click.echo(f"error: {server_error(e).message}", err=True)
             sys.exit(1)
         assert row is not None
         if row[0]:
