@@ -145,6 +145,22 @@ def browser() -> Iterator[Any]:
     driver.quit()
 
 
+def follow(driver: Any, element: Any) -> None:
+    """Click a link or a submit button and wait until the next page has replaced this one.
+
+    A click that starts a navigation can return before the new page exists; a lookup right
+    after it may then search the old page (seen in CI: the flash message of a POST missing)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    wait = WebDriverWait(driver, 30)
+    wait.until(expected_conditions.staleness_of(page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def shoot(driver: Any, path: Path) -> None:
     """A full-page screenshot: the window takes the page's height first (a page's height can
     change with the window's, so until it settles)."""
@@ -173,7 +189,7 @@ def test_browser_sees_triggers_charts_and_retries_a_dead_job(
     assert row.find_elements(By.CSS_SELECTOR, "svg.spark polyline")
     shoot(browser, tmp_path / "index.png")
 
-    row.find_element(By.LINK_TEXT, "counter").click()
+    follow(browser, row.find_element(By.LINK_TEXT, "counter"))
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("counter")
     latency = browser.find_element(By.CSS_SELECTOR, "#latency-chart svg.chart")
     assert latency.find_elements(By.CSS_SELECTOR, "polyline.series")
@@ -189,7 +205,7 @@ def test_browser_sees_triggers_charts_and_retries_a_dead_job(
     if target := os.environ.get("MOTION_DASHBOARD_SCREENSHOT"):
         shutil.copy(tmp_path / "trigger.png", target)
 
-    browser.find_element(By.LINK_TEXT, "state diff").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "state diff"))
     diff = browser.find_element(By.CSS_SELECTOR, "table.diff").text
     assert "count" in diff and "changed" in diff and "label" not in diff  # label never changes
     shoot(browser, tmp_path / "version.png")
@@ -199,11 +215,11 @@ def test_browser_sees_triggers_charts_and_retries_a_dead_job(
     assert "this fit always fails" in job.text  # the traceback's last line
     assert not browser.find_elements(By.ID, f"retry-{dead_job}")  # not logged in: no buttons
     shoot(browser, tmp_path / "dead-jobs.png")
-    job.find_element(By.PARTIAL_LINK_TEXT, "log in").click()
+    follow(browser, job.find_element(By.PARTIAL_LINK_TEXT, "log in"))
     browser.find_element(By.ID, "token").send_keys(TOKEN)
-    browser.find_element(By.ID, "login").click()
+    follow(browser, browser.find_element(By.ID, "login"))
     assert job_state(conn, dead_job) == "dead"
-    browser.find_element(By.ID, f"retry-{dead_job}").click()
+    follow(browser, browser.find_element(By.ID, f"retry-{dead_job}"))
     assert browser.find_element(By.ID, "message").text == "1 job(s) queued again"
     assert job_state(conn, dead_job) == "pending"
     shoot(browser, tmp_path / "jobs.png")
