@@ -263,10 +263,10 @@ def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
     try:
         if name in _sampling:  # this statement's infer latency is sampled (runtime.latency)
             done = latency.timed(
-                name, outputs.infer_one, plpy, loaded, route, td["new"], inserting=inserting
+                name, outputs.infer_one, plpy, loaded, route, td, inserting=inserting
             )
         else:
-            done = outputs.infer_one(plpy, loaded, route, td["new"], inserting=inserting)
+            done = outputs.infer_one(plpy, loaded, route, td, inserting=inserting)
     except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
         raise e.with_traceback(None) from None
     column = route.stamp_column

@@ -46,35 +46,44 @@ def describe(e: BaseException) -> str:
 
 
 def infer_one(
-    plpy: Any, loaded: LoadedTrigger, route: Route, new: dict[str, Any], *, inserting: bool = True
+    plpy: Any, loaded: LoadedTrigger, route: Route, td: dict[str, Any], *, inserting: bool = True
 ) -> str | None:
-    """Run the route's infer on ``new`` (TD["new"]) and write its outputs, and the statement's
-    lineage stamp, into it.
+    """Run the route's infer on ``TD["new"]`` and write its outputs, and the statement's lineage
+    stamp, into the row.
 
     Returns "MODIFY" when the row was changed, None to leave the row as it is. An UPDATE whose
     infer wrote nothing keeps its earlier stamp (motion.lineage_guard records the change).
+    On "MODIFY", ``TD["new"]`` is replaced by a dict of the changed columns only: PL/Python
+    converts and replaces just the columns that dict names (``heap_modify_tuple``), so the
+    columns infer did not write are not converted back, and infer may be handed ``TD["new"]``
+    itself rather than a copy (PL/Python made it for this call and reads it only on "MODIFY").
     """
+    new = td["new"]
     column = route.stamp_column
+    for hidden in route.hidden:  # lineage columns: infer never sees them
+        del new[hidden]
     try:
-        out = route.method(route.visible(new) if route.hidden else dict(new), route.ctx)  # type: ignore[misc]
+        out = route.method(new, route.ctx)  # type: ignore[misc]
     except BaseException as e:
         if must_propagate(plpy, e):
             raise
         infer_failed(plpy, loaded, route, new, describe(e), e)
-        return _unstamped(route, new, stamps.SKIPPED) if inserting and column else None
+        return _unstamped(route, td, stamps.SKIPPED) if inserting and column else None
     if not out:
-        return _unstamped(route, new, stamps.NOTHING) if inserting and column else None
-    problem = convert_into(plpy, route, out, new)
-    if problem is not None:  # `new` may hold some outputs already: leave the row as it was
+        return _unstamped(route, td, stamps.NOTHING) if inserting and column else None
+    changed: dict[str, Any] = {}
+    problem = convert_into(plpy, route, out, changed)
+    if problem is not None:
         infer_failed(plpy, loaded, route, new, problem, None)
         return None
     if column is not None:
-        new[column] = route.stamp_for(out)
+        changed[column] = route.stamped.get(tuple(out)) or route.stamp_for(out)
+    td["new"] = changed
     return "MODIFY"
 
 
-def _unstamped(route: Route, new: dict[str, Any], flags: int) -> str:
-    new[route.stamp_column] = stamps.with_flags(route.stamp, flags)  # type: ignore[index]
+def _unstamped(route: Route, td: dict[str, Any], flags: int) -> str:
+    td["new"] = {route.stamp_column: stamps.with_flags(route.stamp, flags)}
     return "MODIFY"
 
 

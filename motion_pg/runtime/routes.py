@@ -47,16 +47,26 @@ class Route:
     attnums: dict[str, int] = field(default_factory=dict)
     stamp_column: str | None = None  # lineage_column while the served settings say lineage = true
     stamp: bytes = b""  # this statement's stamp head (set per statement by check_serving)
-    masks: dict[tuple[str, ...], bytes] = field(default_factory=dict)
+    masks: dict[tuple[str, ...], bytes] = field(default_factory=dict)  # column masks by keys
+    stamped: dict[tuple[str, ...], bytes] = field(default_factory=dict)  # this statement's stamps
+
+    def start_statement(self, stamp: bytes) -> None:
+        """Stamp the rows of a new statement with ``stamp`` (a head, :func:`stamps.head`)."""
+        self.stamp = stamp
+        self.stamped = {}
 
     def stamp_for(self, out: Mapping[str, Any]) -> bytes:
-        """This statement's stamp for a row whose outputs are ``out``."""
+        """This statement's stamp for a row whose outputs are ``out`` (the hot path looks in
+        :attr:`stamped` first: ``route.stamped.get(tuple(out)) or route.stamp_for(out)``)."""
         keys = tuple(out)
-        found = self.masks.get(keys)
+        found = self.stamped.get(keys)
         if found is None:
-            attnums = self.attnums
-            found = self.masks[keys] = stamps.mask(attnums[c] for c in keys if c in attnums)
-        return self.stamp + found
+            mask = self.masks.get(keys)
+            if mask is None:
+                attnums = self.attnums
+                mask = self.masks[keys] = stamps.mask(attnums[c] for c in keys if c in attnums)
+            found = self.stamped[keys] = self.stamp + mask
+        return found
 
     def visible(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """``row`` as infer sees it: without lineage columns."""

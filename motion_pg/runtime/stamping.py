@@ -29,8 +29,8 @@ def set_stamp(loaded: LoadedTrigger, route: Route, xact: int, micros: int, role:
     column = route.lineage_column if loaded.settings.lineage else None
     route.stamp_column = column
     if column is not None:
-        route.stamp = stamps.head(
-            route.info.ordinal, loaded.version, loaded.deploy_id, role, xact, micros
+        route.start_statement(
+            stamps.head(route.info.ordinal, loaded.version, loaded.deploy_id, role, xact, micros)
         )
 
 

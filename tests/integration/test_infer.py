@@ -108,3 +108,23 @@ def test_setup_reads_existing_data(conn: psycopg.Connection[Any]) -> None:
     )
     assert out == ["CREATE MOTION TRIGGER labels (version 1)"]
     assert conn.execute("SELECT state_bytes > 0 FROM motion.versions").fetchone() == (True,)
+
+
+def test_what_infer_does_to_its_row_argument_never_reaches_the_row(
+    conn: psycopg.Connection[Any],
+) -> None:
+    conn.execute(ITEMS)
+    motion_pg.execute(
+        conn, "CREATE MOTION TRIGGER counter ON items USING 'motion_test_apps.rowarg:Scribbles'"
+    )
+    conn.execute("INSERT INTO items (value, seen_version) VALUES (7, 3), (0, 4)")
+    rows = conn.execute("SELECT id, value, doubled, seen_version FROM items ORDER BY id").fetchall()
+    assert rows == [(1, 7, 14, 3), (2, 0, None, 4)]
+    conn.execute("UPDATE items SET value = value + 1")  # row 2 now doubles, row 1 too
+    rows = conn.execute("SELECT id, value, doubled, seen_version FROM items ORDER BY id").fetchall()
+    assert rows == [(1, 8, 16, 3), (2, 1, 2, 4)]
+    conn.execute("UPDATE items SET value = 0, seen_version = 5 WHERE id = 1")  # infer: None
+    row = conn.execute("SELECT value, doubled, seen_version FROM items WHERE id = 1").fetchone()
+    assert row == (0, 16, 5)
+    stamps = conn.execute("SELECT count(counter_lineage) FROM items").fetchone()
+    assert stamps == (2,)
