@@ -777,3 +777,9 @@ SELECT t.serving_version AS version, v.state_bytes
 FROM motion.triggers t
 LEFT JOIN motion.versions v ON v.trigger_name = t.name AND v.version = t.serving_version
 WHERE t.name = $1
+
+-- name: compare_relation
+-- The relation a record names (schema-qualified text), or no row when it is gone.
+SELECT c.oid::bigint AS relid, n.nspname::text AS schema, c.relname::text AS name
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = pg_catalog.to_regclass($1)
