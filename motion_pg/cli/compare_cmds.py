@@ -48,7 +48,7 @@ def compare(dsn: str | None, a: str, b: str, label: str | None, label_output: st
     try:
         with connect(resolve_dsn(dsn)) as conn:
             row = conn.execute(
-                f"SELECT motion.compare(%s, %s, %s, {since_sql}, %s)",  # noqa: S608 - fixed text
+                f"SELECT motion.compare(%s, %s, %s, {since_sql}, %s)",
                 [a, b, label, *since_args, label_output],
             ).fetchone()
     except psycopg.Error as e:
@@ -126,4 +126,3 @@ def show(found: dict[str, Any]) -> None:
             f"\n  {b}: {label[b]['correct']}/{label['rows']} ({_cell(label[b]['accuracy'], True)})",
             soft_wrap=True,
         )
-

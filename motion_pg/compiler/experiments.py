@@ -21,9 +21,7 @@ from motion_pg.runtime.plpy_db import PlpyDatabase
 from motion_pg.triggers_ddl import ResolvedRoute
 
 
-def check(
-    catalog: Catalog, stmt: CreateMotionTrigger, routes: list[ResolvedRoute]
-) -> None:
+def check(catalog: Catalog, stmt: CreateMotionTrigger, routes: list[ResolvedRoute]) -> None:
     """Refuse an experiment that cannot run: unknown baseline, itself, a chain, a second canary,
     relations without a primary key, or a baseline inferring in batch mode."""
     db, name = catalog.db, stmt.name

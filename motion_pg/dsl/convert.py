@@ -200,7 +200,11 @@ def _experiment_node(experiment: Experiment | None) -> nodes.MotionExperiment | 
     node = nodes.MotionExperiment(this=_identifier(experiment.baseline), kind=experiment.kind)
     if experiment.kind == "canary":
         percent = experiment.percent
-        if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 < percent < 100:
+        if (
+            isinstance(percent, bool)
+            or not isinstance(percent, int | float)
+            or not 0 < percent < 100
+        ):
             raise ValueError(f"a canary's percent is between 0 and 100, not {percent!r}")
         node.set("percent", exp.Literal.number(f"{percent:g}"))
     elif experiment.percent is not None:

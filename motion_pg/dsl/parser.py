@@ -184,7 +184,8 @@ class MotionParser(TerminalParser):
     def _at_route_end(self) -> bool:
         """Whether the next word ends a route: ON (another route), USING, SHADOW or CANARY."""
         return any(
-            self._match_text_seq(word, advance=False) for word in ("ON", "USING", "SHADOW", "CANARY")
+            self._match_text_seq(word, advance=False)
+            for word in ("ON", "USING", "SHADOW", "CANARY")
         )
 
     def _motion_experiment(self) -> nodes.MotionExperiment | None:

@@ -50,8 +50,12 @@ def report(
         "b": b,
         "experiment": {k: (str(v) if k == "started_at" else v) for k, v in experiment.items()},
         "since": start,
-        "rows": {"a": len(records[a]), "b": len(records[b]), "both": len(paired),
-                 "both_inferred": len(both)},  # fmt: skip
+        "rows": {
+            "a": len(records[a]),
+            "b": len(records[b]),
+            "both": len(paired),
+            "both_inferred": len(both),
+        },
         "columns": _columns(both),
         "variants": {n: _variant(db, n, start) for n in (a, b)},
     }
@@ -88,9 +92,9 @@ def _records(db: PlpyDatabase, name: str, start: str) -> Records:
 
 
 def _equal(x: Any, y: Any) -> bool:
-    if isinstance(x, float) or isinstance(y, float):
-        if isinstance(x, int | float) and isinstance(y, int | float):
-            return math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9)
+    numbers = isinstance(x, int | float) and isinstance(y, int | float)
+    if numbers and (isinstance(x, float) or isinstance(y, float)):
+        return math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-9)
     return bool(x == y)
 
 

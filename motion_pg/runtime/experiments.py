@@ -199,4 +199,3 @@ def record(
         if not _warned:
             _warned = True
             plpy.warning(f'motion trigger "{trigger}": shadow outputs are not recorded: {e}')
-

@@ -61,10 +61,9 @@ def test_shadow_records_roll_back_with_the_writer(
     conn: psycopg.Connection[Any], items: None
 ) -> None:
     create(conn, "b", "Variant", "SHADOW OF a")
-    with pytest.raises(psycopg.errors.DivisionByZero):
-        with conn.transaction():
-            conn.execute("INSERT INTO items (value) VALUES (1)")
-            conn.execute("SELECT 1 / 0")
+    with pytest.raises(psycopg.errors.DivisionByZero), conn.transaction():
+        conn.execute("INSERT INTO items (value) VALUES (1)")
+        conn.execute("SELECT 1 / 0")
     assert records(conn, "b") == [] and records(conn, "a") == []
 
 
@@ -200,9 +199,9 @@ def test_promote_makes_the_experiment_serve_and_the_baseline_its_shadow(
         motion_pg.execute(conn, "ALTER MOTION TRIGGER a PROMOTE")
     [status] = motion_pg.execute(conn, "ALTER MOTION TRIGGER b PROMOTE")
     assert status == "ALTER MOTION TRIGGER b PROMOTE (a is now its shadow)"
-    assert conn.execute("SELECT trigger_name, baseline, kind FROM motion.experiments").fetchall() == [
-        ("a", "b", "shadow")
-    ]
+    assert conn.execute(
+        "SELECT trigger_name, baseline, kind FROM motion.experiments"
+    ).fetchall() == [("a", "b", "shadow")]
     definitions = dict(conn.execute("SELECT name, definition FROM motion.triggers").fetchall())
     assert "SHADOW OF b" in definitions["a"] and "SHADOW" not in definitions["b"]
     conn.execute("INSERT INTO items (value) VALUES (2)")
