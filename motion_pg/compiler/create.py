@@ -78,7 +78,10 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
         names = create_route_triggers(session.db, stmt.name, route, batch=batch)
         catalog.insert_route(stmt.name, route, names)
     schedules.write(session.db, stmt.name, scheduled)
-    lineage.apply(session.db, stmt.name, enabled=settings.lineage, always=False, made=made)
+    # a shadow writes nothing into rows: it gets its lineage column when PROMOTE makes it serve
+    shadow = stmt.experiment is not None and stmt.experiment.kind == "shadow"
+    lineage.apply(session.db, stmt.name, enabled=settings.lineage and not shadow, always=False,
+                  made=made)  # fmt: skip
     # disables the standby fit triggers of batch routes; ALWAYS with fire_on_replica
     set_route_triggers_enabled(session.db, catalog.pg_triggers(stmt.name), enabled=True,
                                always=settings.fire_on_replica)  # fmt: skip

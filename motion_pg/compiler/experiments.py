@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from motion_pg.compiler import lineage
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session
 from motion_pg.dsl import generate, parse
@@ -18,6 +19,7 @@ from motion_pg.dsl.spec import CreateMotionTrigger, Experiment
 from motion_pg.errors import DefinitionError
 from motion_pg.queries import query
 from motion_pg.runtime.plpy_db import PlpyDatabase
+from motion_pg.settings import Settings
 from motion_pg.triggers_ddl import ResolvedRoute
 
 
@@ -114,6 +116,7 @@ def promote(session: Session, catalog: Catalog, name: str) -> str:
             hint="PROMOTE applies to a trigger created with SHADOW OF or CANARY OF",
         )
     baseline = own[0]["baseline"]
+    settings = Settings.from_json(catalog.lock(name)["settings"])
     catalog.lock(baseline)
     for row in db.query(query("infer_route_pg_triggers"), [name]):
         if any(t.endswith("_infer_batch") for t in row["pg_triggers"]):  # pragma: no cover
@@ -121,6 +124,9 @@ def promote(session: Session, catalog: Catalog, name: str) -> str:
     db.query(query("delete_experiment"), [name])
     db.query(query("repoint_experiments"), [baseline, name])
     db.query(query("insert_experiment"), [baseline, name, "shadow", None, None])
+    # a shadow has no lineage column yet: serving rows, it stamps them
+    lineage.apply(db, name, enabled=settings.lineage, always=settings.fire_on_replica,
+                  made=lineage.existing(db, name))  # fmt: skip
     _redefine(db, name, None)
     _redefine(db, baseline, Experiment(kind="shadow", baseline=name))
     catalog.bump_revision(baseline)

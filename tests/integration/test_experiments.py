@@ -212,8 +212,15 @@ def test_promote_makes_the_experiment_serve_and_the_baseline_its_shadow(
     assert outputs == {"label": "even", "score": 1.0} and not served
     motion_pg.execute(conn, "DROP MOTION TRIGGER a")  # a shadow drops freely
     assert records(conn, "a") == []
-    conn.execute("INSERT INTO items (value) VALUES (2)")
-    assert conn.execute("SELECT score FROM items ORDER BY id DESC LIMIT 1").fetchone() == (0.5,)
+    key = conn.execute("INSERT INTO items (value) VALUES (2) RETURNING id, score").fetchone()
+    assert key is not None and key[1] == 0.5
+    # a shadow had no lineage column; promoted, b stamps the rows it serves
+    found = conn.execute(
+        "SELECT motion.lineage('items', jsonb_build_object('id', %s::int))", [key[0]]
+    ).fetchone()
+    assert found is not None
+    [stamp] = found[0]["triggers"]
+    assert stamp["trigger"] == "b" and stamp["stamped"] and stamp["infer"] == "wrote outputs"
 
 
 def test_promote_a_canary_serves_every_key(conn: psycopg.Connection[Any], items: None) -> None:
