@@ -270,3 +270,25 @@ def test_replacing_an_experiment_without_the_clause_makes_it_serve(
     conn.execute("INSERT INTO items (value) VALUES (2)")
     # both serve now: b's row triggers fire after a's (name order), so its outputs stay
     assert conn.execute("SELECT score FROM items").fetchone() == (0.5,)
+
+
+def test_a_batch_mode_baseline_is_refused_and_a_batch_class_shadows_row_by_row(
+    conn: psycopg.Connection[Any],
+) -> None:
+    conn.execute(
+        "CREATE TABLE nums (id serial PRIMARY KEY, value int, doubled int, seen_version int, batch_size int)"
+    )
+    batch = "motion_test_apps.batch:BatchCounter"
+    motion_pg.execute(conn, f"CREATE MOTION TRIGGER a ON nums USING '{batch}'")
+    with pytest.raises(DefinitionError, match="batch mode"):
+        motion_pg.execute(conn, f"CREATE MOTION TRIGGER b ON nums SHADOW OF a USING '{batch}'")
+    motion_pg.execute(
+        conn,
+        f"CREATE OR REPLACE MOTION TRIGGER a ON nums USING '{batch}' WITH (infer_mode = 'row')",
+    )
+    motion_pg.execute(conn, f"CREATE MOTION TRIGGER b ON nums SHADOW OF a USING '{batch}'")
+    conn.execute("INSERT INTO nums (value) VALUES (3), (4)")
+    got = conn.execute(
+        "SELECT trigger_name, outputs ->> 'doubled' FROM motion.shadow_outputs ORDER BY id"
+    ).fetchall()
+    assert got == [("a", "6"), ("b", "6"), ("a", "8"), ("b", "8")]
