@@ -118,9 +118,6 @@ def promote(session: Session, catalog: Catalog, name: str) -> str:
     baseline = own[0]["baseline"]
     settings = Settings.from_json(catalog.lock(name)["settings"])
     catalog.lock(baseline)
-    for row in db.query(query("infer_route_pg_triggers"), [name]):
-        if any(t.endswith("_infer_batch") for t in row["pg_triggers"]):  # pragma: no cover
-            raise DefinitionError(f'motion trigger "{name}" infers in batch mode')
     db.query(query("delete_experiment"), [name])
     db.query(query("repoint_experiments"), [baseline, name])
     db.query(query("insert_experiment"), [baseline, name, "shadow", None, None])
