@@ -179,20 +179,20 @@ def record(
     seconds: float,
     error: str | None,
 ) -> None:
-    """One row of ``motion.shadow_outputs``, in a subtransaction: a failure to record warns once
-    per backend and never fails the writer's statement."""
+    """One row of ``motion.shadow_outputs``: a failure to record warns once per backend and never
+    fails the writer's statement (PL/Python runs each query in its own subtransaction already, so
+    a caught error leaves the writer's transaction usable)."""
     global _plan, _warned
     try:
-        with plpy.subtransaction():
-            if _plan is None:
-                _plan = plpy.prepare(
-                    query("record_shadow_output"),
-                    ["text", "text", "text", "text", "bool", "float8", "text"],
-                )
-            _plan.execute([
-                trigger, route.info.relation, json.dumps(jsonable(dict(key))),
-                None if out is None else json.dumps(jsonable(out)), served, seconds, error,
-            ])  # fmt: skip
+        if _plan is None:
+            _plan = plpy.prepare(
+                query("record_shadow_output"),
+                ["text", "text", "text", "text", "bool", "float8", "text"],
+            )
+        _plan.execute([
+            trigger, route.info.relation, json.dumps(jsonable(dict(key))),
+            None if out is None else json.dumps(jsonable(out)), served, seconds, error,
+        ])  # fmt: skip
     except plpy.SPIError as e:
         if must_propagate(plpy, e):
             raise
