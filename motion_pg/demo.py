@@ -2,7 +2,9 @@
 
 Everything the user sees goes through psql and the ``motion-pg`` command line, as a user would
 drive it: seed data, the motion trigger, inserts inferred in their transaction, an agent's
-corrections, the worker's fit, and the changed predictions that follow.
+corrections, the worker's fit, and the changed predictions that follow; a variant runs as a shadow
+of the serving trigger throughout, and the demo ends with the comparison report of the two against
+the agents' labels.
 """
 
 from __future__ import annotations
@@ -137,7 +139,9 @@ def run() -> None:
     dsn = cluster.dsn(DBNAME)
     console.print(f"database {DBNAME} at {dsn}")
     with psycopg.connect(dsn, autocommit=True) as conn:
-        paths = install(conn, [sysconfig.get_paths()["purelib"], str(APP.parent)])
+        # the motion_pg running this demo first (a checkout's, even with another checkout's venv)
+        wanted = [str(_HERE.parent), sysconfig.get_paths()["purelib"], str(APP.parent)]
+        paths = install(conn, list(dict.fromkeys(wanted)))
     console.print("motion installed; the server imports Python from:", *paths, sep="\n  ")
 
     _step("2. tickets table and labelled history (psql)")
@@ -149,6 +153,9 @@ def run() -> None:
     _step("3. CREATE MOTION TRIGGER: setup() trains version 1 on the history")
     console.print((APP / "trigger.sql").read_text().strip())
     _psql(dsn, "-f", str(APP / "trigger.sql"))
+    console.print("\n[bold]a variant (word n-grams only) runs as its shadow:[/bold]")
+    console.print((APP / "variant.sql").read_text().strip())
+    _psql(dsn, "-f", str(APP / "variant.sql"))
 
     _step("4. new tickets arrive: infer fills predicted_category in the INSERT's transaction")
     tickets = _tickets("incoming.csv")
@@ -174,8 +181,8 @@ def run() -> None:
 
     _step("6. the worker fits the committed corrections -> a new state version")
     _cli(dsn, "worker", "--once")
-    _psql(dsn, "-c", "SELECT version, source, parent_version, pg_size_pretty(state_bytes) AS state,"
-          " created_at::time(0) FROM motion.versions ORDER BY version")  # fmt: skip
+    _psql(dsn, "-c", "SELECT trigger_name, version, source, parent_version, pg_size_pretty("
+          "state_bytes) AS state, created_at::time(0) FROM motion.versions ORDER BY 1, 2")  # fmt: skip
 
     _step("7. the same kind of tickets again: the next statement serves the new version")
     after = _insert_incoming(dsn, tickets)
@@ -198,7 +205,34 @@ def run() -> None:
         "ORDER BY embedding <-> (SELECT embedding FROM support.tickets WHERE id = {id}) LIMIT 3"
     ).format(id=sql.Literal(first))
     _psql(dsn, "-c", similar.as_string(None))
+
+    _step("10. the experiment: the shadow variant against the serving trigger, graded by agents")
+    _compare(dsn, held_out)
     console.print(f'\ndone: explore with psql "{dsn}"')
+
+
+def _compare(dsn: str, tickets: list[dict[str, str]]) -> None:
+    """The held-out tickets arrive for real and agents label every one; then the comparison report
+    of both triggers on them (``--since``: only these tickets, which neither model learnt from)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        since = conn.execute("SELECT now()::text").fetchone()[0]  # type: ignore[index]
+        ids = [r[0] for r in conn.execute(
+            "INSERT INTO support.tickets (subject, body) "
+            "SELECT * FROM unnest(%s::text[], %s::text[]) RETURNING id",
+            [[t["subject"] for t in tickets], [t["body"] for t in tickets]],
+        )]  # fmt: skip
+        conn.execute(
+            "UPDATE support.tickets t SET category = v.category "
+            "FROM unnest(%s::int[], %s::text[]) AS v(id, category) WHERE t.id = v.id",
+            [ids, [t["true_category"] for t in tickets]],
+        )
+    console.print(
+        f"{len(tickets)} held-out tickets inserted (both triggers inferred each one) and labelled "
+        "by the agents; the worker fits both on the labels:"
+    )
+    _cli(dsn, "worker", "--once")
+    _cli(dsn, "compare", "ticket_triage", "ticket_triage_words", "--label", "category",
+         "--since", since)  # fmt: skip
 
 
 def main(argv: Any = None) -> int:

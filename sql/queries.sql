@@ -704,3 +704,82 @@ RETURNING id
 SELECT extract(epoch FROM min(s.next_run_at) - pg_catalog.now())::float8 AS seconds
 FROM motion.schedules s JOIN motion.triggers t ON t.name = s.trigger_name
 WHERE t.enabled AND s.next_run_at > pg_catalog.now()
+
+-- == experiments ==
+
+-- name: experiment_of
+-- The experiment trigger $1 runs against a baseline (SHADOW OF / CANARY OF), if any.
+SELECT baseline, kind, percent, started_at FROM motion.experiments WHERE trigger_name = $1
+
+-- name: experiments_against
+-- The experiments that run against baseline $1.
+SELECT trigger_name, kind, percent, started_at FROM motion.experiments WHERE baseline = $1
+ORDER BY trigger_name
+
+-- name: insert_experiment
+-- $5: when the experiment began (NULL: now).
+INSERT INTO motion.experiments (trigger_name, baseline, kind, percent, started_at)
+VALUES ($1, $2, $3, $4::float8, coalesce($5::timestamptz, pg_catalog.now()))
+
+-- name: delete_experiment
+DELETE FROM motion.experiments WHERE trigger_name = $1 RETURNING baseline
+
+-- name: repoint_experiments
+-- PROMOTE: the experiments against $1 (other than $2's) run against $2 from now on.
+UPDATE motion.experiments SET baseline = $2 WHERE baseline = $1 AND trigger_name <> $2
+
+-- name: delete_shadow_outputs
+DELETE FROM motion.shadow_outputs WHERE trigger_name = $1
+
+-- name: record_shadow_output
+INSERT INTO motion.shadow_outputs
+    (trigger_name, relation, row_key, outputs, served, latency_seconds, error)
+VALUES ($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7)
+
+-- name: trigger_definition_text
+SELECT definition FROM motion.triggers WHERE name = $1
+
+-- name: set_definition
+UPDATE motion.triggers SET definition = $2, updated_at = pg_catalog.now() WHERE name = $1
+
+-- name: infer_route_pg_triggers
+-- The Postgres triggers of trigger $1's infer routes, with the routed relation's primary key.
+SELECT r.relation::oid::bigint AS relid, r.relation::text AS relation, r.key_columns,
+       r.pg_triggers
+FROM motion.routes r WHERE r.trigger_name = $1 AND r.infer_method IS NOT NULL
+
+-- name: compare_records
+-- The latest record of trigger $1 per row (relation, key) since $2, with its label source.
+SELECT DISTINCT ON (s.relation, s.row_key)
+       s.relation, s.row_key, s.outputs, s.served, s.latency_seconds, s.error, s.at
+FROM motion.shadow_outputs s
+WHERE s.trigger_name = $1 AND s.at >= $2::timestamptz
+ORDER BY s.relation, s.row_key, s.id DESC
+
+-- name: compare_latencies
+-- Every record of trigger $1 since $2: latency and whether it failed.
+SELECT s.latency_seconds, s.error IS NOT NULL AS failed
+FROM motion.shadow_outputs s WHERE s.trigger_name = $1 AND s.at >= $2::timestamptz
+
+-- name: compare_fits
+-- Trigger $1's fit runs since $2: count, seconds per run (mean, p50), events fitted.
+SELECT count(*) AS runs,
+       avg(extract(epoch FROM r.finished_at - r.started_at))::float8 AS mean_seconds,
+       percentile_cont(0.5) WITHIN GROUP (
+           ORDER BY extract(epoch FROM r.finished_at - r.started_at))::float8 AS p50_seconds,
+       coalesce(sum(r.jobs), 0)::bigint AS events
+FROM motion.runs r
+WHERE r.trigger_name = $1 AND r.state = 'succeeded' AND r.started_at >= $2::timestamptz
+
+-- name: compare_state
+-- Trigger $1's serving version and its state's size.
+SELECT t.serving_version AS version, v.state_bytes
+FROM motion.triggers t
+LEFT JOIN motion.versions v ON v.trigger_name = t.name AND v.version = t.serving_version
+WHERE t.name = $1
+
+-- name: compare_relation
+-- The relation a record names (schema-qualified text), or no row when it is gone.
+SELECT c.oid::bigint AS relid, n.nspname::text AS schema, c.relname::text AS name
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = pg_catalog.to_regclass($1)

@@ -44,6 +44,7 @@ class Hyperparams:
     passes: int = 3
     correction_weight: float = 1.5
     hash_bits: int = 15
+    features: str = "words+chars"  # or "words": word n-grams only (the shadow variant's)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Hyperparams:
@@ -55,6 +56,7 @@ class Hyperparams:
             passes=int(params.get("passes", d.passes)),
             correction_weight=float(params.get("correction_weight", d.correction_weight)),
             hash_bits=int(params.get("hash_bits", d.hash_bits)),
+            features=str(params.get("features", d.features)),
         )
 
 
@@ -68,9 +70,22 @@ def ticket_tokens(text: str) -> list[str]:
     return [*_WORDS(text), *_CHARS(text)]
 
 
-def make_featurizer(hash_bits: int) -> HashingVectorizer:
-    """A stateless featurizer hashing :func:`ticket_tokens` into ``2**hash_bits`` columns."""
-    return HashingVectorizer(analyzer=ticket_tokens, n_features=2**hash_bits, alternate_sign=False)
+def word_tokens(text: str) -> list[str]:
+    """Word uni- and bigrams of a ticket's text only."""
+    return list(_WORDS(text))
+
+
+ANALYZERS = {"words+chars": ticket_tokens, "words": word_tokens}
+
+
+def make_featurizer(hash_bits: int, features: str = "words+chars") -> HashingVectorizer:
+    """A stateless featurizer hashing the ticket's tokens (:data:`ANALYZERS`: ``features``) into
+    ``2**hash_bits`` columns."""
+    if features not in ANALYZERS:
+        raise ValueError(f"features must be one of {', '.join(ANALYZERS)}, not {features!r}")
+    return HashingVectorizer(
+        analyzer=ANALYZERS[features], n_features=2**hash_bits, alternate_sign=False
+    )
 
 
 def fold(features: sparse.csr_matrix, width: int = FOLD_WIDTH) -> np.ndarray:
@@ -188,7 +203,7 @@ def build_state(tickets: Iterable[Mapping[str, Any]], hp: Hyperparams) -> dict[s
     """
     rows = list(tickets)
     labelled = [t for t in rows if t.get("category")]
-    featurizer = make_featurizer(hp.hash_bits)
+    featurizer = make_featurizer(hp.hash_bits, hp.features)
     features = featurize({"featurizer": featurizer}, rows)
     model = train(
         features[[i for i, t in enumerate(rows) if t.get("category")]],

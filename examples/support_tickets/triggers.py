@@ -25,7 +25,8 @@ class TicketTriage(motion_pg.Trigger):
     and makes a version whose classifier has learnt from those tickets.
 
     Params (``WITH (...)``): ``epochs`` and ``alpha`` of the initial training, ``passes`` and
-    ``correction_weight`` of learning from corrections, ``hash_bits`` of the feature space, and
+    ``correction_weight`` of learning from corrections, ``hash_bits`` of the feature space,
+    ``features`` (``'words+chars'``, the default, or ``'words'``: the shadow variant's), and
     ``embed_existing``: when true, setup also writes the ``embedding`` of the tickets already in
     the table, so similarity search covers the history (and, after a REFIT, every stored embedding
     comes from the new basis).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from motion_pg.compiler import checks, deploys, lineage
+from motion_pg.compiler import checks, deploys, experiments, lineage
 from motion_pg.compiler.catalog import Catalog, unknown
 from motion_pg.compiler.create import run_setup
 from motion_pg.compiler.session import Session, recorded_path
@@ -18,6 +18,7 @@ from motion_pg.dsl.spec import (
     AlterMotionTrigger,
     DropMotionTrigger,
     PinVersion,
+    Promote,
     Refit,
     Reload,
     RollbackToVersion,
@@ -111,6 +112,8 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
             session.notice(f'motion trigger "{name}" is not pinned')
         catalog.set_pinned(name, None)
         done = f"UNPIN (version {head_version(session.db, name)})"
+    elif isinstance(action, Promote):
+        done = experiments.promote(session, catalog, name)
     elif isinstance(action, SetEnabled):
         catalog.set_enabled(name, action.enabled)
         _apply_enabled(session, catalog, name, action.enabled, settings)
@@ -154,6 +157,7 @@ def drop(session: Session, catalog: Catalog, stmt: DropMotionTrigger) -> str:
             return f"DROP MOTION TRIGGER {stmt.name} (absent, skipped)"
         raise unknown(stmt.name)
     catalog.lock(stmt.name)
+    experiments.check_drop(session.db, stmt.name)
     drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
     lineage.drop_columns(session.db, stmt.name)
     catalog.delete(stmt.name)

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from motion_pg.compiler import checks, deploys, lineage, schedules
+from motion_pg.compiler import checks, deploys, experiments, lineage, schedules
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.dsl import generate
@@ -53,6 +53,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     routes = [_resolve(session, stmt.name, i, r, instance, stmt.using)
               for i, r in enumerate(stmt.routes)]  # fmt: skip
     scheduled = schedules.resolve(stmt, instance)
+    experiments.check(catalog, stmt, routes)
     path = recorded_path(session.caller_path)
     made = lineage.existing(session.db, stmt.name)  # OR REPLACE keeps these lineage columns
     if existing is not None:
@@ -63,8 +64,10 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
         definition=generate(stmt), settings=settings, search_path=path,
     )  # fmt: skip
     deploys.record_deploy(session.db, stmt.name, "create" if existing is None else "replace", code)
+    experiments.record(session.db, stmt.name, stmt.experiment, catalog)
     for route in routes:
-        batch = infer_mode(session.db, stmt.name, route) == "batch"
+        # an experiment infers row by row: each row is recorded, or split by its key
+        batch = stmt.experiment is None and infer_mode(session.db, stmt.name, route) == "batch"
         if batch:
             session.notice(
                 f'motion trigger "{stmt.name}": INSERTs into {route.relation} are inferred in '
@@ -75,7 +78,10 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
         names = create_route_triggers(session.db, stmt.name, route, batch=batch)
         catalog.insert_route(stmt.name, route, names)
     schedules.write(session.db, stmt.name, scheduled)
-    lineage.apply(session.db, stmt.name, enabled=settings.lineage, always=False, made=made)
+    # a shadow writes nothing into rows: it gets its lineage column when PROMOTE makes it serve
+    shadow = stmt.experiment is not None and stmt.experiment.kind == "shadow"
+    lineage.apply(session.db, stmt.name, enabled=settings.lineage and not shadow, always=False,
+                  made=made)  # fmt: skip
     # disables the standby fit triggers of batch routes; ALWAYS with fire_on_replica
     set_route_triggers_enabled(session.db, catalog.pg_triggers(stmt.name), enabled=True,
                                always=settings.fire_on_replica)  # fmt: skip

@@ -18,8 +18,10 @@ from motion_pg.dsl.spec import (
     AlterMotionTrigger,
     CreateMotionTrigger,
     DropMotionTrigger,
+    Experiment,
     Literal,
     PinVersion,
+    Promote,
     Refit,
     RelationName,
     Reload,
@@ -48,6 +50,7 @@ def to_statement(node: nodes.MotionStatement) -> Statement:
             or_replace=bool(args.get("replace")),
             if_not_exists=bool(args.get("exists")),
             schedules=tuple(_schedule(s) for s in args.get("schedules") or ()),
+            experiment=_experiment(args.get("experiment")),
         )
     if isinstance(node, nodes.MotionAlter):
         return AlterMotionTrigger(name=_name(args["this"]), action=_action(node))
@@ -85,6 +88,17 @@ def _schedule(node: nodes.MotionSchedule) -> Schedule:
     return Schedule(cron=str(node.this.this), fit=_method(node.args.get("fit")))
 
 
+def _experiment(node: nodes.MotionExperiment | None) -> Experiment | None:
+    if node is None:
+        return None
+    percent = node.args.get("percent")
+    return Experiment(
+        kind=str(node.args["kind"]),
+        baseline=_name(node.this),
+        percent=float(percent.this) if percent is not None else None,
+    )
+
+
 def _params(params: list[nodes.MotionParam] | None) -> dict[str, Literal]:
     return {_name(p.args["this"]): nodes.literal_value(p.args["expression"]) for p in params or ()}
 
@@ -103,6 +117,8 @@ def _action(node: nodes.MotionAlter) -> AlterAction:
         return PinVersion(int(node.args["version"].this))
     if action == "unpin":
         return Unpin()
+    if action == "promote":
+        return Promote()
     return SetEnabled(action == "enable")
 
 
@@ -122,6 +138,7 @@ def to_node(statement: Statement) -> nodes.MotionStatement:
             params=_param_nodes(statement.params) or None,
             replace=statement.or_replace,
             exists=statement.if_not_exists,
+            experiment=_experiment_node(statement.experiment),
         )
     if isinstance(statement, AlterMotionTrigger):
         return _alter_node(statement)
@@ -175,6 +192,26 @@ def _schedule_node(schedule: Schedule) -> nodes.MotionSchedule:
     )
 
 
+def _experiment_node(experiment: Experiment | None) -> nodes.MotionExperiment | None:
+    if experiment is None:
+        return None
+    if experiment.kind not in ("shadow", "canary"):
+        raise ValueError(f"an experiment is a shadow or a canary, not {experiment.kind!r}")
+    node = nodes.MotionExperiment(this=_identifier(experiment.baseline), kind=experiment.kind)
+    if experiment.kind == "canary":
+        percent = experiment.percent
+        if (
+            isinstance(percent, bool)
+            or not isinstance(percent, int | float)
+            or not 0 < percent < 100
+        ):
+            raise ValueError(f"a canary's percent is between 0 and 100, not {percent!r}")
+        node.set("percent", exp.Literal.number(f"{percent:g}"))
+    elif experiment.percent is not None:
+        raise ValueError("a shadow has no percent")
+    return node
+
+
 def _param_nodes(params: dict[str, Literal]) -> list[nodes.MotionParam]:
     return [
         nodes.MotionParam(this=_identifier(name), expression=nodes.literal_node(value))
@@ -202,6 +239,8 @@ def _alter_node(statement: AlterMotionTrigger) -> nodes.MotionAlter:
         node.set("version", exp.Literal.number(action.version))
     elif isinstance(action, Unpin):
         node.set("action", "unpin")
+    elif isinstance(action, Promote):
+        node.set("action", "promote")
     elif isinstance(action, Refit):
         node.set("action", "refit")
     elif isinstance(action, Reload):

@@ -27,6 +27,7 @@ class MotionGenerator(PostgresGenerator):
         nodes.MotionRoute: lambda self, e: self.motionroute_sql(e),
         nodes.MotionSchedule: lambda self, e: self.motionschedule_sql(e),
         nodes.MotionParam: lambda self, e: self.motionparam_sql(e),
+        nodes.MotionExperiment: lambda self, e: self.motionexperiment_sql(e),
         nodes.MotionAlter: lambda self, e: self.motionalter_sql(e),
         nodes.MotionDrop: lambda self, e: self.motiondrop_sql(e),
         nodes.MotionShow: lambda self, e: "SHOW MOTION TRIGGERS",
@@ -44,6 +45,8 @@ class MotionGenerator(PostgresGenerator):
         parts.append(self.sql(expression, "this"))
         parts.extend(self.sql(route) for route in args.get("routes") or ())
         parts.extend(self.sql(schedule) for schedule in args.get("schedules") or ())
+        if args.get("experiment"):
+            parts.append(self.sql(expression, "experiment"))
         parts.append("USING " + self._motion_literal(args["using"]))
         if args.get("params"):
             parts.append("WITH " + self._motion_params(args["params"]))
@@ -68,6 +71,13 @@ class MotionGenerator(PostgresGenerator):
         text = "ON SCHEDULE " + self._motion_literal(expression.this)
         if expression.args.get("fit"):
             text += " FIT " + self.sql(expression, "fit")
+        return text
+
+    def motionexperiment_sql(self, expression: nodes.MotionExperiment) -> str:
+        """``SHADOW OF baseline`` or ``CANARY OF baseline (percent)``."""
+        text = f"{str(expression.args['kind']).upper()} OF {self.sql(expression, 'this')}"
+        if expression.args.get("percent") is not None:
+            text += f" ({self.sql(expression, 'percent')})"
         return text
 
     def motionparam_sql(self, expression: nodes.MotionParam) -> str:

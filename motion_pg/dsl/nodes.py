@@ -32,6 +32,17 @@ class MotionCreate(MotionStatement):
         "replace": False,  # OR REPLACE
         "exists": False,  # IF NOT EXISTS
         "schedules": False,  # list[MotionSchedule]
+        "experiment": False,  # MotionExperiment
+    }
+
+
+class MotionExperiment(exp.Expression):
+    """``SHADOW OF baseline`` or ``CANARY OF baseline (percent)``."""
+
+    arg_types: ClassVar[dict[str, bool]] = {
+        "this": True,  # exp.Identifier: the baseline trigger's name
+        "kind": True,  # 'shadow' or 'canary'
+        "percent": False,  # exp.Literal number (canary)
     }
 
 
@@ -65,10 +76,10 @@ class MotionParam(exp.Expression):
 
 class MotionAlter(MotionStatement):
     """``ALTER MOTION TRIGGER name SET (…) | ROLLBACK TO VERSION n | REFIT | RELOAD | ENABLE |
-    DISABLE | PIN VERSION n | UNPIN``."""
+    DISABLE | PIN VERSION n | UNPIN | PROMOTE``."""
 
     ACTIONS: ClassVar[tuple[str, ...]] = (
-        "set", "rollback", "refit", "reload", "enable", "disable", "pin", "unpin",
+        "set", "rollback", "refit", "reload", "enable", "disable", "pin", "unpin", "promote",
     )  # fmt: skip
 
     arg_types: ClassVar[dict[str, bool]] = {

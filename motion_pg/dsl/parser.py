@@ -19,7 +19,7 @@ from motion_pg.dsl.lexical import fold
 from motion_pg.dsl.terminals import STRING_TOKENS, TerminalParser, alternatives
 
 # the words that may follow a route's relation name
-_AFTER_RELATION = frozenset({"INFER", "FIT", "NO", "ON", "USING"})
+_AFTER_RELATION = frozenset({"INFER", "FIT", "NO", "ON", "USING", "SHADOW", "CANARY"})
 
 
 class MotionParser(TerminalParser):
@@ -80,6 +80,7 @@ class MotionParser(TerminalParser):
                 routes.append(self._motion_route())
             if not self._match_text_seq("ON"):
                 break
+        experiment = self._motion_experiment()
         self._motion_keyword("USING", "USING")  # each route made sure it is ON or USING
         using = self._motion_string("a string literal after USING ('package.module:ClassName')")
         params: list[nodes.MotionParam] | None = None
@@ -95,6 +96,7 @@ class MotionParser(TerminalParser):
                 replace=replace,
                 exists=exists,
                 schedules=schedules or None,
+                experiment=experiment,
             )
         )
 
@@ -115,13 +117,14 @@ class MotionParser(TerminalParser):
             node.set("action", "pin")
             node.set("version", self._motion_version())
         else:
-            for action in ("REFIT", "RELOAD", "ENABLE", "DISABLE", "UNPIN"):
+            for action in ("REFIT", "RELOAD", "ENABLE", "DISABLE", "UNPIN", "PROMOTE"):
                 if self._match_text_seq(action):
                     node.set("action", action.lower())
                     break
             else:
                 self._motion_expected(
-                    "SET, ROLLBACK TO VERSION, REFIT, RELOAD, ENABLE, DISABLE, PIN VERSION or UNPIN"
+                    "SET, ROLLBACK TO VERSION, REFIT, RELOAD, ENABLE, DISABLE, PIN VERSION, UNPIN "
+                    "or PROMOTE"
                 )
         self._motion_end("end of statement")
         return self.expression(node)
@@ -173,13 +176,49 @@ class MotionParser(TerminalParser):
                 route.set(f"no_{key}", True)
             else:
                 route.set(key, self._motion_identifier(f"a method name after {clause}"))
-        if not (
-            self._match_text_seq("ON", advance=False)
-            or self._match_text_seq("USING", advance=False)
-        ):
+        if not self._at_route_end():
             expected = [c for c in ("INFER", "FIT") if c not in given]
             self._motion_expected(alternatives([*expected, "ON", "USING"]))
         return self.expression(route)
+
+    def _at_route_end(self) -> bool:
+        """Whether the next word ends a route: ON (another route), USING, SHADOW or CANARY."""
+        return any(
+            self._match_text_seq(word, advance=False)
+            for word in ("ON", "USING", "SHADOW", "CANARY")
+        )
+
+    def _motion_experiment(self) -> nodes.MotionExperiment | None:
+        """``SHADOW OF baseline`` or ``CANARY OF baseline (percent)``, or None."""
+        if self._match_text_seq("SHADOW"):
+            kind = "shadow"
+        elif self._match_text_seq("CANARY"):
+            kind = "canary"
+        else:
+            return None
+        self._motion_keyword("OF", f"OF after {kind.upper()}")
+        node = nodes.MotionExperiment(
+            this=self._motion_identifier("the name of the trigger it experiments against"),
+            kind=kind,
+        )
+        if kind == "canary":
+            if not self._match(TokenType.L_PAREN):
+                self._motion_expected("'(' and the percent of keys the canary serves")
+            token = self._curr
+            if token.token_type != TokenType.NUMBER:
+                self._motion_expected("a percent between 0 and 100")
+            percent = float(token.text)
+            if not 0 < percent < 100:
+                self._motion_fail("a canary serves more than 0 and less than 100 percent", token)
+            self._advance()
+            if not self._match(TokenType.R_PAREN):
+                self._motion_expected("')'")
+            node.set("percent", exp.Literal.number(token.text))
+        if self._match_text_seq("SHADOW", advance=False) or self._match_text_seq(
+            "CANARY", advance=False
+        ):
+            self._motion_fail("a trigger runs one experiment: give SHADOW OF or CANARY OF once")
+        return self.expression(node)
 
     def _at_schedule(self) -> bool:
         """Whether ``SCHEDULE 'cron'`` follows ON: the bare word SCHEDULE, then anything that
@@ -218,10 +257,7 @@ class MotionParser(TerminalParser):
                 "a scheduled route has no row to infer: it takes FIT only", self._curr,
                 hint="route a relation with ON relation INFER method to infer",
             )  # fmt: skip
-        if not (
-            self._match_text_seq("ON", advance=False)
-            or self._match_text_seq("USING", advance=False)
-        ):
+        if not self._at_route_end():
             expected = ["ON", "USING"] if schedule.args.get("fit") else ["FIT", "ON", "USING"]
             self._motion_expected(alternatives(expected))
         return self.expression(schedule)

@@ -53,6 +53,19 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class Experiment:
+    """``SHADOW OF baseline`` or ``CANARY OF baseline (percent)``: a live experiment.
+
+    A shadow infers on the baseline's rows into shadow records, never into the row; a canary's
+    outputs go into the row for ``percent`` % of the keys (a hash of the row key).
+    """
+
+    kind: str  # 'shadow' or 'canary'
+    baseline: str
+    percent: float | None = None  # canary only: 0 < percent < 100
+
+
+@dataclass(frozen=True)
 class CreateMotionTrigger:
     """``CREATE MOTION TRIGGER``: at least one route or schedule. Schedules come after the relation
     routes in the canonical text and in route ordinals, wherever they were written."""
@@ -64,6 +77,7 @@ class CreateMotionTrigger:
     or_replace: bool = False
     if_not_exists: bool = False
     schedules: tuple[Schedule, ...] = ()
+    experiment: Experiment | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +123,14 @@ class Unpin:
     """``UNPIN``: serve the newest version again."""
 
 
-AlterAction = SetParams | RollbackToVersion | Refit | Reload | SetEnabled | PinVersion | Unpin
+@dataclass(frozen=True)
+class Promote:
+    """``PROMOTE``: a shadow or canary becomes the serving trigger; its baseline its shadow."""
+
+
+AlterAction = (
+    SetParams | RollbackToVersion | Refit | Reload | SetEnabled | PinVersion | Unpin | Promote
+)
 
 
 @dataclass(frozen=True)

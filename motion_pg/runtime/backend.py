@@ -22,7 +22,7 @@ from typing import Any
 
 from motion_pg.errors import InferError, MotionError, UnknownTrigger
 from motion_pg.queries import query
-from motion_pg.runtime import identity, latency, loader, outputs, stamping
+from motion_pg.runtime import experiments, identity, latency, loader, outputs, stamping
 from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
 from motion_pg.runtime.routes import BatchMethod, InferMethod, LoadedTrigger, Route, one_row
 from motion_pg.runtime.state import BlobCache
@@ -181,6 +181,7 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
         _lineage(db, name, route)
         for pg_trigger in route.pg_triggers:
             loaded.by_pg_trigger[pg_trigger] = (route, [name, str(info.ordinal)])
+    loaded.experiment = experiments.load(db, name)
     _loaded[name] = loaded
     return _set_state(db, loaded, row["serving_version"])
 
@@ -246,7 +247,7 @@ def _load_state(db: PlpyDatabase, name: str, version: int) -> Mapping[str, Any]:
         raise  # plpy.error raised already
 
 
-def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
+def infer_row(plpy: Any, td: dict[str, Any]) -> str | None:
     """BEFORE ROW: run the route's infer on the new row and write the outputs into it."""
     if writing_back and td["relid"] in writing_back:  # a batch infer's own write-back
         return None
@@ -260,13 +261,12 @@ def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
         # a partition's row: the parent's statement trigger may not have run for this statement
         stamping.fresh_stamp(plpy, loaded, route)
     inserting = td["event"] == "INSERT"
+    infer = outputs.infer_one if loaded.experiment is None else experiments.infer_one
     try:
         if name in _sampling:  # this statement's infer latency is sampled (runtime.latency)
-            done = latency.timed(
-                name, outputs.infer_one, plpy, loaded, route, td, inserting=inserting
-            )
+            done = latency.timed(name, infer, plpy, loaded, route, td, inserting=inserting)
         else:
-            done = outputs.infer_one(plpy, loaded, route, td, inserting=inserting)
+            done = infer(plpy, loaded, route, td, inserting=inserting)
     except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
         raise e.with_traceback(None) from None
     column = route.stamp_column

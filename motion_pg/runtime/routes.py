@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from motion_pg.runtime import stamps
 from motion_pg.runtime.values import INT_BOUNDS, Column, Converter, converter
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, RouteInfo, Trigger
+
+if TYPE_CHECKING:
+    from motion_pg.runtime.experiments import Role
 
 InferMethod = Callable[[dict[str, Any], Context], Any]
 BatchMethod = Callable[[list[dict[str, Any]], Context], Any]
@@ -119,6 +122,7 @@ class LoadedTrigger:
     # each route by the Postgres triggers motion made for it, with the arguments they pass: the
     # per-row check that the caller is one of them is one dict lookup and two compares
     by_pg_trigger: dict[str, tuple[Route, list[str]]] = field(default_factory=dict)
+    experiment: Role | None = None  # its part in live experiments (motion_pg.runtime.experiments)
 
 
 def one_row(batch: BatchMethod) -> InferMethod:

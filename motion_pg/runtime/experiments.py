@@ -1,0 +1,202 @@
+"""The infer path of live experiments (``SHADOW OF`` / ``CANARY OF``), inside the database server.
+
+A trigger takes part in an experiment as the experiment (a shadow or a canary of a baseline) or as
+the baseline. :mod:`motion_pg.runtime.backend` calls :func:`infer_one` instead of
+:func:`motion_pg.runtime.outputs.infer_one` for those triggers only, so every other trigger's
+infer path is unchanged. Per row:
+
+- a shadow runs its infer and records the outputs (or the error) in ``motion.shadow_outputs``,
+  never in the row; nothing it does fails the writer's statement;
+- a canary infers, into the row, only the rows whose key falls in its :func:`bucket` range;
+- the baseline of a canary records its outputs for those rows as shadow records instead of writing
+  them; the baseline of a shadow records what it wrote (``served``), so both sides can be compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from motion_pg.queries import query
+from motion_pg.runtime.outputs import convert_into, describe, must_propagate
+from motion_pg.runtime.outputs import infer_one as serve
+from motion_pg.runtime.routes import InferMethod, LoadedTrigger, Route
+from motion_pg.trigger import Context
+
+BUCKETS = 10_000  # a canary of p % serves the keys whose bucket is below p * BUCKETS / 100
+_plan: Any = None  # the plan recording one shadow output
+_warned = False
+
+
+@dataclass(frozen=True)
+class Role:
+    """What a loaded trigger does in experiments: ``kind`` is ``'shadow'`` or ``'canary'`` when it
+    is an experiment (``percent`` for a canary); ``canary`` the percent of a canary against it,
+    ``shadowed`` whether a shadow runs against it (then its served outputs are recorded)."""
+
+    kind: str | None = None
+    percent: float | None = None
+    canary: float | None = None
+    shadowed: bool = False
+
+
+def load(db: Any, name: str) -> Role | None:
+    """The experiment role of trigger ``name`` from the catalog; None when it takes no part."""
+    own = db.query(query("experiment_of"), [name])
+    against = db.query(query("experiments_against"), [name])
+    if not own and not against:
+        return None
+    canaries = [float(r["percent"]) for r in against if r["kind"] == "canary"]
+    return Role(
+        kind=own[0]["kind"] if own else None,
+        percent=float(own[0]["percent"]) if own and own[0]["percent"] is not None else None,
+        canary=canaries[0] if canaries else None,
+        shadowed=any(r["kind"] == "shadow" for r in against),
+    )
+
+
+def bucket(key: Mapping[str, Any]) -> int:
+    """The row key's bucket in ``[0, BUCKETS)``: a hash of its canonical JSON, the same in every
+    backend and for both sides of an experiment."""
+    text = json.dumps(key, sort_keys=True, default=str, separators=(",", ":"))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % BUCKETS
+
+
+def in_canary(key: Mapping[str, Any], percent: float) -> bool:
+    """Whether a canary serving ``percent`` % of the keys serves this row key."""
+    return bucket(key) < percent * BUCKETS / 100
+
+
+def infer_one(
+    plpy: Any, loaded: LoadedTrigger, route: Route, td: dict[str, Any], *, inserting: bool = True
+) -> str | None:
+    """:func:`motion_pg.runtime.outputs.infer_one` for a trigger that takes part in experiments."""
+    role: Role = loaded.experiment  # type: ignore[assignment]
+    new = td["new"]
+    key = {c: new.get(c) for c in route.key_columns}
+    if role.kind == "shadow":
+        _shadow(plpy, loaded, route, new, key)
+        return None
+    if role.kind == "canary":
+        if not in_canary(key, role.percent or 0.0):
+            return None
+        return _served(plpy, loaded, route, td, key, inserting, keep=True)
+    if role.canary is not None and in_canary(key, role.canary):
+        _shadow(plpy, loaded, route, new, key)
+        return None
+    return _served(plpy, loaded, route, td, key, inserting, keep=role.shadowed)
+
+
+def _shadow(
+    plpy: Any, loaded: LoadedTrigger, route: Route, new: dict[str, Any], key: dict[str, Any]
+) -> None:
+    start = time.perf_counter()
+    out: Any = None
+    error: str | None = None
+    try:
+        out = route.method(route.visible(new) if route.hidden else dict(new), route.ctx)  # type: ignore[misc]
+        if out:
+            error = convert_into(plpy, route, out, {})  # checked like served outputs, kept apart
+    except BaseException as e:
+        if must_propagate(plpy, e):
+            raise
+        error = describe(e)
+    elapsed = time.perf_counter() - start
+    record(plpy, loaded.name, route, key, None if error else out, False, elapsed, error)
+
+
+class _Capture:
+    """The route's infer method, remembering what it returned or raised."""
+
+    def __init__(self, method: InferMethod) -> None:
+        self.method = method
+        self.out: Any = None
+        self.error: BaseException | None = None
+
+    def __call__(self, row: dict[str, Any], ctx: Context) -> Any:
+        try:
+            self.out = self.method(row, ctx)
+        except BaseException as e:
+            self.error = e
+            raise
+        return self.out
+
+
+def _served(
+    plpy: Any,
+    loaded: LoadedTrigger,
+    route: Route,
+    td: dict[str, Any],
+    key: dict[str, Any],
+    inserting: bool,
+    *,
+    keep: bool,
+) -> str | None:
+    if not keep:
+        return serve(plpy, loaded, route, td, inserting=inserting)
+    capture = _Capture(route.method)  # type: ignore[arg-type]
+    start = time.perf_counter()
+    done = serve(plpy, loaded, replace(route, method=capture), td, inserting=inserting)
+    elapsed = time.perf_counter() - start
+    error = describe(capture.error) if capture.error is not None else None
+    if error is None and capture.out and done is None:
+        error = "outputs rejected (see motion.infer_errors)"
+    out = capture.out if error is None else None
+    record(plpy, loaded.name, route, key, out, True, elapsed, error)
+    return done
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON can hold it: NumPy values and arrays as lists and numbers, non-finite
+    floats as None, bytes as hex, anything else unknown as its text."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    tolist = getattr(value, "tolist", None)  # NumPy arrays and scalars
+    if callable(tolist):
+        return jsonable(tolist())
+    return str(value)
+
+
+def record(
+    plpy: Any,
+    trigger: str,
+    route: Route,
+    key: Mapping[str, Any],
+    out: Any,
+    served: bool,
+    seconds: float,
+    error: str | None,
+) -> None:
+    """One row of ``motion.shadow_outputs``: a failure to record warns once per backend and never
+    fails the writer's statement (PL/Python runs each query in its own subtransaction already, so
+    a caught error leaves the writer's transaction usable)."""
+    global _plan, _warned
+    try:
+        if _plan is None:
+            _plan = plpy.prepare(
+                query("record_shadow_output"),
+                ["text", "text", "text", "text", "bool", "float8", "text"],
+            )
+        _plan.execute([
+            trigger, route.info.relation, json.dumps(jsonable(dict(key))),
+            None if out is None else json.dumps(jsonable(out)), served, seconds, error,
+        ])  # fmt: skip
+    except plpy.SPIError as e:
+        if must_propagate(plpy, e):
+            raise
+        if not _warned:
+            _warned = True
+            plpy.warning(f'motion trigger "{trigger}": shadow outputs are not recorded: {e}')

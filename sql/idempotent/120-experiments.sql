@@ -1,0 +1,26 @@
+-- Live experiments: motion.compare, the comparison report of a shadow or canary against the
+-- trigger it runs against. Administrators only (it reads every side's outputs and the labels).
+-- Idempotent: re-applied by every install and upgrade (CREATE OR REPLACE).
+
+-- jsonb: rows seen, agreement per output column (confusion tables for categorical ones), infer
+-- latency p50/p99 and error rate, fit runs and time, state size of each side; with label (a column
+-- of the relation, e.g. an agent's corrected category), each side's accuracy on the rows labelled.
+-- since: from when (default: when the experiment began); label_output: the output column the label
+-- grades (default: the same name, the one named *_label, or the only output).
+CREATE OR REPLACE FUNCTION motion.compare(a text, b text, label text DEFAULT NULL,
+                                          since timestamptz DEFAULT NULL,
+                                          label_output text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
+if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
+import json
+from motion_pg.errors import MotionError
+from motion_pg.runtime import backend, compare
+try:
+    found = compare.report(backend.database(plpy), a, b, label=label, since=since,
+                           label_output=label_output)
+except MotionError as e:
+    extra = {"hint": e.hint} if e.hint else {}
+    plpy.error(e.message, sqlstate=e.sqlstate, **extra)
+return json.dumps(found, default=str)
+$$;
+REVOKE ALL ON FUNCTION motion.compare(text, text, text, timestamptz, text) FROM PUBLIC;
