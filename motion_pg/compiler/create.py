@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from motion_pg.async_triggers import async_notice
 from motion_pg.compiler import checks, deploys, lineage, schedules
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
@@ -64,7 +65,10 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     )  # fmt: skip
     deploys.record_deploy(session.db, stmt.name, "create" if existing is None else "replace", code)
     for route in routes:
-        batch = infer_mode(session.db, stmt.name, route) == "batch"
+        mode = infer_mode(session.db, stmt.name, route)
+        batch = mode == "batch"
+        if mode == "async":
+            session.notice(async_notice(stmt.name, route.relation))
         if batch:
             session.notice(
                 f'motion trigger "{stmt.name}": INSERTs into {route.relation} are inferred in '
@@ -72,7 +76,9 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
                 f"each statement, so INSERT … RETURNING and other triggers do not see them; "
                 f"WITH (infer_mode = 'row') infers row by row instead"
             )
-        names = create_route_triggers(session.db, stmt.name, route, batch=batch)
+        names = create_route_triggers(
+            session.db, stmt.name, route, batch=batch, deferred=mode == "async"
+        )
         catalog.insert_route(stmt.name, route, names)
     schedules.write(session.db, stmt.name, scheduled)
     lineage.apply(session.db, stmt.name, enabled=settings.lineage, always=False, made=made)
