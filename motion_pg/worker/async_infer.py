@@ -28,6 +28,7 @@ from typing import Any
 import psycopg
 
 from motion_pg.errors import MotionError
+from motion_pg.metrics.async_infer import BOUNDS
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
 from motion_pg.runtime import stamps
@@ -39,7 +40,7 @@ from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 log = logging.getLogger("motion_pg.worker")
 REFUSE_FOR = 30.0  # seconds a trigger whose code cannot be served here is left to other workers
 # freshness histogram bounds, seconds (motion_async_freshness_seconds)
-FRESHNESS_BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+FRESHNESS_BOUNDS = BOUNDS
 
 
 class Failed:

@@ -18,6 +18,7 @@ from psycopg import sql
 from motion_pg.errors import MotionError
 from motion_pg.pg import MOTION_OPTIONS, connect
 from motion_pg.worker.async_infer import AsyncInferer
+from motion_pg.worker.paths import prepend_paths, recorded_paths
 
 log = logging.getLogger("motion_pg.worker")
 
@@ -25,11 +26,14 @@ CHANNEL = "motion_async"
 
 
 def open_inferer(
-    dsn: str, *, batch: int, threads: int, excluded: Callable[[], list[str]]
-) -> AsyncInferer:
-    """An :class:`AsyncInferer` on a new connection to ``dsn`` (listening on ``motion_async``)."""
+    dsn: str, *, batch: int, threads: int, excluded: Callable[[], list[str]],
+    paths: list[str] | None = None,
+) -> AsyncInferer:  # fmt: skip
+    """An :class:`AsyncInferer` on a new connection to ``dsn`` (listening on ``motion_async``);
+    trigger code is imported from ``paths`` (None: the paths `install` recorded)."""
     conn = connect(dsn, autocommit=True, application_name="motion-pg async infer",
                    options=f"-c jit=off {MOTION_OPTIONS}")  # fmt: skip
+    prepend_paths(paths if paths is not None else recorded_paths(conn))
     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
     return AsyncInferer(conn, batch=batch, threads=threads, excluded=excluded)
 
@@ -39,9 +43,10 @@ class AsyncLoop(threading.Thread):
 
     def __init__(
         self, dsn: str, *, poll_interval: float = 1.0, batch: int = 100, threads: int = 8,
-        excluded: Callable[[], list[str]] = list,
+        excluded: Callable[[], list[str]] = list, paths: list[str] | None = None,
     ) -> None:  # fmt: skip
         super().__init__(name="motion-async-infer", daemon=True)
+        self.paths = paths
         self.dsn = dsn
         self.poll_interval = poll_interval
         self.batch = batch
@@ -83,8 +88,9 @@ class AsyncLoop(threading.Thread):
             return inferer
         self._close()
         self._inferer = open_inferer(
-            self.dsn, batch=self.batch, threads=self.threads, excluded=self.excluded
-        )
+            self.dsn, batch=self.batch, threads=self.threads, excluded=self.excluded,
+            paths=self.paths,
+        )  # fmt: skip
         return self._inferer
 
     def _close(self) -> None:
@@ -95,9 +101,12 @@ class AsyncLoop(threading.Thread):
             self._inferer = None
 
 
-def drain(dsn: str, *, batch: int = 100, threads: int = 8, excluded: Any = list) -> int:
+def drain(
+    dsn: str, *, batch: int = 100, threads: int = 8, excluded: Any = list,
+    paths: list[str] | None = None,
+) -> int:  # fmt: skip
     """Infer every recorded row once (``motion-pg worker --once``); returns rows handled."""
-    inferer = open_inferer(dsn, batch=batch, threads=threads, excluded=excluded)
+    inferer = open_inferer(dsn, batch=batch, threads=threads, excluded=excluded, paths=paths)
     started = time.monotonic()
     try:
         handled = inferer.drain()

@@ -162,12 +162,13 @@ class Worker:
             self._drain_async()
             return None
         loop = AsyncLoop(self.dsn, poll_interval=self.poll_interval, threads=self.infer_threads,
-                         excluded=lambda: self.code_gate.excluded)  # fmt: skip
+                         excluded=lambda: self.code_gate.excluded, paths=self.paths)  # fmt: skip
         loop.start()
         return loop
 
     def _drain_async(self) -> None:
-        drain(self.dsn, threads=self.infer_threads, excluded=lambda: self.code_gate.excluded)
+        drain(self.dsn, threads=self.infer_threads, excluded=lambda: self.code_gate.excluded,
+              paths=self.paths)  # fmt: skip
 
     def _connected(self) -> psycopg.Connection[Any]:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:
