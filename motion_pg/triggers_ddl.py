@@ -106,7 +106,9 @@ def infer_mode(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> str:
     """
     definition = db.query(query("trigger_definition"), [trigger])[0]
     wanted = Settings.from_json(definition["settings"]).infer_mode
-    if route.infer is not None and wanted == "async":
+    if route.infer is not None and (
+        wanted == "async" or db.query(query("async_managed"))[0]["managed"]
+    ):  # a managed install has no PL/Python: every route infers in the worker
         return asynchronous.check_route(trigger, route.relation, route.key_columns)
     if route.infer is None or wanted == "row":
         return "row"

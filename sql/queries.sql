@@ -67,7 +67,11 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.
 WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY pg_catalog.array_position(i.indkey, a.attnum)
 
 -- name: relation_owner
-SELECT r.rolname::text AS owner, r.rolsuper AS superuser
+-- superuser: the owner is a superuser, or owns schema motion (a managed install's owner role,
+-- whose rights are all motion's functions have)
+SELECT r.rolname::text AS owner,
+       r.rolsuper OR c.relowner = (SELECT n.nspowner FROM pg_catalog.pg_namespace n
+                                   WHERE n.nspname = 'motion') AS superuser
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
 WHERE c.oid = $1::oid
 
@@ -762,3 +766,10 @@ LEFT JOIN (SELECT a.trigger_name, pg_catalog.count(*) AS pending,
 LEFT JOIN motion.async_stats s ON s.trigger_name = t.name
 WHERE (t.settings).infer_mode = 'async' OR s.trigger_name IS NOT NULL
 ORDER BY t.name
+
+-- name: async_managed
+-- Whether motion is installed in managed mode (no PL/Python: every route infers asynchronously).
+SELECT coalesce((SELECT l.lanname <> 'plpython3u' FROM pg_catalog.pg_proc p
+                 JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+                 WHERE p.oid = pg_catalog.to_regprocedure('motion._exec(text, text[])')),
+                false) AS managed
