@@ -23,15 +23,20 @@ from psycopg.types.json import Jsonb
 from psycopg.types.string import TextLoader
 
 from motion_pg.errors import MotionError, from_sqlstate
+from motion_pg.worker.paths import prepend_paths, recorded_paths
 from motion_pg.worker.pgtypes import _NATIVE, Float4Loader
 
 log = logging.getLogger("motion_pg")
 
 
 class _Plan:
-    def __init__(self, sql: str, types: Sequence[str]) -> None:
+    def __init__(self, plpy: ClientPlpy, sql: str, types: Sequence[str]) -> None:
+        self.plpy = plpy
         self.sql = sql
         self.types = list(types)
+
+    def execute(self, args: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        return self.plpy.execute(self, args)
 
 
 class ClientPlpy:
@@ -47,12 +52,12 @@ class ClientPlpy:
 
     def prepare(self, sql: str, types: Sequence[str] | None = None) -> _Plan:
         """A plan: ``sql`` with ``$n`` parameters of ``types``."""
-        return _Plan(sql, types or [])
+        return _Plan(self, sql, types or [])
 
     def execute(self, plan: _Plan | str, args: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         """Run a plan (or a statement) and return its rows as dicts."""
         if isinstance(plan, str):
-            plan = _Plan(plan, [])
+            plan = _Plan(self, plan, [])
         params = [_param(v, t) for v, t in zip(args or [], plan.types, strict=False)]
         with psycopg.RawCursor(self.conn, row_factory=dict_row) as cur:
             _plpython_loaders(cur)
@@ -93,6 +98,8 @@ def run(conn: psycopg.Connection[Any], text: str) -> tuple[str, list[str]]:
     from motion_pg.compiler import run_text
     from motion_pg.runtime.plpy_db import PlpyDatabase
 
+    # the class is imported here: from the paths `install` recorded, as the worker does
+    prepend_paths(recorded_paths(conn))
     row = conn.execute("SELECT pg_catalog.current_schemas(false)::text[]").fetchone()
     caller_path = list(row[0]) if row else []
     plpy = ClientPlpy(conn)

@@ -71,10 +71,9 @@ def managed_sql(script: str) -> str:
 def install_managed(conn: psycopg.Connection[Any]) -> None:
     """Create (or upgrade) the managed schema in ``conn``'s database, as the connected role, who
     owns it; ``conn`` is in a transaction the caller commits."""
-    version = conn.execute(
-        "SELECT CASE WHEN to_regprocedure('motion.schema_version()') IS NOT NULL"
-        " THEN motion.schema_version() END"
-    ).fetchone()
+    version: tuple[Any, ...] | None = None
+    if conn.execute("SELECT to_regprocedure('motion.schema_version()')").fetchone() != (None,):
+        version = conn.execute("SELECT motion.schema_version()").fetchone()
     try:
         with conn.transaction():  # optional here: vector columns need it, motion does not
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
