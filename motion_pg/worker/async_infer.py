@@ -39,6 +39,7 @@ from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
 log = logging.getLogger("motion_pg.worker")
 REFUSE_FOR = 30.0  # seconds a trigger whose code cannot be served here is left to other workers
+RETRY_AFTER = 5.0  # seconds before a trigger whose batch failed unexpectedly is tried again
 # freshness histogram bounds, seconds (motion_async_freshness_seconds)
 FRESHNESS_BOUNDS = BOUNDS
 
@@ -98,26 +99,37 @@ class AsyncInferer:
                 log.warning("async infer of %s skipped for %.0f s: %s", trigger, REFUSE_FOR, e)
                 self.refused[trigger] = now + REFUSE_FOR
                 return len(claimed)
-            done: list[int] = []
-            fresh: list[float] = []
-            failed = 0
-            by_route: dict[int, list[dict[str, Any]]] = {}
-            for c in claimed:
-                by_route.setdefault(int(c["route"]), []).append(c)
-            for ordinal, entries in by_route.items():
-                route = served.routes.get(ordinal) if served is not None else None
-                if served is None or route is None:  # dropped or replaced meanwhile
-                    done += [int(e["id"]) for e in entries]
-                    continue
-                d, f, n = self._route(served, route, entries)
-                done += d
-                fresh += f
-                failed += n
-            self.db.query(query("async_done"), [done])
-            if served is not None and (fresh or failed):
-                self._stats(trigger, fresh, failed)
-            self.written += len(fresh)
+            try:
+                with self.conn.transaction():
+                    self._batch(trigger, served, claimed)
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                raise
+            except Exception as e:  # one trigger's failure never stops the others
+                log.warning("async infer of %s failed (%s: %s); retrying in %.0f s", trigger,
+                            type(e).__name__, str(e).strip(), RETRY_AFTER)  # fmt: skip
+                self.refused[trigger] = now + RETRY_AFTER
             return len(claimed)
+
+    def _batch(self, trigger: str, served: Served | None, claimed: list[dict[str, Any]]) -> None:
+        done: list[int] = []
+        fresh: list[float] = []
+        failed = 0
+        by_route: dict[int, list[dict[str, Any]]] = {}
+        for c in claimed:
+            by_route.setdefault(int(c["route"]), []).append(c)
+        for ordinal, entries in by_route.items():
+            route = served.routes.get(ordinal) if served is not None else None
+            if served is None or route is None:  # dropped or replaced meanwhile
+                done += [int(e["id"]) for e in entries]
+                continue
+            d, f, n = self._route(served, route, entries)
+            done += d
+            fresh += f
+            failed += n
+        self.db.query(query("async_done"), [done])
+        if served is not None and (fresh or failed):
+            self._stats(trigger, fresh, failed)
+        self.written += len(fresh)
 
     def _route(
         self, served: Served, route: AsyncRoute, entries: list[dict[str, Any]]
