@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.harness import Bench, Sizes, machine, report
-from bench.workloads import concurrent, inserts, queue, state
+from bench.workloads import async_infer, concurrent, inserts, queue, state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             ("B6", lambda: queue.b6(bench)),
             ("B7", lambda: state.b7(bench)),
             ("B8", lambda: (inserts.b8_rows(bench, b1), queue.b8_claim(bench))),
+            ("A1", lambda: async_infer.a1(bench)),
         ]
         for step, run in steps:
             if only and step not in only and not (step == "B1" and "B2" in only):

@@ -12,6 +12,8 @@ import psycopg
 
 from motion_pg.dsl import parse, split_statements
 from motion_pg.errors import MotionError, MotionSyntaxError, from_sqlstate
+from motion_pg.managed_exec import run_managed
+from motion_pg.managed_schema import is_managed
 
 
 def execute(conn: psycopg.Connection[Any], text: str) -> list[str]:
@@ -29,8 +31,11 @@ def execute(conn: psycopg.Connection[Any], text: str) -> list[str]:
                 raise e.shifted(chunk.line - 1, chunk.col - 1) from None
     results: list[str] = []
     with conn.transaction():
+        managed = any(c.is_motion for c in chunks) and is_managed(conn)
         for chunk in chunks:
-            if chunk.is_motion:
+            if chunk.is_motion and managed:  # no PL/Python on the server: the client compiles
+                results.append(run_managed(conn, chunk.text, chunk.line))
+            elif chunk.is_motion:
                 try:
                     row = conn.execute("SELECT motion.exec(%s)", [chunk.text]).fetchone()
                 except psycopg.errors.UndefinedFunction as e:

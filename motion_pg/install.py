@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import psycopg
 
 from motion_pg import extension as ext
 from motion_pg.errors import InstallError
+from motion_pg.managed_schema import choose_mode, install_managed
 
 
 def default_paths(extra: Sequence[str] = ()) -> list[str]:
@@ -31,6 +32,8 @@ def install(
     paths: Sequence[str] | None = None,
     *,
     extension: bool | None = None,
+    mode: str = "auto",
+    notice: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Install or upgrade the motion schema in ``conn``'s database; returns the recorded paths.
 
@@ -42,6 +45,10 @@ def install(
     """
     recorded = [str(Path(p).resolve()) for p in (paths if paths else default_paths())]
     with conn.transaction():
+        if choose_mode(conn, mode, notice) == "managed":
+            install_managed(conn)
+            record_paths(conn, recorded)
+            return recorded
         try:
             conn.execute("CREATE EXTENSION IF NOT EXISTS plpython3u")
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -62,12 +69,7 @@ def install(
             conn.execute("SELECT motion.check_import_paths(%s)", [recorded])
         except psycopg.Error as e:
             raise InstallError(e.diag.message_primary or str(e), hint=e.diag.message_hint) from e
-        conn.execute("DELETE FROM motion.import_paths")
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO motion.import_paths (position, path) VALUES (%s, %s)",
-                list(enumerate(recorded)),
-            )
+        record_paths(conn, recorded)
         try:
             conn.execute("SELECT motion._bootstrap()")
         except psycopg.Error as e:
@@ -76,6 +78,16 @@ def install(
                 hint="\n".join(filter(None, [e.diag.message_detail, e.diag.message_hint])),
             ) from e
     return recorded
+
+
+def record_paths(conn: psycopg.Connection[Any], recorded: Sequence[str]) -> None:
+    """Record where the server (and, by default, the worker) imports Python from."""
+    conn.execute("DELETE FROM motion.import_paths")
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO motion.import_paths (position, path) VALUES (%s, %s)",
+            list(enumerate(recorded)),
+        )
 
 
 def _scalar(conn: psycopg.Connection[Any], query: str) -> Any:

@@ -123,7 +123,7 @@ class Settings:
         "retry_delay_max": lambda n, v: _seconds(n, v, allow_zero=True),
         "on_error": _choice("raise", "skip"),
         "on_fit_error": _choice("retry", "block"),
-        "infer_mode": _choice("auto", "row", "batch"),
+        "infer_mode": _choice("auto", "row", "batch", "async"),
         "fire_on_replica": _bool,
         "lineage": _bool,
         "keep_versions": _positive_int,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from motion_pg import async_triggers as asynchronous
 from motion_pg.dsl.spec import Route
 from motion_pg.errors import DefinitionError, UnknownColumn, UnknownRelation
 from motion_pg.queries import query
@@ -96,14 +97,19 @@ def pg_trigger_name(trigger: str, ordinal: int, kind: str) -> str:
 
 
 def infer_mode(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> str:
-    """``'batch'`` or ``'row'``: how the route's INSERTs are inferred.
+    """``'batch'``, ``'row'`` or ``'async'``: how the route's writes are inferred.
 
     Batch mode is chosen when the class defines ``infer_batch``, the route uses the default infer
     and the relation has a primary key (the write-back matches rows on it); ``WITH (infer_mode =
     'row')`` opts out, ``infer_mode = 'batch'`` insists (and fails when batch mode cannot work).
+    ``infer_mode = 'async'``: the worker infers after commit (:mod:`motion_pg.async_triggers`).
     """
     definition = db.query(query("trigger_definition"), [trigger])[0]
     wanted = Settings.from_json(definition["settings"]).infer_mode
+    if route.infer is not None and (
+        wanted == "async" or db.query(query("async_managed"))[0]["managed"]
+    ):  # a managed install has no PL/Python: every route infers in the worker
+        return asynchronous.check_route(trigger, route.relation, route.key_columns)
     if route.infer is None or wanted == "row":
         return "row"
     cls = loader.load_class(definition["class_ref"])
@@ -122,10 +128,10 @@ def infer_mode(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> str:
 
 
 def create_route_triggers(
-    db: PlpyDatabase, trigger: str, route: ResolvedRoute, *, batch: bool
+    db: PlpyDatabase, trigger: str, route: ResolvedRoute, *, batch: bool, deferred: bool = False
 ) -> list[str]:
     """Create the route's Postgres triggers (``batch``: the route's INSERTs are inferred in batch
-    mode, see :func:`infer_mode`); returns their names."""
+    mode, ``deferred``: by the worker after commit, see :func:`infer_mode`); returns their names."""
     table = sql.Identifier(route.schema, route.table)
     args = sql.SQL(", ").join([sql.Literal(trigger), sql.Literal(str(route.ordinal))])
     cols = route.columns
@@ -146,7 +152,17 @@ def create_route_triggers(
         made.append((name, sql.SQL(template).format(name=sql.Identifier(name), table=table,
                                                     args=args, **parts)))  # fmt: skip
 
-    if route.infer is not None:
+    if route.infer is not None and deferred:
+        made.extend(
+            asynchronous.record_triggers(
+                lambda kind: pg_trigger_name(trigger, route.ordinal, kind),
+                table,
+                args,
+                cols,
+                changed,
+            )
+        )
+    elif route.infer is not None:
         add(
             "infer_stmt",
             "CREATE TRIGGER {name} BEFORE {ins}UPDATE{of} ON {table} "
@@ -219,7 +235,7 @@ def create_route_triggers(
 
 
 # the kinds of Postgres triggers a route compiles to (the last part of their names)
-INFER_KINDS = ("infer_stmt", "infer_batch", "infer_upd", "infer_ins", "infer")
+INFER_KINDS = ("infer_stmt", "infer_batch", "infer_upd", "infer_ins", "infer", *asynchronous.KINDS)
 STANDBY_KIND = "fit_standby"
 # the (clear, guard) triggers of a lineage column (motion_pg.compiler.lineage): always enabled
 LINEAGE_KINDS = ("lineage_ins", "lineage_upd")

@@ -67,7 +67,11 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.
 WHERE i.indrelid = $1::oid AND i.indisprimary ORDER BY pg_catalog.array_position(i.indkey, a.attnum)
 
 -- name: relation_owner
-SELECT r.rolname::text AS owner, r.rolsuper AS superuser
+-- superuser: the owner is a superuser, or owns schema motion (a managed install's owner role,
+-- whose rights are all motion's functions have)
+SELECT r.rolname::text AS owner,
+       r.rolsuper OR c.relowner = (SELECT n.nspowner FROM pg_catalog.pg_namespace n
+                                   WHERE n.nspname = 'motion') AS superuser
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
 WHERE c.oid = $1::oid
 
@@ -783,3 +787,68 @@ WHERE t.name = $1
 SELECT c.oid::bigint AS relid, n.nspname::text AS schema, c.relname::text AS name
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = pg_catalog.to_regclass($1)
+
+-- == async ==
+-- Async infer (WITH (infer_mode = 'async'); motion_pg.worker.async_infer).
+
+-- name: async_claim
+-- The oldest recorded rows of one trigger (the one whose oldest row waits longest, among those
+-- not excluded by this worker's code gate), locked for the claiming transaction; rows other
+-- workers hold are skipped, so workers share the work.
+WITH first AS (
+    SELECT a.trigger_name FROM motion.async_rows a
+    WHERE NOT (a.trigger_name = ANY ($2::text[]))
+    ORDER BY a.id LIMIT 1 FOR UPDATE SKIP LOCKED
+)
+SELECT a.id, a.trigger_name, a.route, a.row_key, a.xact, a.role,
+       extract(epoch FROM a.recorded_at)::float8 AS recorded_at
+FROM motion.async_rows a
+WHERE a.trigger_name = (SELECT f.trigger_name FROM first f)
+ORDER BY a.id LIMIT $1::integer FOR UPDATE SKIP LOCKED
+
+-- name: async_done
+DELETE FROM motion.async_rows WHERE id = ANY ($1::bigint[])
+
+-- name: async_relation_names
+SELECT n.nspname::text AS schema, c.relname::text AS name FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::oid
+
+-- name: async_stats_add
+-- Adds one batch's freshness (recorded -> outputs written) to the trigger's cumulative totals.
+INSERT INTO motion.async_stats AS s (trigger_name, written, failed, buckets, sum_seconds,
+                                     last_seconds)
+VALUES ($1, $2::bigint, $3::bigint, $4::bigint[], $5::float8, $6::float8)
+ON CONFLICT (trigger_name) DO UPDATE SET
+    written = s.written + EXCLUDED.written,
+    failed = s.failed + EXCLUDED.failed,
+    buckets = ARRAY(SELECT coalesce(s.buckets[i], 0) + coalesce(EXCLUDED.buckets[i], 0)
+                    FROM pg_catalog.generate_series(1, greatest(pg_catalog.cardinality(s.buckets),
+                         pg_catalog.cardinality(EXCLUDED.buckets))) i ORDER BY i),
+    sum_seconds = s.sum_seconds + EXCLUDED.sum_seconds,
+    last_seconds = coalesce(EXCLUDED.last_seconds, s.last_seconds),
+    updated_at = pg_catalog.now()
+
+-- name: async_metrics
+-- Per trigger with an async route or async totals: rows waiting, the oldest one's age, and the
+-- freshness totals.
+SELECT t.name,
+       coalesce(p.pending, 0) AS pending,
+       coalesce(extract(epoch FROM pg_catalog.clock_timestamp() - p.oldest), 0)::float8
+           AS oldest_pending_s,
+       coalesce(s.written, 0) AS written, coalesce(s.failed, 0) AS failed,
+       coalesce(s.buckets, '{}') AS buckets, coalesce(s.sum_seconds, 0) AS sum_seconds,
+       s.last_seconds
+FROM motion.triggers t
+LEFT JOIN (SELECT a.trigger_name, pg_catalog.count(*) AS pending,
+                  pg_catalog.min(a.recorded_at) AS oldest
+           FROM motion.async_rows a GROUP BY a.trigger_name) p ON p.trigger_name = t.name
+LEFT JOIN motion.async_stats s ON s.trigger_name = t.name
+WHERE (t.settings).infer_mode = 'async' OR s.trigger_name IS NOT NULL
+ORDER BY t.name
+
+-- name: async_managed
+-- Whether motion is installed in managed mode (no PL/Python: every route infers asynchronously).
+SELECT coalesce((SELECT l.lanname <> 'plpython3u' FROM pg_catalog.pg_proc p
+                 JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+                 WHERE p.oid = pg_catalog.to_regprocedure('motion._exec(text, text[])')),
+                false) AS managed

@@ -21,6 +21,7 @@ def _register() -> None:
         init_cmds,
         jobs_cmds,
         lineage_cmds,
+        managed_cmds,
         metrics_cmds,
         prune_cmds,
         replay_cmds,

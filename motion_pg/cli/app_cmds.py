@@ -36,14 +36,25 @@ def _fail(e: MotionError) -> click.ClickException:
     help="install as the `motion` extension, or apply the schema directly "
     "(default: the extension when its files are on the server)",
 )
-def install(dsn: str | None, paths: tuple[str, ...], extension: bool | None) -> None:
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "full", "managed"]),
+    default="auto",
+    show_default=True,
+    help="managed: plain SQL and PL/pgSQL only, as a non-superuser owner (every trigger infers "
+    "asynchronously in the worker); auto: managed when plpython3u cannot be created",
+)
+def install(dsn: str | None, paths: tuple[str, ...], extension: bool | None, mode: str) -> None:
     """Install (or upgrade) motion in a database and record where its server imports Python from."""
     from motion_pg.install import default_paths
     from motion_pg.install import install as do_install
 
     try:
         with connect(resolve_dsn(dsn)) as conn:
-            recorded = do_install(conn, default_paths(paths), extension=extension)
+            recorded = do_install(
+                conn, default_paths(paths), extension=extension, mode=mode,
+                notice=lambda m: Console(stderr=True).print(m, highlight=False),
+            )  # fmt: skip
     except MotionError as e:
         raise _fail(e) from e
     console.print("motion installed; the database server imports from:")

@@ -44,6 +44,13 @@ console = Console()
     "`install` recorded); triggers whose deployed code differs from this host's are left to "
     "other workers",
 )
+@click.option(
+    "--infer-threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(0, 256),
+    help="threads calling infer for async triggers (infer_mode = 'async'); 0: no async infer here",
+)
 @click.option("-v", "--verbose", is_flag=True, help="log every fit")
 @click.option(
     "--log-format",
@@ -74,6 +81,7 @@ def worker(
     grace: float,
     fit_timeout: float,
     paths: tuple[str, ...],
+    infer_threads: int,
     verbose: bool,
     log_format: str,
     metrics_port: int | None,
@@ -105,6 +113,7 @@ def worker(
                 grace_seconds=grace,
                 fit_timeout=fit_timeout,
                 paths=list(paths) or None,
+                infer_threads=infer_threads,
             )
     except MotionError as e:
         raise click.ClickException(f"{e}\n({type(e).__name__}, sqlstate {e.sqlstate})") from e

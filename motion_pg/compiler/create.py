@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from motion_pg.async_triggers import async_notice
 from motion_pg.compiler import checks, deploys, experiments, lineage, schedules
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
@@ -66,8 +67,11 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     deploys.record_deploy(session.db, stmt.name, "create" if existing is None else "replace", code)
     experiments.record(session.db, stmt.name, stmt.experiment, catalog)
     for route in routes:
+        mode = infer_mode(session.db, stmt.name, route)
         # an experiment infers row by row: each row is recorded, or split by its key
-        batch = stmt.experiment is None and infer_mode(session.db, stmt.name, route) == "batch"
+        batch = stmt.experiment is None and mode == "batch"
+        if mode == "async":
+            session.notice(async_notice(stmt.name, route.relation))
         if batch:
             session.notice(
                 f'motion trigger "{stmt.name}": INSERTs into {route.relation} are inferred in '
@@ -75,7 +79,9 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
                 f"each statement, so INSERT … RETURNING and other triggers do not see them; "
                 f"WITH (infer_mode = 'row') infers row by row instead"
             )
-        names = create_route_triggers(session.db, stmt.name, route, batch=batch)
+        names = create_route_triggers(
+            session.db, stmt.name, route, batch=batch, deferred=mode == "async"
+        )
         catalog.insert_route(stmt.name, route, names)
     schedules.write(session.db, stmt.name, scheduled)
     # a shadow writes nothing into rows: it gets its lineage column when PROMOTE makes it serve

@@ -25,6 +25,7 @@ from prometheus_client.core import (
 )
 
 from motion_pg.errors import MotionError
+from motion_pg.metrics.async_infer import families as async_families
 from motion_pg.metrics.fits import FIT_BOUNDS, FitTracker
 from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
@@ -52,6 +53,7 @@ class CatalogCollector:
         self._conn: psycopg.Connection[Any] | None = None
         self._fits = FitTracker()
         self._folded = 0.0
+        self._async: list[dict[str, Any]] = []  # async_metrics rows of the last scrape
         self._lock = threading.Lock()  # the HTTP server may serve two scrapes at once
 
     def _db(self) -> PgDatabase:
@@ -102,6 +104,7 @@ class CatalogCollector:
             except psycopg.Error as e:  # e.g. a role without EXECUTE: read unfolded rows
                 log.warning("metrics: cannot fold infer latency rows: %s", str(e).strip())
         self._fits.update(db)
+        self._async = db.query(query("async_metrics"))
         return db.query(query("metrics_triggers"))
 
     def _families(self, rows: list[dict[str, Any]]) -> Iterator[Metric]:
@@ -135,6 +138,7 @@ class CatalogCollector:
         yield errors
         yield latency
         yield from self._fit_families([r["name"] for r in rows])
+        yield from async_families(self._async)
 
     def _fit_families(self, names: list[str]) -> Iterator[Metric]:
         duration = HistogramMetricFamily(

@@ -21,6 +21,7 @@ from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
+from motion_pg.worker.async_loop import AsyncLoop, drain
 from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
@@ -59,6 +60,7 @@ class Worker:
         prune_after: float = 600.0,
         worker_id: str | None = None,
         paths: list[str] | None = None,
+        infer_threads: int = 8,
     ) -> None:
         self.dsn = dsn
         self.poll_interval = poll_interval
@@ -82,6 +84,7 @@ class Worker:
         self._was_connected = False
         self._pruned = 0.0
         self.scheduler = Scheduler(poll_interval)
+        self.infer_threads = infer_threads  # async infer (infer_mode = 'async'); 0: none here
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -100,6 +103,7 @@ class Worker:
         """Work until stopped (or, with ``once``, until nothing is ready); returns fit runs done."""
         heartbeat = Heartbeat(self.dsn, self.worker_id, self.lease_seconds)
         heartbeat.start()
+        inferring = self._start_async(once)
         runs = 0
         delay = 0.1
         try:
@@ -142,10 +146,29 @@ class Worker:
                               type(e).__name__, str(e).strip(), delay)  # fmt: skip
                     time.sleep(delay * random.uniform(0.5, 1.5))
                     delay = min(delay * 2, 5.0)
+            if once and self.infer_threads:
+                self._drain_async()
         finally:
+            if inferring is not None:
+                inferring.stop()
             self._shutdown()
             heartbeat.stop()
         return runs
+
+    def _start_async(self, once: bool) -> AsyncLoop | None:
+        if not self.infer_threads:
+            return None
+        if once:
+            self._drain_async()
+            return None
+        loop = AsyncLoop(self.dsn, poll_interval=self.poll_interval, threads=self.infer_threads,
+                         excluded=lambda: self.code_gate.excluded, paths=self.paths)  # fmt: skip
+        loop.start()
+        return loop
+
+    def _drain_async(self) -> None:
+        drain(self.dsn, threads=self.infer_threads, excluded=lambda: self.code_gate.excluded,
+              paths=self.paths)  # fmt: skip
 
     def _connected(self) -> psycopg.Connection[Any]:
         if self._conn is not None and not self._conn.closed and not self._conn.broken:

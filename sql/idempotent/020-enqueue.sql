@@ -25,8 +25,10 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
     END IF;
-    -- a batch infer writing its outputs back into this relation is not an event
-    IF pg_catalog.pg_trigger_depth() > 1 AND motion._writing_back(TG_RELID) THEN
+    -- a batch infer writing its outputs back into this relation is not an event, nor is the
+    -- worker writing async outputs back
+    IF (pg_catalog.pg_trigger_depth() > 1 AND motion._writing_back(TG_RELID))
+       OR motion._async_writing() THEN
         RETURN NULL;
     END IF;
     -- events carry the user's row: without the lineage columns of motion triggers (stamps)
@@ -73,7 +75,8 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
     END IF;
-    IF pg_catalog.pg_trigger_depth() > 1 AND motion._writing_back(TG_RELID) THEN
+    IF (pg_catalog.pg_trigger_depth() > 1 AND motion._writing_back(TG_RELID))
+       OR motion._async_writing() THEN
         RETURN NULL;
     END IF;
     SELECT pg_catalog.array_agg(o.lineage_column) INTO hidden FROM motion.routes o

@@ -64,6 +64,9 @@ DECLARE
     changed_columns text[];
     before jsonb;
 BEGIN
+    IF motion._async_writing() THEN
+        RETURN NEW;  -- the worker writing async outputs and their stamp back
+    END IF;
     IF n ->> col IS NOT NULL AND motion._lineage_accept(
             TG_ARGV[0], col, pg_catalog.decode(pg_catalog.substr(n ->> col, 3), 'hex')) THEN
         RETURN NEW;  -- motion's infer re-inferred this row in this statement

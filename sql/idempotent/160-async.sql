@@ -1,0 +1,83 @@
+-- Async infer (WITH (infer_mode = 'async')): the triggers that record written rows for the worker,
+-- and the check that recognises the worker's own write-back. Plain SQL and PL/pgSQL only (they are
+-- what a managed install runs). Idempotent: re-applied by every install and upgrade.
+
+-- Whether this transaction is the worker writing async outputs back (motion.async_writebacks holds
+-- its xact only inside that transaction; no client can insert there). The custom setting is a
+-- cheap pre-check only: setting it without the row changes nothing. Revoked from PUBLIC.
+CREATE OR REPLACE FUNCTION motion._async_writing() RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+SELECT coalesce(pg_catalog.current_setting('motion.async_writeback', true), '') = 'on'
+   AND EXISTS (SELECT FROM motion.async_writebacks w
+               WHERE w.xact = pg_catalog.pg_current_xact_id_if_assigned())
+$$;
+REVOKE ALL ON FUNCTION motion._async_writing() FROM PUBLIC;
+
+-- AFTER INSERT / AFTER UPDATE FOR EACH STATEMENT with a transition table: one set-based insert of
+-- the statement's row keys into motion.async_rows; the writer never waits for infer.
+CREATE OR REPLACE FUNCTION motion.async_record() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    keys text[];
+BEGIN
+    SELECT r.key_columns INTO keys FROM motion.routes r
+    WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
+      AND r.relation = TG_RELID AND TG_NAME = ANY (r.pg_triggers);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.async_record, but motion did not create it for that relation',
+            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
+            USING ERRCODE = '42501',
+                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+    END IF;
+    IF motion._async_writing() THEN
+        RETURN NULL;  -- the worker writing outputs back: not a new write
+    END IF;
+    INSERT INTO motion.async_rows (trigger_name, route, row_key, xact, role)
+    SELECT TG_ARGV[0], TG_ARGV[1]::integer,
+           (SELECT pg_catalog.jsonb_object_agg(k, n.j -> k) FROM pg_catalog.unnest(keys) k),
+           pg_catalog.pg_current_xact_id()::text::int8,
+           pg_catalog.to_regrole(pg_catalog.quote_ident(SESSION_USER))::oid::int8
+    FROM (SELECT pg_catalog.to_jsonb(m.*) AS j FROM motion_new_rows m) n;
+    IF FOUND THEN
+        PERFORM pg_catalog.pg_notify('motion_async', '');  -- a wake-up only
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION motion.async_record() FROM PUBLIC;
+
+-- AFTER UPDATE OF columns FOR EACH ROW WHEN (a listed column changed): transition tables cannot go
+-- with column lists. Cloned onto partitions, so the route may be the partition's ancestor's.
+CREATE OR REPLACE FUNCTION motion.async_record_row() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_variable
+DECLARE
+    keys text[];
+    j jsonb;
+BEGIN
+    SELECT r.key_columns INTO keys FROM motion.routes r
+    WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
+      AND TG_NAME = ANY (r.pg_triggers)
+      AND (r.relation = TG_RELID
+           OR r.relation IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(TG_RELID) a));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.async_record_row, but motion did not create it for that relation',
+            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
+            USING ERRCODE = '42501',
+                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+    END IF;
+    IF motion._async_writing() THEN
+        RETURN NULL;
+    END IF;
+    j := pg_catalog.to_jsonb(NEW);
+    INSERT INTO motion.async_rows (trigger_name, route, row_key, xact, role)
+    VALUES (TG_ARGV[0], TG_ARGV[1]::integer,
+            (SELECT pg_catalog.jsonb_object_agg(k, j -> k) FROM pg_catalog.unnest(keys) k),
+            pg_catalog.pg_current_xact_id()::text::int8,
+            pg_catalog.to_regrole(pg_catalog.quote_ident(SESSION_USER))::oid::int8);
+    PERFORM pg_catalog.pg_notify('motion_async', '');
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION motion.async_record_row() FROM PUBLIC;
