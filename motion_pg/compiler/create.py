@@ -13,7 +13,7 @@ from motion_pg.dsl import generate
 from motion_pg.dsl.spec import CreateMotionTrigger, Route
 from motion_pg.errors import DefinitionError, DuplicateTrigger, UserCodeError
 from motion_pg.queries import query
-from motion_pg.runtime import identity, loader
+from motion_pg.runtime import backfill, identity, loader
 from motion_pg.runtime.plpy_db import user_database
 from motion_pg.runtime.state import write_version
 from motion_pg.settings import Settings
@@ -86,7 +86,10 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     version = write_version(session.db, stmt.name, state, source="setup", parent=parent,
                             params=user_params, settings=settings, inherit=False)  # fmt: skip
     deploys.record_version_code(session.db, stmt.name, version, code.digest)
-    return f"CREATE MOTION TRIGGER {stmt.name} (version {version})"
+    done = f"version {version}"
+    if settings.backfill:  # the rows already there; few inline, else a run left to the CLI
+        done += ", backfill " + backfill.inline(session.plpy, stmt.name, False, None)
+    return f"CREATE MOTION TRIGGER {stmt.name} ({done})"
 
 
 def _resolve(

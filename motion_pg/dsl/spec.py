@@ -109,7 +109,22 @@ class Unpin:
     """``UNPIN``: serve the newest version again."""
 
 
-AlterAction = SetParams | RollbackToVersion | Refit | Reload | SetEnabled | PinVersion | Unpin
+@dataclass(frozen=True)
+class Backfill:
+    """``BACKFILL [ALL | STALE] [WHERE condition]``: re-infer the rows already stored.
+
+    ``stale``: only rows whose lineage stamp names an older state version or deploy than the
+    serving one (or no stamp). ``where``: a SQL condition on the routed relation's columns, kept
+    as written.
+    """
+
+    stale: bool = False
+    where: str | None = None
+
+
+AlterAction = (
+    SetParams | RollbackToVersion | Refit | Reload | SetEnabled | PinVersion | Unpin | Backfill
+)
 
 
 @dataclass(frozen=True)
