@@ -276,7 +276,7 @@ def test_concurrent_writer(conn: psycopg.Connection[Any], dsn: str, items: None)
                     ).fetchone()
                     assert found is not None
                     inserted.append(int(found[0]))
-        except BaseException as e:  # noqa: BLE001 - reported by the test
+        except BaseException as e:  # reported by the test
             errors.append(e)
 
     thread = threading.Thread(target=writer)
