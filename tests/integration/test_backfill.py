@@ -252,14 +252,17 @@ def test_kill_the_cli_mid_run_then_resume(
 
 
 def test_concurrent_writer(conn: psycopg.Connection[Any], dsn: str, items: None) -> None:
-    """A writer updates and inserts rows while a backfill runs: every row ends inferred from its
-    final value with the serving version, and rows the writer inserted are inferred once."""
-    conn.execute("INSERT INTO items (value) SELECT g FROM generate_series(101, 3000) g")
-    scaler(conn, backfill=False)
+    """A writer updates the rows of the chunk the backfill is working on, and inserts rows,
+    while the backfill runs: every row ends inferred from its final value with the serving
+    version (never overwritten by a result computed from an older value), and rows the writer
+    inserted are inferred once, by the writer."""
+    conn.execute("INSERT INTO items (value) SELECT g FROM generate_series(101, 2000) g")
+    scaler(conn, sleep=0.0005)  # ~25 ms per chunk of 50: the writer gets in while one runs
     conn.execute("INSERT INTO items (value) VALUES (1)")
     fit(dsn)  # version 2 serves (factor 3)
     stop = threading.Event()
     inserted: list[int] = []
+    updated: set[int] = set()
     errors: list[BaseException] = []
 
     def writer() -> None:
@@ -268,9 +271,14 @@ def test_concurrent_writer(conn: psycopg.Connection[Any], dsn: str, items: None)
                 n = 0
                 while not stop.is_set():
                     n += 1
-                    w.execute(
-                        "UPDATE items SET value = value + 1 WHERE id = %s", [n * 7 % 3000 + 1]
-                    )
+                    hit = w.execute(  # a row of the chunk being backfilled, or just after it
+                        "UPDATE items SET value = value + 1 WHERE id = (SELECT coalesce("
+                        "(SELECT last_key[1]::int FROM motion.backfills WHERE state = 'running'"
+                        "), 0) + %s) RETURNING id",
+                        [n % 60 + 1],
+                    ).fetchone()
+                    if hit is not None:
+                        updated.add(int(hit[0]))
                     found = w.execute(
                         "INSERT INTO items (value) VALUES (%s) RETURNING id", [n]
                     ).fetchone()
@@ -293,11 +301,13 @@ def test_concurrent_writer(conn: psycopg.Connection[Any], dsn: str, items: None)
         "SELECT id, value, out, seen FROM items WHERE out IS DISTINCT FROM value * 3 OR seen <> 2"
     ).fetchall()
     assert wrong == []
-    hits = conn.execute("SELECT hits FROM items WHERE id = ANY(%s)", [inserted]).fetchall()
-    assert {h for (h,) in hits} == {1}  # the writer's rows: inferred once, by the writer
-    assert one(conn, "SELECT count(*) FROM motion.jobs WHERE state = 'pending'") == 2 * len(
-        inserted
-    )  # the writer's events only
+    assert len(updated) > 10
+    only_inserted = [i for i in inserted if i not in updated]
+    hits = conn.execute("SELECT hits FROM items WHERE id = ANY(%s)", [only_inserted]).fetchall()
+    assert len(hits) > 10
+    assert {h for (h,) in hits} == {1}  # the writer's new rows: inferred once, by the writer
+    pending = one(conn, "SELECT count(*) FROM motion.jobs WHERE state = 'pending'")
+    assert pending == 2 * len(inserted)  # the writer's events only
 
 
 MODEL = """import motion_pg
