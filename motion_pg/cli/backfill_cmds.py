@@ -23,6 +23,7 @@ from motion_pg.cli.options import dsn_option, echo_json, resolve_dsn, server_err
 from motion_pg.cli.progress import RateColumn
 from motion_pg.pg import MOTION_OPTIONS, connect
 
+SAY_EVERY = 5.0  # seconds between two progress lines when stderr is not a terminal
 RETRIES = 5  # a chunk that lost a deadlock to a concurrent writer is retried this often
 
 
@@ -52,14 +53,20 @@ def backfill_command(
         visited0 = run["visited"]
         progress = Progress(
             TextColumn(f"backfilling {trigger}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("rows"), RateColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            TextColumn("rows"), RateColumn("rows"), TextColumn("ETA"), TimeRemainingColumn(),
             TimeElapsedColumn(), console=console, disable=as_json or not console.is_terminal,
         )  # fmt: skip
         with progress:
             task = progress.add_task("backfill", total=run["total"], completed=run["visited"])
+            said = time.monotonic()
             while run["state"] == "running":
                 run = _step(conn, run["id"], chunk)
                 progress.update(task, completed=run["visited"])
+                if progress.disable and not as_json and time.monotonic() - said >= SAY_EVERY:
+                    said = time.monotonic()
+                    rate = (run["visited"] - visited0) / max(said - started, 1e-9)
+                    click.echo(f"backfilling {trigger}: {run['visited']}/{run['total']} rows "
+                               f"({rate:,.0f} rows/s)", err=True)  # fmt: skip
     seconds = time.monotonic() - started
     rate = (run["visited"] - visited0) / seconds if seconds > 0 else 0.0
     if as_json:

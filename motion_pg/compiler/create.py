@@ -56,6 +56,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     path = recorded_path(session.caller_path)
     made = lineage.existing(session.db, stmt.name)  # OR REPLACE keeps these lineage columns
     if existing is not None:
+        backfill.supersede(session.plpy, stmt.name)  # it visits routes being replaced
         drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
         catalog.delete_routes(stmt.name)
     catalog.write_trigger(

@@ -45,7 +45,6 @@ from motion_pg.runtime.routes import LoadedTrigger, Route
 
 CHUNK = 1000  # rows per transaction, by default
 INLINE_ROWS = 10_000  # CREATE … WITH (backfill = true) and ALTER … BACKFILL infer this many inline
-_plans: dict[tuple[Any, ...], Any] = {}
 
 
 def entry(plpy: Any, function: Callable[..., dict[str, Any]], *args: Any) -> str:
@@ -137,6 +136,14 @@ def step(plpy: Any, run_id: int, chunk: int = CHUNK) -> dict[str, Any]:
     return dict(after[0])
 
 
+def supersede(plpy: Any, trigger: str) -> None:
+    """Supersede the running run of ``trigger`` (its routes are being replaced)."""
+    db = backend.database(plpy)
+    for run in db.query(query("backfill_running"), [trigger]):
+        db.query(query("backfill_supersede"), [run["id"]])
+        plpy.notice(f'motion trigger "{trigger}": backfill run {run["id"]} is superseded')
+
+
 def _loaded(plpy: Any, trigger: str) -> LoadedTrigger:
     if not backend.database(plpy).query(query("trigger_serving"), [trigger]):
         raise UnknownTrigger(f'motion trigger "{trigger}" does not exist',
@@ -211,32 +218,29 @@ def _page(
     plpy: Any, loaded: LoadedTrigger, route: Route, run: dict[str, Any], chunk: int
 ) -> list[dict[str, Any]]:
     """The next ``chunk`` rows of the run on ``route``, locked, each with its key as text."""
+    # prepared per chunk, never cached: an ALTER TABLE would change what t.* returns
     mode, condition = run["mode"], run["condition"]
-    cache_key = (route.relid, tuple(route.key_columns), mode, condition, route.lineage_column)
-    plan = _plans.get(cache_key)
-    if plan is None:
-        keys = [sql.Identifier(k) for k in route.key_columns]
-        types = [
-            r["type"] for r in backend.database(plpy).query(
-                query("backfill_key_types"), [int(route.relid), route.key_columns])
-        ]  # fmt: skip
-        t_keys = sql.SQL(", ").join(sql.SQL("t.{}").format(k) for k in keys)
-        after = sql.SQL(", ").join(
-            sql.SQL("($1::pg_catalog.text[])[{}]::{}").format(sql.SQL(str(i + 1)), sql.SQL(ty))
-            for i, ty in enumerate(types)
-        )
-        as_text = sql.SQL(", ").join(sql.SQL("t.{}::pg_catalog.text").format(k) for k in keys)
-        statement = sql.SQL(
-            "SELECT t.*, ARRAY[{as_text}] AS {alias} FROM {table} AS t "
-            "WHERE ($1::pg_catalog.text[] IS NULL OR ROW({t_keys}) > ROW({after})) AND {filter} "
-            "ORDER BY {t_keys} LIMIT $2 FOR UPDATE OF t"
-        ).format(as_text=as_text, alias=sql.Identifier(_key_alias(route)), table=_table(plpy, route),
-                 t_keys=t_keys, after=after,
-                 filter=_filter(route, mode, condition, 3))  # fmt: skip
-        arg_types = ["pg_catalog.text[]", "pg_catalog.int8"]
-        if mode == "stale":
-            arg_types.append("pg_catalog.bytea")
-        plan = _plans[cache_key] = plpy.prepare(statement.as_string(None), arg_types)
+    keys = [sql.Identifier(k) for k in route.key_columns]
+    types = [
+        r["type"] for r in backend.database(plpy).query(
+            query("backfill_key_types"), [int(route.relid), route.key_columns])
+    ]  # fmt: skip
+    t_keys = sql.SQL(", ").join(sql.SQL("t.{}").format(k) for k in keys)
+    after = sql.SQL(", ").join(
+        sql.SQL("($1::pg_catalog.text[])[{}]::{}").format(sql.SQL(str(i + 1)), sql.SQL(ty))
+        for i, ty in enumerate(types)
+    )
+    as_text = sql.SQL(", ").join(sql.SQL("t.{}::pg_catalog.text").format(k) for k in keys)
+    statement = sql.SQL(
+        "SELECT t.*, ARRAY[{as_text}] AS {alias} FROM {table} AS t "
+        "WHERE ($1::pg_catalog.text[] IS NULL OR ROW({t_keys}) > ROW({after})) AND {filter} "
+        "ORDER BY {t_keys} LIMIT $2 FOR UPDATE OF t"
+    ).format(as_text=as_text, alias=sql.Identifier(_key_alias(route)), table=_table(plpy, route),
+             t_keys=t_keys, after=after, filter=_filter(route, mode, condition, 3))  # fmt: skip
+    arg_types = ["pg_catalog.text[]", "pg_catalog.int8"]
+    if mode == "stale":
+        arg_types.append("pg_catalog.bytea")
+    plan = plpy.prepare(statement.as_string(None), arg_types)
     args: list[Any] = [run["last_key"], chunk]
     if mode == "stale":
         args.append(_serving(loaded))
@@ -287,6 +291,9 @@ def inline(plpy: Any, trigger: str, stale: bool, condition: str | None) -> str:
     """Backfill from a motion statement (CREATE … WITH (backfill = true), ALTER … BACKFILL), in
     its transaction when at most :data:`INLINE_ROWS` rows are to be visited; otherwise leave the
     run for ``motion-pg backfill`` / ``CALL motion.backfill``. Returns a status text."""
+    loaded = _loaded(plpy, trigger)
+    if not any(r.method is not None for r in loaded.routes.values()):
+        return "nothing to infer: no infer route"
     run = start(plpy, trigger, stale, condition)
     if run["total"] - run["visited"] > INLINE_ROWS:
         plpy.notice(
