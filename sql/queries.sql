@@ -852,3 +852,52 @@ SELECT coalesce((SELECT l.lanname <> 'plpython3u' FROM pg_catalog.pg_proc p
                  JOIN pg_catalog.pg_language l ON l.oid = p.prolang
                  WHERE p.oid = pg_catalog.to_regprocedure('motion._exec(text, text[])')),
                 false) AS managed
+
+-- == backfill ==
+-- Backfill runs (motion_pg.runtime.backfill).
+
+-- name: backfill_running
+SELECT * FROM motion.backfills WHERE trigger_name = $1 AND state = 'running' FOR UPDATE
+
+-- name: backfill_supersede
+UPDATE motion.backfills SET state = 'superseded', route = NULL, finished_at = pg_catalog.now(),
+       updated_at = pg_catalog.now()
+WHERE id = $1::bigint
+
+-- name: backfill_insert
+INSERT INTO motion.backfills (trigger_name, mode, condition, route, total)
+VALUES ($1, $2, $3, $4::integer, $5::bigint)
+RETURNING *
+
+-- name: backfill_lock
+-- The run, locked for its next chunk (two sessions driving one run take turns), with its start
+-- in microseconds since the epoch (the unit of lineage stamps).
+SELECT b.*, (EXTRACT(epoch FROM b.started_at) * 1000000)::int8 AS started_micros
+FROM motion.backfills b WHERE b.id = $1::bigint FOR UPDATE
+
+-- name: backfill_advance
+-- Record a chunk, in the transaction that wrote it. route NULL: the run is done.
+UPDATE motion.backfills
+SET route = $2::integer, last_key = $3::text[], visited = visited + $4::bigint,
+    inferred = inferred + $5::bigint, chunks = chunks + 1, updated_at = pg_catalog.now(),
+    state = CASE WHEN $2::integer IS NULL THEN 'done' ELSE 'running' END,
+    finished_at = CASE WHEN $2::integer IS NULL THEN pg_catalog.now() END
+WHERE id = $1::bigint
+RETURNING *
+
+-- name: backfill_key_types
+-- The types of key columns $2 of relation $1, in that order.
+SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
+FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS k(name, i)
+JOIN pg_catalog.pg_attribute a ON a.attrelid = $1::oid AND a.attname = k.name
+ORDER BY k.i
+
+-- name: backfill_partitions
+-- Relation $1 and its partitions at any depth: a backfill's write-back fires their row triggers.
+SELECT p.relid::oid::int8 AS relid FROM pg_catalog.pg_partition_tree($1::oid) p
+UNION SELECT $1::int8
+
+-- name: backfill_relation
+SELECT n.nspname::text AS schema, c.relname::text AS name
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.oid = $1::oid

@@ -37,12 +37,17 @@ _LEFT = (
 
 
 class RateColumn(ProgressColumn):
-    """Events fitted per second (rich's estimate over the last seconds)."""
+    """Events (or ``unit``) per second (rich's estimate over the last seconds)."""
+
+    def __init__(self, unit: str = "events") -> None:
+        super().__init__()
+        self.unit = unit
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         return Text(
-            f"{speed:,.0f} events/s" if speed else "… events/s", style="progress.data.speed"
+            f"{speed:,.0f} {self.unit}/s" if speed else f"… {self.unit}/s",
+            style="progress.data.speed",
         )
 
 

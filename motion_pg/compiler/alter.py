@@ -16,6 +16,7 @@ from motion_pg.compiler.create import run_setup
 from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.dsl.spec import (
     AlterMotionTrigger,
+    Backfill,
     DropMotionTrigger,
     PinVersion,
     Promote,
@@ -27,7 +28,7 @@ from motion_pg.dsl.spec import (
     Unpin,
 )
 from motion_pg.errors import DefinitionError
-from motion_pg.runtime import identity, loader
+from motion_pg.runtime import backfill, identity, loader
 from motion_pg.runtime.retention import check_not_pruned
 from motion_pg.runtime.state import head_version, write_version
 from motion_pg.settings import Settings
@@ -38,6 +39,11 @@ from motion_pg.triggers_ddl import drop_route_triggers, set_route_triggers_enabl
 def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
     """Run an ALTER statement; returns its status line."""
     name, action = stmt.name, stmt.action
+    if isinstance(action, Backfill):  # changes no definition: no lock, no new revision
+        if catalog.definition(name) is None:
+            raise unknown(name)
+        done = backfill.inline(session.plpy, name, action.stale, action.where)
+        return f"ALTER MOTION TRIGGER {name} BACKFILL ({done})"
     current = catalog.lock(name)  # first: everything below reads this row, never an older one
     params = _params(current)
     settings = Settings.from_json(current["settings"])

@@ -14,7 +14,7 @@ from motion_pg.dsl import generate
 from motion_pg.dsl.spec import CreateMotionTrigger, Route
 from motion_pg.errors import DefinitionError, DuplicateTrigger, UserCodeError
 from motion_pg.queries import query
-from motion_pg.runtime import identity, loader
+from motion_pg.runtime import backfill, identity, loader
 from motion_pg.runtime.plpy_db import user_database
 from motion_pg.runtime.state import write_version
 from motion_pg.settings import Settings
@@ -58,6 +58,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     path = recorded_path(session.caller_path)
     made = lineage.existing(session.db, stmt.name)  # OR REPLACE keeps these lineage columns
     if existing is not None:
+        backfill.supersede(session.plpy, stmt.name)  # it visits routes being replaced
         drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
         catalog.delete_routes(stmt.name)
     catalog.write_trigger(
@@ -98,7 +99,10 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     version = write_version(session.db, stmt.name, state, source="setup", parent=parent,
                             params=user_params, settings=settings, inherit=False)  # fmt: skip
     deploys.record_version_code(session.db, stmt.name, version, code.digest)
-    return f"CREATE MOTION TRIGGER {stmt.name} (version {version})"
+    done = f"version {version}"
+    if settings.backfill:  # the rows already there; few inline, else a run left to the CLI
+        done += ", backfill " + backfill.inline(session.plpy, stmt.name, False, None)
+    return f"CREATE MOTION TRIGGER {stmt.name} ({done})"
 
 
 def _resolve(

@@ -16,6 +16,7 @@ from motion_pg.dsl.lexical import fold, method_needs_quotes, name_needs_quotes
 from motion_pg.dsl.spec import (
     AlterAction,
     AlterMotionTrigger,
+    Backfill,
     CreateMotionTrigger,
     DropMotionTrigger,
     Experiment,
@@ -119,6 +120,11 @@ def _action(node: nodes.MotionAlter) -> AlterAction:
         return Unpin()
     if action == "promote":
         return Promote()
+    if action == "backfill":
+        where = node.args.get("where")
+        return Backfill(
+            stale=bool(node.args.get("stale")), where=str(where.this) if where else None
+        )
     return SetEnabled(action == "enable")
 
 
@@ -247,6 +253,13 @@ def _alter_node(statement: AlterMotionTrigger) -> nodes.MotionAlter:
         node.set("action", "reload")
     elif isinstance(action, SetEnabled):
         node.set("action", "enable" if action.enabled else "disable")
+    elif isinstance(action, Backfill):
+        node.set("action", "backfill")
+        node.set("stale", action.stale or None)
+        if action.where is not None:
+            if not _text(action.where, "a WHERE condition").strip():
+                raise ValueError("a WHERE condition cannot be empty")
+            node.set("where", exp.Literal.string(action.where))
     else:
         raise ValueError(f"unknown ALTER action {action!r}")
     return node

@@ -94,6 +94,10 @@ class MotionGenerator(PostgresGenerator):
             tail = "ROLLBACK TO VERSION " + self.sql(expression, "version")
         elif action == "pin":
             tail = "PIN VERSION " + self.sql(expression, "version")
+        elif action == "backfill":
+            tail = "BACKFILL STALE" if args.get("stale") else "BACKFILL ALL"
+            if args.get("where"):
+                tail += " WHERE " + str(args["where"].this)
         else:
             tail = str(action).upper()
         return f"ALTER MOTION TRIGGER {self.sql(expression, 'this')} {tail}"

@@ -76,10 +76,11 @@ class MotionParam(exp.Expression):
 
 class MotionAlter(MotionStatement):
     """``ALTER MOTION TRIGGER name SET (…) | ROLLBACK TO VERSION n | REFIT | RELOAD | ENABLE |
-    DISABLE | PIN VERSION n | UNPIN | PROMOTE``."""
+    DISABLE | PIN VERSION n | UNPIN | PROMOTE | BACKFILL [ALL | STALE] [WHERE condition]``."""
 
     ACTIONS: ClassVar[tuple[str, ...]] = (
         "set", "rollback", "refit", "reload", "enable", "disable", "pin", "unpin", "promote",
+        "backfill",
     )  # fmt: skip
 
     arg_types: ClassVar[dict[str, bool]] = {
@@ -87,6 +88,8 @@ class MotionAlter(MotionStatement):
         "action": True,  # one of ACTIONS
         "params": False,  # list[MotionParam] for SET
         "version": False,  # exp.Literal number for ROLLBACK TO VERSION and PIN VERSION
+        "stale": False,  # BACKFILL STALE
+        "where": False,  # exp.Literal string: BACKFILL's WHERE condition, as written
     }
 
 

@@ -116,6 +116,15 @@ class MotionParser(TerminalParser):
             self._motion_keyword("VERSION", "VERSION after PIN")
             node.set("action", "pin")
             node.set("version", self._motion_version())
+        elif self._match_text_seq("BACKFILL"):
+            node.set("action", "backfill")
+            if self._match_text_seq("STALE"):
+                node.set("stale", True)
+            else:
+                self._match_text_seq("ALL")
+            if self._match_text_seq("WHERE"):
+                node.set("where", self._motion_condition())
+            self._motion_end("ALL, STALE, WHERE or end of statement")
         else:
             for action in ("REFIT", "RELOAD", "ENABLE", "DISABLE", "UNPIN", "PROMOTE"):
                 if self._match_text_seq(action):
@@ -123,13 +132,35 @@ class MotionParser(TerminalParser):
                     break
             else:
                 self._motion_expected(
-                    "SET, ROLLBACK TO VERSION, REFIT, RELOAD, ENABLE, DISABLE, PIN VERSION, UNPIN "
-                    "or PROMOTE"
+                    "SET, ROLLBACK TO VERSION, REFIT, RELOAD, ENABLE, DISABLE, PIN VERSION, UNPIN, "
+                    "PROMOTE or BACKFILL"
                 )
         self._motion_end("end of statement")
         return self.expression(node)
 
     # -- parts ----------------------------------------------------------------------------------
+
+    def _motion_condition(self) -> exp.Literal:
+        """The rest of the statement as written: a SQL condition whose parentheses balance (it
+        is run inside parentheses, and must not close them)."""
+        first = self._curr
+        if not first:
+            self._motion_expected("a condition after WHERE")
+        depth = 0
+        last = first
+        while self._curr:
+            token = self._curr
+            if token.token_type == TokenType.L_PAREN:
+                depth += 1
+            elif token.token_type == TokenType.R_PAREN:
+                depth -= 1
+                if depth < 0:
+                    self._motion_fail("unbalanced ')' in the WHERE condition", token)
+            last = token
+            self._advance()
+        if depth:
+            self._motion_fail("unbalanced '(' in the WHERE condition", first)
+        return exp.Literal.string(self.sql[first.start : last.end + 1])
 
     def _motion_version(self) -> exp.Expr:
         token = self._curr

@@ -128,8 +128,29 @@ class Promote:
     """``PROMOTE``: a shadow or canary becomes the serving trigger; its baseline its shadow."""
 
 
+@dataclass(frozen=True)
+class Backfill:
+    """``BACKFILL [ALL | STALE] [WHERE condition]``: re-infer the rows already stored.
+
+    ``stale``: only rows whose lineage stamp names an older state version or deploy than the
+    serving one (or no stamp). ``where``: a SQL condition on the routed relation's columns, kept
+    as written.
+    """
+
+    stale: bool = False
+    where: str | None = None
+
+
 AlterAction = (
-    SetParams | RollbackToVersion | Refit | Reload | SetEnabled | PinVersion | Unpin | Promote
+    SetParams
+    | RollbackToVersion
+    | Refit
+    | Reload
+    | SetEnabled
+    | PinVersion
+    | Unpin
+    | Promote
+    | Backfill
 )
 
 

@@ -80,6 +80,8 @@ def check_serving(
     and refuse a calling Postgres trigger the loaded routes do not name; no SQL otherwise. Builds
     the statement's lineage stamp from its transaction ``xact``, time ``micros`` and login
     ``role``."""
+    if writing_back and str(relid) in writing_back:  # motion's own write-back (batch, backfill)
+        return
     loaded = _loaded.get(name)
     if loaded is None or loaded.token != token:
         loaded = refresh(plpy, name)

@@ -302,3 +302,8 @@ def _enqueue(
     plan.execute([loaded.name, route.info.ordinal, route.info.relation, *arrays])
     # a wake-up only, naming nothing: any role may LISTEN on the channel
     backend.database(plpy).query("SELECT pg_catalog.pg_notify('motion_jobs', '')")
+
+
+# backfill (motion_pg.runtime.backfill) infers stored rows exactly as a batch insert does
+infer_rows = _infer
+write_back = _write_back

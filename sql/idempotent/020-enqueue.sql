@@ -5,9 +5,10 @@
 -- Both refuse to run unless the catalog names the calling Postgres trigger (TG_NAME) for exactly
 -- this relation (enqueue_row: or a partition of it, onto which Postgres clones row triggers) and
 -- route, and neither reads anything a client can set:
--- a batch infer's own write-back is recognised by this backend's memory (motion._writing_back),
--- asked only inside a nested statement. `#variable_conflict use_variable` and the whole-row
--- reference `n.*` keep the user's column names (n, tg_op, tg_argv, ...) from meaning anything here.
+-- a batch infer's or a backfill's own write-back is recognised by this backend's memory
+-- (motion._writing_back), asked only inside a nested statement or when the transaction-local
+-- setting motion.backfilling is 'on' (a pre-filter any client can set: it only makes them ask).
+-- `#variable_conflict use_variable` and the whole-row reference `n.*` keep the user's column names (n, tg_op, tg_argv, ...) from meaning anything here.
 
 -- Fit events of one statement, enqueued with one set-based insert from the transition table.
 CREATE OR REPLACE FUNCTION motion.enqueue_statement() RETURNS trigger
@@ -25,9 +26,11 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
     END IF;
-    -- a batch infer writing its outputs back into this relation is not an event, nor is the
-    -- worker writing async outputs back
-    IF (pg_catalog.pg_trigger_depth() > 1 AND motion._writing_back(TG_RELID))
+    -- a batch infer or a backfill writing outputs back into this relation is not an event, nor is
+    -- the worker writing async outputs back
+    IF ((pg_catalog.pg_trigger_depth() > 1
+         OR pg_catalog.current_setting('motion.backfilling', true) = 'on')
+        AND motion._writing_back(TG_RELID))
        OR motion._async_writing() THEN
         RETURN NULL;
     END IF;
@@ -75,7 +78,9 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
     END IF;
-    IF (pg_catalog.pg_trigger_depth() > 1 AND motion._writing_back(TG_RELID))
+    IF ((pg_catalog.pg_trigger_depth() > 1
+         OR pg_catalog.current_setting('motion.backfilling', true) = 'on')
+        AND motion._writing_back(TG_RELID))
        OR motion._async_writing() THEN
         RETURN NULL;
     END IF;

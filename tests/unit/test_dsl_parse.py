@@ -343,7 +343,7 @@ ERRORS: list[tuple[str, str, int, int, str | None]] = [
     ("ALTER MOTION TRIGGER t ROLLBACK TO VERSION -1", "expected a version number", 1, 44, "-"),
     ("ALTER MOTION TRIGGER t ROLLBACK VERSION 2", "expected TO after ROLLBACK", 1, 33, "VERSION"),
     ("ALTER MOTION TRIGGER t RENAME TO u", "expected SET, ROLLBACK TO VERSION, REFIT, RELOAD, "
-     "ENABLE, DISABLE, PIN VERSION, UNPIN or PROMOTE", 1, 24, "RENAME"),
+     "ENABLE, DISABLE, PIN VERSION, UNPIN, PROMOTE or BACKFILL", 1, 24, "RENAME"),
     ("ALTER MOTION TRIGGER t PIN 2", "expected VERSION after PIN", 1, 28, "2"),
     ("ALTER MOTION TRIGGER t PIN VERSION 0", "version numbers start at 1", 1, 36, "0"),
     ("ALTER MOTION TRIGGER t PIN VERSION x", "expected a version number", 1, 36, "x"),
