@@ -166,10 +166,10 @@ def test_a_ray_fit_times_out_and_its_task_is_stopped(
     create(conn, ray_head, f"mode = 'stall_once', marker = '{marker}', fit_timeout = 10, "
                            "max_attempts = 3, retry_delay = 0")  # fmt: skip
     conn.execute("INSERT INTO tally (value) SELECT g FROM generate_series(1, 3) g")
-    assert Worker(dsn, poll_interval=0.05).run(once=True) == 2  # timed out, then done
+    Worker(dsn, poll_interval=0.05).run(once=True)  # timed out, then done on a retry
     status, attempts, errors = job(conn)
-    assert (status, attempts) == ("done", 2)
-    assert "fit timed out after 10 s" in errors[0]["error"]
+    assert status == "done" and attempts >= 2
+    assert "fit timed out after 10 s (fit_timeout)" in errors[0]["error"]
     # the stalled task's Ray worker ended with the fit process that owned it: it does not run on
     stalled = int(marker.read_text())
     wait_until(lambda: not Path(f"/proc/{stalled}").exists(), timeout=30)
