@@ -174,7 +174,7 @@ def test_a_ray_fit_times_out_and_its_task_is_stopped(
     stalled = int(marker.read_text())
     wait_until(lambda: not Path(f"/proc/{stalled}").exists(), timeout=30)
     fitted = state(conn, "tally")
-    assert (fitted["count"], fitted["ids"]) == (3, [1, 2, 3])
+    assert (fitted["count"], fitted["ids"], fitted["where"]) == (3, [1, 2, 3], ["ray task"])
 
 
 def test_a_killed_ray_worker_hands_the_job_back(
