@@ -1,7 +1,7 @@
 """The Motion side of the peer rows (P1-P4), run by the peer's own interpreter (``.venv-motion``,
 made by ``scripts/setup-bench-peer.sh``): ``python bench/motion_peer.py WORKLOAD N`` prints one JSON
 object. Motion's components here are the bench's, written against Motion's public API
-(``Component``, ``init_state``, ``serve``, ``update``, ``run``, ``read_state``); Motion keeps its
+(``Component``, ``init_state``, ``serve``, ``update``, ``run``, ``inspect_state``); Motion keeps its
 state in the private Redis named by ``MOTION_REDIS_HOST``/``MOTION_REDIS_PORT``.
 
 Standard library and Motion only: this file must not import motion_pg or the bench package.
@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from motion import Component  # type: ignore[import-not-found]
+from motion import Component, inspect_state  # type: ignore[import-not-found]
 
 Counter = Component("BenchCounter", cache_ttl=0)  # no serve cache: honest counters
 
@@ -64,9 +64,12 @@ def _instance(component: Any) -> Any:
 
 
 def _wait(instance: Any, key: str, expected: float, timeout: float) -> float:
-    """Seconds until ``read_state(key)`` reaches ``expected``."""
+    """Seconds until the state stored in Redis reaches ``expected`` at ``key``.
+
+    ``inspect_state`` reads what Redis holds; ``read_state`` can stay stale for good (seen after
+    100k runs: its cached version was current while its cached state was not)."""
     start = time.perf_counter()
-    while instance.read_state(key) < expected:
+    while inspect_state(instance.instance_name)[key] < expected:
         if time.perf_counter() - start > timeout:
             raise TimeoutError(f"motion did not fold its updates within {timeout:g} s")
         time.sleep(0.001)
