@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest
 
 .PHONY: setup system venv demo test unit integration security chaos lint format bench bench-quick \
-        install-extension wheel clean
+        bench-peer install-extension wheel clean
 
 setup: system venv
 
@@ -42,11 +42,15 @@ format: setup
 	$(BIN)/ruff format motion_pg tests examples bench
 	$(BIN)/ruff check --fix motion_pg tests examples bench
 
-bench: setup
+bench: setup bench-peer
 	$(BIN)/python -m bench
 
-bench-quick: setup
+bench-quick: setup bench-peer
 	$(BIN)/python -m bench --quick
+
+# the bench's peer, Motion (motion-python in .venv-motion) with Debian's redis-server: the P rows
+bench-peer:
+	@scripts/setup-bench-peer.sh
 
 # the wheel users install (it carries sql/, extension/ and the example: hatch_build.py), in dist/
 wheel: setup
@@ -56,4 +60,4 @@ install-extension: setup
 	@scripts/install-extension.sh
 
 clean:
-	rm -rf $(VENV) dist .motion bench-results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-motion dist .motion bench-results .pytest_cache .mypy_cache .ruff_cache

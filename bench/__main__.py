@@ -10,13 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.harness import Bench, Sizes, machine, report
-from bench.workloads import async_infer, concurrent, inserts, queue, state
+from bench.workloads import async_infer, concurrent, inserts, peer, queue, state
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 run (CI smoke)")
-    parser.add_argument("--only", default="", help="comma-separated ids, e.g. B1,B4")
+    parser.add_argument(
+        "--only", default="", help="comma-separated ids, e.g. B1,B4 (P: the Motion peer rows)"
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     args = parser.parse_args(argv)
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             ("B7", lambda: state.b7(bench)),
             ("B8", lambda: (inserts.b8_rows(bench, b1), queue.b8_claim(bench))),
             ("A1", lambda: async_infer.a1(bench)),
+            ("P", lambda: peer.peer(bench)),  # Motion side by side (P1-P4)
         ]
         for step, run in steps:
             if only and step not in only and not (step == "B1" and "B2" in only):

@@ -93,12 +93,25 @@ def _bool(name: str, value: Literal) -> bool:
     return value
 
 
+def _ray_address(name: str, value: Literal) -> str:
+    """A Ray cluster's address as ``ray.init`` takes it: ``'host:port'``, ``'ray://host:port'``
+    or ``'auto'``."""
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
+        raise InvalidSetting(
+            f"setting {name} must be the address of a Ray cluster, got {value!r}",
+            hint=f"write {name} = '10.0.0.5:6379' (the head's GCS address), 'ray://host:10001' "
+            "or 'auto' (the cluster RAY_ADDRESS or `ray start` names on the worker's host)",
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """A trigger's system settings, with their defaults.
 
     ``None`` for ``fit_batch`` and ``fit_timeout`` means the worker's own default
-    (``--fit-batch``, ``--fit-timeout``).
+    (``--fit-batch``, ``--fit-timeout``); ``None`` for ``ray_address`` means ``'auto'`` (the Ray
+    cluster the worker's host knows of). ``executor = 'ray'`` computes fits as Ray tasks.
     """
 
     fit_batch: int | None = None
@@ -114,6 +127,8 @@ class Settings:
     keep_versions: int = 100
     keep_events: float = 7 * 86400.0
     backfill: bool = False
+    executor: str = "local"
+    ray_address: str | None = None
 
     # how each setting's literal is checked and converted; every field has one
     CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
@@ -130,6 +145,8 @@ class Settings:
         "keep_versions": _positive_int,
         "keep_events": _interval,
         "backfill": _bool,
+        "executor": _choice("local", "ray"),
+        "ray_address": _ray_address,
     }
 
     @classmethod

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds .venv from Debian's python3.11 (the interpreter PL/Python embeds, so the database server
-# can import what the venv holds) and installs motion_pg editable with its dev and bench extras.
+# can import what the venv holds) and installs motion_pg editable with its dev, bench and ray extras
+# (tests/integration/test_ray.py starts a Ray head from it).
 # A second run with an unchanged pyproject.toml returns at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,6 @@ if [[ -f $STAMP && $STAMP -nt pyproject.toml && $STAMP -nt scripts/setup-venv.sh
 fi
 [[ -x $VENV/bin/python ]] || $PYTHON -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev,bench]'
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev,bench,ray]'
 touch "$STAMP"
 echo "setup: $VENV ready"

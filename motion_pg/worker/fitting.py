@@ -23,6 +23,7 @@ from motion_pg.runtime import identity, loader
 from motion_pg.runtime.state import BlobCache, head_version
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
+from motion_pg.worker import ray_executor
 from motion_pg.worker.committing import Claim, LostRun, check_updates, commit_fit, pickled_state
 from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
@@ -186,6 +187,11 @@ class FitComputer:
             else MappingProxyType({})
         )
         groups = self._typed_groups(trigger, events, definition, source)
+        if definition.settings.executor == "ray":  # Ray computes; this transaction commits
+            return ray_executor.compute(
+                trigger, definition.class_ref, definition.deployed, version or 0, state,
+                definition.params, groups, definition.settings.ray_address,
+            )  # fmt: skip
         self._user_path(search_path)
         merged: dict[str, Any] = {}
         # consecutive events of one route go to one call; a later call sees earlier updates

@@ -11,6 +11,9 @@ import psycopg
 from motion_pg.errors import InstallError
 from motion_pg.pg import PgDatabase
 
+# the paths this process imports user code from, in order (a Ray task imports from the same ones)
+PREPENDED: list[str] = []
+
 
 def recorded_paths(conn: psycopg.Connection[object]) -> list[str]:
     """The import paths recorded in the database (``motion-pg install --path``)."""
@@ -25,6 +28,8 @@ def recorded_paths(conn: psycopg.Connection[object]) -> list[str]:
 
 def prepend_paths(paths: Iterable[str]) -> None:
     """Put ``paths`` (with their .pth files) in front of ``sys.path``."""
+    paths = list(paths)
+    PREPENDED[:] = [*paths, *(p for p in PREPENDED if p not in paths)]
     before = list(sys.path)
     for p in paths:
         site.addsitedir(p)
