@@ -113,6 +113,8 @@ class Settings:
     lineage: bool = True
     keep_versions: int = 100
     keep_events: float = 7 * 86400.0
+    on_drift: str = "off"
+    drift_window: int = 500
 
     # how each setting's literal is checked and converted; every field has one
     CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
@@ -128,6 +130,8 @@ class Settings:
         "lineage": _bool,
         "keep_versions": _positive_int,
         "keep_events": _interval,
+        "on_drift": _choice("off", "alert", "refit", "pause"),
+        "drift_window": _positive_int,
     }
 
     @classmethod

@@ -16,6 +16,7 @@ def _register() -> None:
     import motion_pg.cli.dashboard_cmds  # noqa: F401
     from motion_pg.cli import (  # noqa: F401
         app_cmds,
+        drift_cmds,
         embedded_cmds,
         init_cmds,
         jobs_cmds,

@@ -14,6 +14,7 @@ from motion_pg.compiler import checks, deploys, lineage
 from motion_pg.compiler.catalog import Catalog, unknown
 from motion_pg.compiler.create import run_setup
 from motion_pg.compiler.session import Session, recorded_path
+from motion_pg.drift.sql_entry import after_setup
 from motion_pg.dsl.spec import (
     AlterMotionTrigger,
     DropMotionTrigger,
@@ -91,6 +92,7 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         state = run_setup(session, name, instance, params, path)
         version = write_version(session.db, name, state, source="refit", parent=serving,
                                 params=params, settings=settings, inherit=False)  # fmt: skip
+        after_setup(session.db, name, settings, "refit")  # the drift reference
         done = f"REFIT (version {version})"
     elif isinstance(action, Reload):
         done = deploys.reload(session.db, name, current["class_ref"])

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from motion_pg.compiler import checks, deploys, lineage, schedules
+from motion_pg.compiler import checks, deploys, lineage, policies, schedules
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
+from motion_pg.drift.sql_entry import after_setup
 from motion_pg.dsl import generate
 from motion_pg.dsl.spec import CreateMotionTrigger, Route
 from motion_pg.errors import DefinitionError, DuplicateTrigger, UserCodeError
@@ -75,6 +76,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
         names = create_route_triggers(session.db, stmt.name, route, batch=batch)
         catalog.insert_route(stmt.name, route, names)
     schedules.write(session.db, stmt.name, scheduled)
+    policies.write(session.db, stmt)
     lineage.apply(session.db, stmt.name, enabled=settings.lineage, always=False, made=made)
     # disables the standby fit triggers of batch routes; ALWAYS with fire_on_replica
     set_route_triggers_enabled(session.db, catalog.pg_triggers(stmt.name), enabled=True,
@@ -86,6 +88,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     version = write_version(session.db, stmt.name, state, source="setup", parent=parent,
                             params=user_params, settings=settings, inherit=False)  # fmt: skip
     deploys.record_version_code(session.db, stmt.name, version, code.digest)
+    after_setup(session.db, stmt.name, settings, "setup")  # the drift reference
     return f"CREATE MOTION TRIGGER {stmt.name} (version {version})"
 
 

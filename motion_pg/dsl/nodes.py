@@ -32,7 +32,24 @@ class MotionCreate(MotionStatement):
         "replace": False,  # OR REPLACE
         "exists": False,  # IF NOT EXISTS
         "schedules": False,  # list[MotionSchedule]
+        "policy": False,  # MotionPolicy: FIT WHEN / REFIT clauses
     }
+
+
+class MotionPolicy(exp.Expression):
+    """``[FIT WHEN (…)] [REFIT EVERY '…'] [REFIT WHEN (…)]`` (:mod:`motion_pg.policy`)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {
+        "fit": False,  # list[MotionCondition]
+        "refit": False,  # list[MotionCondition]
+        "refit_every": False,  # exp.Literal string: the interval
+    }
+
+
+class MotionCondition(exp.Expression):
+    """``COUNT >= n``, ``AFTER '…'``, ``EVERY '…'`` or ``DRIFT > x`` (``this``: the word)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "expression": True}
 
 
 class MotionSchedule(exp.Expression):

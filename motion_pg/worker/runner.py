@@ -23,10 +23,12 @@ from motion_pg.settings import Settings
 from motion_pg.trigger import Event
 from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
+from motion_pg.worker.drift import DriftWatch
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
 from motion_pg.worker.logs import log_context
 from motion_pg.worker.paths import prepend_paths, recorded_paths
+from motion_pg.worker.policy import held_triggers
 from motion_pg.worker.schedule import Scheduler
 
 log = logging.getLogger("motion_pg.worker")
@@ -82,6 +84,7 @@ class Worker:
         self._was_connected = False
         self._pruned = 0.0
         self.scheduler = Scheduler(poll_interval)
+        self.drift = DriftWatch(max(2.0, 10 * poll_interval))
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -108,6 +111,7 @@ class Worker:
                     conn = self._connected()
                     self._housekeeping(conn)
                     self.scheduler.step(conn)
+                    self.drift.step(conn)
                     claim = self.claim(conn)
                     delay = 0.1
                     if claim is None:
@@ -236,11 +240,12 @@ class Worker:
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
         """Claim the oldest ready events of one trigger with no running fit, or None."""
+        excluded = self.code_gate.excluded + held_triggers(conn)  # refit policies
         for _ in range(3):
             try:
                 rows = PgDatabase(conn).query(
                     query("claim_jobs"),
-                    [self.worker_id, self.lease_seconds, self.fit_batch, self.code_gate.excluded],
+                    [self.worker_id, self.lease_seconds, self.fit_batch, excluded],
                 )
                 break
             except psycopg.errors.UniqueViolation:
