@@ -822,6 +822,21 @@ WHERE t.enabled AND ((t.settings).on_drift <> 'off'
                      OR p.policy -> 'fit' ? 'drift' OR p.policy -> 'refit' ? 'drift')
 ORDER BY t.name
 
+-- name: pause_unchecked
+-- The triggers under on_drift = 'pause' with pending events newer than their last drift check:
+-- checked before the claim, so that a poisoned batch is held before it is fitted.
+SELECT t.name, (t.settings).drift_window AS drift_window
+FROM motion.triggers t
+LEFT JOIN motion.drift_status d ON d.trigger_name = t.name
+CROSS JOIN LATERAL (
+    SELECT j.id FROM motion.jobs j
+    WHERE (j.trigger_name, j.id) >= (t.name, 0)
+      AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
+      AND j.state = 'pending'
+    ORDER BY j.trigger_name DESC, j.id DESC LIMIT 1
+) newest
+WHERE t.enabled AND (t.settings).on_drift = 'pause' AND newest.id > coalesce(d.last_event_id, 0)
+
 -- name: drift_columns
 -- The profiled columns of the trigger's relation routes: all but the key and lineage columns.
 SELECT r.ordinal AS route, r.relation::oid::bigint AS relid, r.relation::text AS relation,

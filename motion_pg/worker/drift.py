@@ -37,20 +37,30 @@ class DriftWatch:
         self._next = now + self.interval
         db = PgDatabase(conn)
         for row in db.query(query("drift_triggers")):
-            try:
-                with conn.transaction():
-                    status = store.check(db, row["name"], int(row["drift_window"]))
-            except _LOST:
-                raise
-            except Exception as e:  # one trigger's data never stops the others' checks
-                log.warning("drift check of %s failed: %s: %s", row["name"], type(e).__name__, e)
-                continue
-            self.checks += 1
-            if status.drifted and not status.was_drifted:
-                self._act(conn, row["name"], row["on_drift"], status)
-            elif status.was_drifted and not status.drifted:
-                log.info("%s: drift ended (%.0f%% of its columns drifted)", row["name"],
-                         status.share * 100)  # fmt: skip
+            self._check(conn, row["name"], row["on_drift"], int(row["drift_window"]))
+
+    def guard(self, conn: psycopg.Connection[Any]) -> None:
+        """Before a claim: check the triggers under on_drift = 'pause' that have pending events
+        their last check did not see, so a poisoned batch is held before it is fitted."""
+        db = PgDatabase(conn)
+        for row in db.query(query("pause_unchecked")):
+            self._check(conn, row["name"], "pause", int(row["drift_window"]))
+
+    def _check(self, conn: psycopg.Connection[Any], trigger: str, action: str, window: int) -> None:
+        try:
+            with conn.transaction():
+                status = store.check(PgDatabase(conn), trigger, window)
+        except _LOST:
+            raise
+        except Exception as e:  # one trigger's data never stops the others' checks
+            log.warning("drift check of %s failed: %s: %s", trigger, type(e).__name__, e)
+            return
+        self.checks += 1
+        if status.drifted and not status.was_drifted:
+            self._act(conn, trigger, action, status)
+        elif status.was_drifted and not status.drifted:
+            log.info("%s: drift ended (%.0f%% of its columns drifted)", trigger,
+                     status.share * 100)  # fmt: skip
 
     def _act(self, conn: psycopg.Connection[Any], trigger: str, action: str,
              status: store.Status) -> None:  # fmt: skip

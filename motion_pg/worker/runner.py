@@ -240,6 +240,7 @@ class Worker:
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
         """Claim the oldest ready events of one trigger with no running fit, or None."""
+        self.drift.guard(conn)  # on_drift = 'pause': a poisoned batch is held before its fit
         excluded = self.code_gate.excluded + held_triggers(conn)  # refit policies
         for _ in range(3):
             try:

@@ -4,6 +4,7 @@ rebuilds the state from setup on its period, once per period however many worker
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from typing import Any
@@ -19,7 +20,9 @@ from .test_reliability import start_worker, wait_until
 from .test_reliability import workers as workers  # the fixture
 
 APP = "motion_test_apps.policies:Mean"
-READINGS = "CREATE TABLE readings (id serial PRIMARY KEY, value float8, label text, predicted float8)"
+READINGS = (
+    "CREATE TABLE readings (id serial PRIMARY KEY, value float8, label text, predicted float8)"
+)
 
 
 def pending(conn: psycopg.Connection[Any], name: str) -> int:
@@ -134,7 +137,7 @@ def test_refit_every_rebuilds_from_setup_once_per_period(
         " WHERE trigger_name = 'm' AND op = 'REFIT' ORDER BY id"
     ).fetchall()]  # fmt: skip
     assert len(fired) >= 3, fired
-    gaps = [b - a for a, b in zip(fired, fired[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(fired)]
     assert all(g >= 1.5 for g in gaps), gaps
     status = conn.execute("SELECT schedules FROM motion.trigger_status WHERE name = 'm'").fetchone()
     assert status == ("REFIT EVERY '2 seconds'",)
@@ -167,7 +170,8 @@ def test_refit_when_count_refits_instead_of_fitting(
 def test_policy_survives_or_replace_and_leaves_with_drop(conn: psycopg.Connection[Any]) -> None:
     conn.execute(READINGS)
     motion_pg.execute(
-        conn, f"CREATE MOTION TRIGGER m ON readings FIT WHEN (COUNT >= 5) REFIT EVERY '1 hour'"
+        conn,
+        f"CREATE MOTION TRIGGER m ON readings FIT WHEN (COUNT >= 5) REFIT EVERY '1 hour'"
         f" USING '{APP}'",
     )
     definition = conn.execute("SELECT definition FROM motion.triggers").fetchone()
@@ -176,8 +180,8 @@ def test_policy_survives_or_replace_and_leaves_with_drop(conn: psycopg.Connectio
     assert conn.execute("SELECT count(*) FROM motion.fit_policies").fetchone() == (0,)
     assert conn.execute("SELECT count(*) FROM motion.schedules").fetchone() == (0,)
     motion_pg.execute(
-        conn, f"CREATE OR REPLACE MOTION TRIGGER m ON readings FIT WHEN (AFTER '1 minute')"
-        f" USING '{APP}'",
+        conn,
+        f"CREATE OR REPLACE MOTION TRIGGER m ON readings FIT WHEN (AFTER '1 minute') USING '{APP}'",
     )
     motion_pg.execute(conn, "DROP MOTION TRIGGER m")
     assert conn.execute("SELECT count(*) FROM motion.fit_policies").fetchone() == (0,)
