@@ -198,6 +198,11 @@ def run() -> None:
         "ORDER BY embedding <-> (SELECT embedding FROM support.tickets WHERE id = {id}) LIMIT 3"
     ).format(id=sql.Literal(first))
     _psql(dsn, "-c", similar.as_string(None))
+
+    _step("10. drift and the nightly refit: the corrections against the history setup saw")
+    _cli(dsn, "drift", "ticket_triage")
+    _psql(dsn, "-c", "SELECT name, schedules, next_run_at::timestamp(0) AS next_refit"
+          " FROM motion.trigger_status")  # fmt: skip
     console.print(f'\ndone: explore with psql "{dsn}"')
 
 

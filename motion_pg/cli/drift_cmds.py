@@ -4,15 +4,16 @@ and show, per profiled column, the statistic, its threshold, whether it drifted 
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import click
 import psycopg
 from rich.console import Console
-from rich.table import Table
 
 from motion_pg.cli import main
 from motion_pg.cli.options import dsn_option, echo_json, json_option, resolve_dsn, server_error
+from motion_pg.cli.tables import Kind, print_rows
 from motion_pg.drift import store
 from motion_pg.errors import MotionError
 from motion_pg.pg import PgDatabase, connect
@@ -51,10 +52,12 @@ def drift(dsn: str, trigger: str, pin: bool) -> tuple[dict[str, Any], list[dict[
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
     return str(value)
 
 
@@ -81,13 +84,13 @@ def drift_command(dsn: str | None, as_json: bool, trigger: str, pin: bool) -> No
         console.print(f"{trigger}: no drift figures yet (no reference profile, or no profiled "
                       "columns); pin one with `motion-pg drift TRIGGER --pin`")  # fmt: skip
         return
-    table = Table(title=f"drift of {trigger}")
-    for name in ("relation", "column", "kind", "statistic", "value", "threshold", "drifted",
-                 "since", "reference", "current"):  # fmt: skip
-        table.add_column(name)
-    for f in figures:
-        table.add_row(*(_cell(f[k]) for k in _COLUMNS))
-    console.print(table)
+    headers: list[tuple[str, Kind]] = [
+        ("relation", "name"), ("column", "name"), ("kind", "name"), ("statistic", "name"),
+        ("value", "number"), ("threshold", "number"), ("drifted", "name"), ("since", "text"),
+        ("reference", "number"), ("current", "number"),
+    ]  # fmt: skip
+    print_rows(console, headers, [[_cell(f[k]) for k in _COLUMNS] for f in figures],
+               title=f"drift of {trigger}")  # fmt: skip
     verdict = "DRIFTED" if summary["drifted"] else "no drift"
     console.print(f"{trigger}: {verdict} ({summary['share']:.0%} of "
                   f"{summary['judged_columns']} judged columns drifted)")  # fmt: skip
