@@ -743,17 +743,22 @@ SELECT last_job_id, trigger_name, ordinal, '', 'REFIT', '{"reason": "schedule"}'
 RETURNING id
 
 -- name: policy_gate
--- The enabled triggers with pending events that their policy holds ('hold': not claimed now) or
--- refits ('refit': a REFIT job is enqueued and folds them). A trigger with a REFIT job pending is
--- never held: the refit runs. Read by the worker before each claim (motion_pg.worker.policy).
-SELECT g.name, CASE WHEN g.paused THEN 'hold' WHEN g.refit THEN 'refit' ELSE 'hold' END AS action
+-- The enabled triggers with pending events that their policy holds ('hold': not claimed now),
+-- refits ('refit': a REFIT job is enqueued and folds them) or releases now ('release': FIT WHEN
+-- was met; the worker records the newest pending event, and every event up to it is fitted, in
+-- as many batches as fit_batch needs). A trigger with a REFIT job pending is never held: the
+-- refit runs. Read by the worker before each claim (motion_pg.worker.policy).
+SELECT g.name, g.newest,
+       CASE WHEN g.paused THEN 'hold' WHEN g.refit THEN 'refit' WHEN g.released THEN 'go'
+            WHEN g.fit THEN 'release' ELSE 'hold' END AS action
 FROM (
-    SELECT t.name,
+    SELECT t.name, n.id AS newest,
            coalesce(d.drifted, false) AND (t.settings).on_drift = 'pause' AS paused,
            p.policy IS NOT NULL AND p.policy -> 'refit' <> '{}'::jsonb
              AND motion._policy_met(p.policy -> 'refit', t.name, o.created_at, d.share) AS refit,
            p.policy IS NULL OR p.policy -> 'fit' = '{}'::jsonb
-             OR motion._policy_met(p.policy -> 'fit', t.name, o.created_at, d.share) AS fit,
+             OR o.id <= coalesce(d.released_through, 0) AS released,
+           motion._policy_met(p.policy -> 'fit', t.name, o.created_at, d.share) AS fit,
            EXISTS (SELECT 1 FROM motion.jobs j
                    WHERE j.id IN (SELECT s.last_job_id FROM motion.schedules s
                                   WHERE s.trigger_name = t.name AND s.refit_every IS NOT NULL
@@ -763,15 +768,29 @@ FROM (
     LEFT JOIN motion.fit_policies p ON p.trigger_name = t.name
     LEFT JOIN motion.drift_status d ON d.trigger_name = t.name
     CROSS JOIN LATERAL (
-        SELECT j.created_at FROM motion.jobs j
+        SELECT j.id, j.created_at FROM motion.jobs j
         WHERE (j.trigger_name, j.id) >= (t.name, 0)
           AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
           AND j.state = 'pending'
         ORDER BY j.trigger_name, j.id LIMIT 1
     ) o
+    CROSS JOIN LATERAL (
+        SELECT j.id FROM motion.jobs j
+        WHERE (j.trigger_name, j.id) >= (t.name, 0)
+          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
+          AND j.state = 'pending'
+        ORDER BY j.trigger_name DESC, j.id DESC LIMIT 1
+    ) n
     WHERE t.enabled AND (p.policy IS NOT NULL OR (d.drifted AND (t.settings).on_drift = 'pause'))
 ) g
-WHERE NOT g.refit_pending AND (g.paused OR g.refit OR NOT g.fit)
+WHERE NOT g.refit_pending AND (g.paused OR g.refit OR NOT g.released)
+
+-- name: release_policy
+-- FIT WHEN was met: the trigger's events up to $2 are fitted whatever the policy says meanwhile.
+INSERT INTO motion.drift_status AS d (trigger_name, share, drifted, released_through)
+VALUES ($1, 0, false, $2::bigint)
+ON CONFLICT (trigger_name) DO UPDATE
+SET released_through = greatest(d.released_through, EXCLUDED.released_through)
 
 -- name: ensure_drift_status
 INSERT INTO motion.drift_status (trigger_name, share, drifted) VALUES ($1, 0, false)
@@ -822,29 +841,32 @@ WHERE t.enabled AND ((t.settings).on_drift <> 'off'
                      OR p.policy -> 'fit' ? 'drift' OR p.policy -> 'refit' ? 'drift')
 ORDER BY t.name
 
--- name: pause_unchecked
--- The triggers under on_drift = 'pause' with pending events newer than their last drift check:
--- checked before the claim, so that a poisoned batch is held before it is fitted.
-SELECT t.name, (t.settings).drift_window AS drift_window
-FROM motion.triggers t
-LEFT JOIN motion.drift_status d ON d.trigger_name = t.name
-CROSS JOIN LATERAL (
-    SELECT j.id FROM motion.jobs j
-    WHERE (j.trigger_name, j.id) >= (t.name, 0)
-      AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
-      AND j.state = 'pending'
-    ORDER BY j.trigger_name DESC, j.id DESC LIMIT 1
-) newest
-WHERE t.enabled AND (t.settings).on_drift = 'pause' AND newest.id > coalesce(d.last_event_id, 0)
+-- name: drift_pause_of
+-- Whether a claim of the trigger must be checked for drift first (on_drift = 'pause'), and the
+-- newest event its last check saw.
+-- A trigger with a REFIT pending is not held: the refit runs (and rebuilds the reference).
+SELECT (t.settings).on_drift = 'pause'
+         AND NOT EXISTS (SELECT 1 FROM motion.jobs j
+                         WHERE j.id IN (SELECT s.last_job_id FROM motion.schedules s
+                                        WHERE s.trigger_name = t.name
+                                          AND s.refit_every IS NOT NULL
+                                        UNION ALL SELECT d.refit_job_id)
+                           AND j.state IN ('pending', 'running') AND j.op = 'REFIT') AS pause,
+       (t.settings).drift_window AS drift_window, d.last_event_id,
+       coalesce(d.drifted, false) AS drifted
+FROM motion.triggers t LEFT JOIN motion.drift_status d ON d.trigger_name = t.name
+WHERE t.name = $1
 
 -- name: drift_columns
--- The profiled columns of the trigger's relation routes: all but the key and lineage columns.
+-- The profiled columns of the trigger's relation routes that fit (a NO FIT route has no events):
+-- all but the key and lineage columns.
 SELECT r.ordinal AS route, r.relation::oid::bigint AS relid, r.relation::text AS relation,
        a.attname::text AS column_name, ty.typname::text AS type_name, ty.typtype = 'e' AS is_enum
 FROM motion.routes r
 JOIN pg_catalog.pg_attribute a ON a.attrelid = r.relation AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
-WHERE r.trigger_name = $1 AND NOT (a.attname::text = ANY (r.key_columns))
+WHERE r.trigger_name = $1 AND r.fit_method IS NOT NULL
+  AND NOT (a.attname::text = ANY (r.key_columns))
   AND NOT EXISTS (SELECT 1 FROM motion.routes l
                   WHERE l.relation = r.relation AND l.lineage_column = a.attname::text)
 ORDER BY r.ordinal, a.attnum

@@ -5,11 +5,7 @@ with the field's defaults (:mod:`.stats`).
 - :mod:`.profile` builds a column's profile (numeric, categorical, text, vector) from its values;
 - :mod:`.stats` compares two profiles (scipy);
 - :mod:`.store` reads the data and writes profiles, figures and the trigger's drift status.
+
+Modules are imported by name: scipy (:mod:`.stats`) loads only where drift is tested (the worker,
+the CLI), never in the database backend, which only builds reference profiles at CREATE and REFIT.
 """
-
-from __future__ import annotations
-
-from motion_pg.drift.profile import build_profile, column_kind
-from motion_pg.drift.stats import Figure, compare
-
-__all__ = ["Figure", "build_profile", "column_kind", "compare"]

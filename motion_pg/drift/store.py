@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from motion_pg.drift.profile import build_profile, column_kind
-from motion_pg.drift.stats import MIN_VALUES, Figure, compare
 from motion_pg.queries import query
 from motion_pg.trigger import Database
 
+if TYPE_CHECKING:
+    from motion_pg.drift.stats import Figure
+
 SAMPLE_ROWS = 2000  # rows of a relation a reference is built from
+FIRST_EVENTS = 200  # events (at most drift_window) that become the reference of an empty relation
 DRIFT_SHARE = 0.5  # a trigger drifts when this share of its judged columns drifted (Evidently)
 
 
@@ -128,6 +131,8 @@ def check(db: Database, trigger: str, window: int) -> Status:
     """Test the latest ``window`` events of each route against the reference and record the
     figures and the trigger's status. A route without a reference takes its first full window
     of events as one (source ``first events``)."""
+    from motion_pg.drift.stats import compare  # scipy: never imported by the backend
+
     references: dict[int, dict[str, tuple[str, dict[str, Any]]]] = defaultdict(dict)
     for r in db.query(query("drift_reference"), [trigger]):
         profile = _row(r["profile"])
@@ -143,7 +148,7 @@ def check(db: Database, trigger: str, window: int) -> Status:
         rows = [_row(e["row_data"]) for e in events]
         reference = references.get(ordinal)
         if not reference:
-            if len(rows) >= min(window, 10 * MIN_VALUES):
+            if len(rows) >= min(window, FIRST_EVENTS):
                 _write_profiles(db, trigger, route, rows, "reference", "first events")
             continue
         kinds = {name: kind for name, (kind, _) in reference.items()}

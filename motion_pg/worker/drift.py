@@ -39,14 +39,19 @@ class DriftWatch:
         for row in db.query(query("drift_triggers")):
             self._check(conn, row["name"], row["on_drift"], int(row["drift_window"]))
 
-    def guard(self, conn: psycopg.Connection[Any]) -> None:
-        """Before a claim: check the triggers under on_drift = 'pause' that have pending events
-        their last check did not see, so a poisoned batch is held before it is fitted."""
-        db = PgDatabase(conn)
-        for row in db.query(query("pause_unchecked")):
-            self._check(conn, row["name"], "pause", int(row["drift_window"]))
+    def holds(self, conn: psycopg.Connection[Any], trigger: str, newest: int) -> bool:
+        """After a claim of ``trigger`` whose newest event is ``newest``: under on_drift =
+        'pause', check the events the last check did not see, before they are fitted; True when
+        the trigger drifted (the caller hands the claim back, and the policy gate holds it)."""
+        rows = PgDatabase(conn).query(query("drift_pause_of"), [trigger])
+        if not rows or not rows[0]["pause"]:
+            return False
+        if newest > (rows[0]["last_event_id"] or 0):
+            return self._check(conn, trigger, "pause", int(rows[0]["drift_window"]))
+        return bool(rows[0]["drifted"])
 
-    def _check(self, conn: psycopg.Connection[Any], trigger: str, action: str, window: int) -> None:
+    def _check(self, conn: psycopg.Connection[Any], trigger: str, action: str, window: int) -> bool:
+        """Check ``trigger`` now and act on a new drift; returns whether it drifted."""
         try:
             with conn.transaction():
                 status = store.check(PgDatabase(conn), trigger, window)
@@ -54,13 +59,14 @@ class DriftWatch:
             raise
         except Exception as e:  # one trigger's data never stops the others' checks
             log.warning("drift check of %s failed: %s: %s", trigger, type(e).__name__, e)
-            return
+            return False
         self.checks += 1
         if status.drifted and not status.was_drifted:
             self._act(conn, trigger, action, status)
         elif status.was_drifted and not status.drifted:
             log.info("%s: drift ended (%.0f%% of its columns drifted)", trigger,
                      status.share * 100)  # fmt: skip
+        return status.drifted
 
     def _act(self, conn: psycopg.Connection[Any], trigger: str, action: str,
              status: store.Status) -> None:  # fmt: skip

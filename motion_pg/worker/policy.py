@@ -33,11 +33,15 @@ def enqueue_refit(conn: psycopg.Connection[Any], trigger: str, reason: str) -> i
 
 
 def held_triggers(conn: psycopg.Connection[Any]) -> list[str]:
-    """The triggers the next claim must skip; enqueues the refits policies ask for."""
+    """The triggers the next claim must skip; records the releases and enqueues the refits
+    policies ask for."""
     held: list[str] = []
-    for row in PgDatabase(conn).query(query("policy_gate")):
+    db = PgDatabase(conn)
+    for row in db.query(query("policy_gate")):
         if row["action"] == "refit":
             enqueue_refit(conn, row["name"], "REFIT WHEN policy met")
-        else:
+        elif row["action"] == "release":
+            db.query(query("release_policy"), [row["name"], row["newest"]])
+        elif row["action"] == "hold":
             held.append(row["name"])
     return held

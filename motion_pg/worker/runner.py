@@ -240,7 +240,6 @@ class Worker:
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
         """Claim the oldest ready events of one trigger with no running fit, or None."""
-        self.drift.guard(conn)  # on_drift = 'pause': a poisoned batch is held before its fit
         excluded = self.code_gate.excluded + held_triggers(conn)  # refit policies
         for _ in range(3):
             try:
@@ -262,6 +261,13 @@ class Worker:
                 query("release_runs"), [self.worker_id, True, f"not fitted on this host: {refusal}"]
             )
             return self.claim(conn)
+        refit = any(r["op"] == "REFIT" for r in rows)  # a refit rebuilds the reference: it runs
+        if not refit and self.drift.holds(conn, trigger, max(r["id"] for r in rows)):
+            # on_drift = 'pause' and these events drifted: hand them back unspent, unfitted
+            PgDatabase(conn).query(
+                query("release_runs"), [self.worker_id, True, "held: the events drifted"]
+            )
+            return None
         events = sorted(
             (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
                    row=r["row_data"]) for r in rows),

@@ -45,12 +45,14 @@ def stop(procs: list[Any]) -> None:
         w.wait(30)
 
 
-def test_count_waits_for_n_events_then_fits_them_together(
+def test_count_waits_for_n_events_then_fits_them_all(
     conn: psycopg.Connection[Any], dsn: str, workers: list[Any]
 ) -> None:
     conn.execute(READINGS)
     motion_pg.execute(
-        conn, f"CREATE MOTION TRIGGER m ON readings (value) FIT WHEN (COUNT >= 10) USING '{APP}'"
+        conn,
+        f"CREATE MOTION TRIGGER m ON readings (value) FIT WHEN (COUNT >= 10) USING '{APP}'"
+        " WITH (fit_batch = 4)",
     )
     assert conn.execute("SELECT policy FROM motion.fit_policies").fetchone() == (
         {"fit": {"count": 10}, "refit": {}},
@@ -62,9 +64,12 @@ def test_count_waits_for_n_events_then_fits_them_together(
     assert pending(conn, "m") == 9
     assert state(conn, "m")["batches"] == []
     insert(conn, 1)
-    wait_until(lambda: pending(conn, "m") == 0, 30)
-    wait_until(lambda: state(conn, "m")["batches"] == [10], 30)
+    # once released, the ten are fitted in batches of fit_batch, though fewer than ten remain
+    wait_until(lambda: state(conn, "m")["batches"] == [4, 4, 2], 30)
     assert state(conn, "m")["count"] == 10
+    insert(conn, 3)  # the next three wait for seven more
+    time.sleep(1.5)
+    assert pending(conn, "m") == 3
 
 
 def test_or_after_releases_a_trickle(

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from motion_pg.drift import build_profile, column_kind, compare
-from motion_pg.drift.stats import MIN_VALUES, categorical, numeric
+from motion_pg.drift.profile import build_profile, column_kind
+from motion_pg.drift.stats import MIN_VALUES, categorical, compare, numeric
 
 RNG = np.random.default_rng(7)
 

@@ -58,7 +58,7 @@ CREATE TABLE motion.drift_figures (
     PRIMARY KEY (trigger_name, route, column_name)
 );
 
--- Per trigger: the share of drifted columns, whether that is a drift, and the policy's actions.
+-- Per trigger: the share of drifted columns, whether that is a drift, and the policy's state.
 CREATE TABLE motion.drift_status (
     trigger_name text PRIMARY KEY REFERENCES motion.triggers ON DELETE CASCADE,
     share float8 NOT NULL,
@@ -66,7 +66,9 @@ CREATE TABLE motion.drift_status (
     since timestamptz,
     checked_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     last_event_id bigint,           -- the newest event the current profiles hold
-    refit_job_id bigint             -- the last REFIT job a drift enqueued
+    refit_job_id bigint,            -- the last REFIT job a drift or a policy enqueued
+    released_through bigint         -- FIT WHEN met: the events up to this id are fitted, in as
+                                    -- many batches as fit_batch needs
 );
 
 -- extension-only: begin
