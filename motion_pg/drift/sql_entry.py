@@ -23,11 +23,20 @@ def after_setup(db: Database, trigger: str, settings: Settings, source: str) -> 
     """CREATE and REFIT: rebuild the reference from the routed relations' rows when the trigger
     keeps drift profiles (``source``: 'setup' or 'refit')."""
     rows = db.query(query("fit_policy_of"), [trigger])
-    policy = Policy.from_json(store._row(rows[0]["policy"])) if rows else Policy()
+    policy = Policy.from_json(store.as_dict(rows[0]["policy"])) if rows else Policy()
     if profiled(settings, policy):
         store.build_reference(db, trigger, source)
     else:
         store.reset(db, trigger)
+
+
+def ensure_reference(db: Database, trigger: str, settings: Settings) -> None:
+    """ALTER … SET (on_drift = …): a trigger that starts keeping drift profiles gets a reference
+    from its relations' rows now, unless it has one."""
+    rows = db.query(query("fit_policy_of"), [trigger])
+    policy = Policy.from_json(store.as_dict(rows[0]["policy"])) if rows else Policy()
+    if profiled(settings, policy) and not db.query(query("drift_reference"), [trigger]):
+        store.build_reference(db, trigger, "alter")
 
 
 def pin(plpy: Any, trigger: str) -> int:

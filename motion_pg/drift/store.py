@@ -61,7 +61,8 @@ def columns(db: Database, trigger: str) -> dict[int, list[Column]]:
     return dict(routes)
 
 
-def _row(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
+    """A jsonb value as a dict (PL/Python gives text, psycopg a dict)."""
     return json.loads(value) if isinstance(value, str) else dict(value or {})
 
 
@@ -93,7 +94,7 @@ def build_reference(db: Database, trigger: str, source: str) -> int:
     reset(db, trigger)
     written = 0
     for route in columns(db, trigger).values():
-        rows = [_row(r["row"]) for r in db.query(query("drift_relation_sample"),
+        rows = [as_dict(r["row"]) for r in db.query(query("drift_relation_sample"),
                                                  [route[0].relid, SAMPLE_ROWS])]  # fmt: skip
         if rows:
             written += len(_write_profiles(db, trigger, route, rows, "reference", source))
@@ -106,7 +107,7 @@ def pin(db: Database, trigger: str, window: int) -> int:
     written = 0
     kinds = _reference_kinds(db, trigger)
     for ordinal, route in columns(db, trigger).items():
-        rows = [_row(r["row_data"]) for r in db.query(query("drift_events"),
+        rows = [as_dict(r["row_data"]) for r in db.query(query("drift_events"),
                                                       [trigger, ordinal, window])]  # fmt: skip
         if rows:
             known = kinds.get(ordinal)
@@ -135,7 +136,7 @@ def check(db: Database, trigger: str, window: int) -> Status:
 
     references: dict[int, dict[str, tuple[str, dict[str, Any]]]] = defaultdict(dict)
     for r in db.query(query("drift_reference"), [trigger]):
-        profile = _row(r["profile"])
+        profile = as_dict(r["profile"])
         references[int(r["route"])][r["column_name"]] = (r["kind"], profile)
     previous = db.query(query("drift_status_of"), [trigger])
     was_drifted = bool(previous and previous[0]["drifted"])
@@ -145,7 +146,7 @@ def check(db: Database, trigger: str, window: int) -> Status:
         events = db.query(query("drift_events"), [trigger, ordinal, window])
         if events:
             last_event = max(last_event or 0, max(int(e["id"]) for e in events))
-        rows = [_row(e["row_data"]) for e in events]
+        rows = [as_dict(e["row_data"]) for e in events]
         reference = references.get(ordinal)
         if not reference:
             if len(rows) >= min(window, FIRST_EVENTS):

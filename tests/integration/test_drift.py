@@ -178,3 +178,18 @@ def test_cli_pin_and_table(conn: psycopg.Connection[Any], dsn: str) -> None:
     assert "no drift" in out and "value" in out and "ks_p_value" in out, out
     missing = motion_pg_cli("drift", "nope", dsn=dsn, check=False)
     assert missing.returncode != 0 and 'motion trigger "nope" does not exist' in missing.stderr
+
+
+def test_alter_on_drift_builds_a_reference_once(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(READINGS)
+    normal(conn, 50)
+    motion_pg.execute(conn, f"CREATE MOTION TRIGGER m ON readings (value, label) USING '{APP}'")
+    count = "SELECT count(*), min(source) FROM motion.drift_profiles WHERE side = 'reference'"
+    assert conn.execute(count).fetchone() == (0, None)  # on_drift is off: nothing profiled
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER m SET (on_drift = 'alert')")
+    assert conn.execute(count).fetchone() == (3, "alter")
+    built = conn.execute("SELECT max(built_at) FROM motion.drift_profiles").fetchone()
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER m SET (on_drift = 'pause')")
+    assert conn.execute("SELECT max(built_at) FROM motion.drift_profiles").fetchone() == built
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER m REFIT")
+    assert conn.execute(count).fetchone() == (3, "refit")
