@@ -208,6 +208,10 @@ def run() -> None:
 
     _step("10. the experiment: the shadow variant against the serving trigger, graded by agents")
     _compare(dsn, held_out)
+    _step("11. drift and the nightly refit: the corrections against the history setup saw")
+    _cli(dsn, "drift", "ticket_triage")
+    _psql(dsn, "-c", "SELECT name, schedules, next_run_at::timestamp(0) AS next_refit"
+          " FROM motion.trigger_status")  # fmt: skip
     console.print(f'\ndone: explore with psql "{dsn}"')
 
 

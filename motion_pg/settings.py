@@ -129,6 +129,8 @@ class Settings:
     backfill: bool = False
     executor: str = "local"
     ray_address: str | None = None
+    on_drift: str = "off"
+    drift_window: int = 500
 
     # how each setting's literal is checked and converted; every field has one
     CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
@@ -147,6 +149,8 @@ class Settings:
         "backfill": _bool,
         "executor": _choice("local", "ray"),
         "ray_address": _ray_address,
+        "on_drift": _choice("off", "alert", "refit", "pause"),
+        "drift_window": _positive_int,
     }
 
     @classmethod

@@ -682,7 +682,7 @@ SELECT ordinal, cron, fit_method FROM motion.schedules WHERE trigger_name = $1 O
 -- name: due_schedules
 -- The schedules due now of enabled triggers (a disabled trigger's firing waits for ENABLE, and
 -- then fires once), oldest first, with the database's clock.
-SELECT s.trigger_name, s.ordinal, s.cron, s.next_run_at, pg_catalog.now() AS now
+SELECT s.trigger_name, s.ordinal, s.cron, s.next_run_at, pg_catalog.now() AS now, s.refit_every
 FROM motion.schedules s JOIN motion.triggers t ON t.name = s.trigger_name
 WHERE s.next_run_at <= pg_catalog.now() AND t.enabled
 ORDER BY s.next_run_at LIMIT $1::integer
@@ -901,3 +901,232 @@ UNION SELECT $1::int8
 SELECT n.nspname::text AS schema, c.relname::text AS name
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.oid = $1::oid
+
+-- == policy ==
+-- Refit policies (FIT WHEN, REFIT EVERY, REFIT WHEN; motion_pg.policy) and drift profiles
+-- (motion_pg.drift).
+
+-- name: write_fit_policy
+INSERT INTO motion.fit_policies (trigger_name, policy) VALUES ($1, $2::jsonb)
+ON CONFLICT (trigger_name) DO UPDATE SET policy = EXCLUDED.policy
+
+-- name: delete_fit_policy
+DELETE FROM motion.fit_policies WHERE trigger_name = $1
+
+-- name: upsert_refit_schedule
+-- REFIT EVERY: a scheduled route whose firing enqueues a 'REFIT' job; an unchanged period keeps
+-- its next firing (CREATE OR REPLACE does not reset the clock).
+INSERT INTO motion.schedules AS s (trigger_name, ordinal, cron, fit_method, next_run_at,
+                                   refit_every)
+VALUES ($1, $2::integer, $3, 'setup',
+        pg_catalog.now() + pg_catalog.make_interval(secs => $4::float8), $4::float8)
+ON CONFLICT (trigger_name, ordinal) DO UPDATE SET cron = EXCLUDED.cron, fit_method = 'setup',
+    refit_every = EXCLUDED.refit_every,
+    next_run_at = CASE WHEN s.refit_every IS NOT DISTINCT FROM EXCLUDED.refit_every
+                       THEN s.next_run_at ELSE EXCLUDED.next_run_at END
+
+-- name: fire_refit
+-- One firing of REFIT EVERY, guarded like fire_schedule: advances next_run_at to $5 and enqueues
+-- one 'REFIT' job in one statement; a concurrent firing of the same period enqueues nothing.
+WITH fired AS (
+    UPDATE motion.schedules SET next_run_at = $5::timestamptz, last_run_at = pg_catalog.now(),
+           last_job_id = pg_catalog.nextval('motion.jobs_id_seq'::regclass)
+    WHERE trigger_name = $1 AND ordinal = $2::integer AND cron = $3
+      AND next_run_at = $4::timestamptz AND refit_every IS NOT NULL
+    RETURNING trigger_name, ordinal, last_job_id
+)
+INSERT INTO motion.jobs (id, trigger_name, route, relation, op, row_data)
+SELECT last_job_id, trigger_name, ordinal, '', 'REFIT', '{"reason": "schedule"}'::jsonb FROM fired
+RETURNING id
+
+-- name: policy_gate
+-- The enabled triggers with pending events that their policy holds ('hold': not claimed now),
+-- refits ('refit': a REFIT job is enqueued and folds them) or releases now ('release': FIT WHEN
+-- was met; the worker records the newest pending event, and every event up to it is fitted, in
+-- as many batches as fit_batch needs). A trigger with a REFIT job pending is never held: the
+-- refit runs. Read by the worker before each claim (motion_pg.worker.policy).
+SELECT g.name, g.newest,
+       CASE WHEN g.paused THEN 'hold' WHEN g.refit THEN 'refit' WHEN g.released THEN 'go'
+            WHEN g.fit THEN 'release' ELSE 'hold' END AS action
+FROM (
+    SELECT t.name, n.id AS newest,
+           coalesce(d.drifted, false) AND (t.settings).on_drift = 'pause' AS paused,
+           p.policy IS NOT NULL AND p.policy -> 'refit' <> '{}'::jsonb
+             AND motion._policy_met(p.policy -> 'refit', t.name, o.created_at, d.share) AS refit,
+           p.policy IS NULL OR p.policy -> 'fit' = '{}'::jsonb
+             OR o.id <= coalesce(d.released_through, 0) AS released,
+           motion._policy_met(p.policy -> 'fit', t.name, o.created_at, d.share) AS fit,
+           EXISTS (SELECT 1 FROM motion.jobs j
+                   WHERE j.id IN (SELECT s.last_job_id FROM motion.schedules s
+                                  WHERE s.trigger_name = t.name AND s.refit_every IS NOT NULL
+                                  UNION ALL SELECT d.refit_job_id)
+                     AND j.state IN ('pending', 'running') AND j.op = 'REFIT') AS refit_pending
+    FROM motion.triggers t
+    LEFT JOIN motion.fit_policies p ON p.trigger_name = t.name
+    LEFT JOIN motion.drift_status d ON d.trigger_name = t.name
+    CROSS JOIN LATERAL (
+        SELECT j.id, j.created_at FROM motion.jobs j
+        WHERE (j.trigger_name, j.id) >= (t.name, 0)
+          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
+          AND j.state = 'pending'
+        ORDER BY j.trigger_name, j.id LIMIT 1
+    ) o
+    CROSS JOIN LATERAL (
+        SELECT j.id FROM motion.jobs j
+        WHERE (j.trigger_name, j.id) >= (t.name, 0)
+          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
+          AND j.state = 'pending'
+        ORDER BY j.trigger_name DESC, j.id DESC LIMIT 1
+    ) n
+    WHERE t.enabled AND (p.policy IS NOT NULL OR (d.drifted AND (t.settings).on_drift = 'pause'))
+) g
+WHERE NOT g.refit_pending AND (g.paused OR g.refit OR NOT g.released)
+
+-- name: release_policy
+-- FIT WHEN was met: the trigger's events up to $2 are fitted whatever the policy says meanwhile.
+INSERT INTO motion.drift_status AS d (trigger_name, share, drifted, released_through)
+VALUES ($1, 0, false, $2::bigint)
+ON CONFLICT (trigger_name) DO UPDATE
+SET released_through = greatest(d.released_through, EXCLUDED.released_through)
+
+-- name: ensure_drift_status
+INSERT INTO motion.drift_status (trigger_name, share, drifted) VALUES ($1, 0, false)
+ON CONFLICT (trigger_name) DO NOTHING
+
+-- name: lock_drift_status
+-- The trigger's drift status row (ensure_drift_status makes it), locked until the transaction
+-- ends.
+SELECT d.refit_job_id,
+       EXISTS (SELECT 1 FROM motion.jobs j WHERE j.id = d.refit_job_id
+               AND j.state IN ('pending', 'running')) AS refit_pending
+FROM motion.drift_status d WHERE d.trigger_name = $1 FOR UPDATE
+
+-- name: enqueue_refit
+-- A 'REFIT' job for the trigger ($2: why), recorded in its drift status.
+WITH job AS (
+    INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
+    VALUES ($1, -1, '', 'REFIT', pg_catalog.jsonb_build_object('reason', $2::text))
+    RETURNING id
+)
+UPDATE motion.drift_status d SET refit_job_id = job.id FROM job
+WHERE d.trigger_name = $1 RETURNING job.id
+
+-- name: pending_refit
+-- The newest REFIT job of the trigger still pending or running (the scheduled one or the one a
+-- policy or a drift enqueued), or no row.
+SELECT j.id FROM motion.jobs j
+WHERE j.id IN (SELECT s.last_job_id FROM motion.schedules s
+               WHERE s.trigger_name = $1 AND s.refit_every IS NOT NULL
+               UNION ALL
+               SELECT d.refit_job_id FROM motion.drift_status d WHERE d.trigger_name = $1)
+  AND j.state IN ('pending', 'running') AND j.op = 'REFIT'
+ORDER BY j.id DESC LIMIT 1
+
+-- name: absorb_jobs
+-- A refit folds the trigger's pending events up to $3: they are done with its run.
+UPDATE motion.jobs j SET state = 'done', run_id = $2::bigint, attempts = j.attempts + 1,
+       finished_at = pg_catalog.now()
+WHERE (j.trigger_name, j.id) >= ($1, 0) AND (j.trigger_name, j.id) <= ($1, $3::bigint)
+  AND j.state = 'pending'
+RETURNING j.id
+
+-- name: drift_triggers
+-- The enabled triggers the worker profiles: on_drift set, or a policy reading drift.
+SELECT t.name, (t.settings).on_drift AS on_drift, (t.settings).drift_window AS drift_window
+FROM motion.triggers t LEFT JOIN motion.fit_policies p ON p.trigger_name = t.name
+WHERE t.enabled AND ((t.settings).on_drift <> 'off'
+                     OR p.policy -> 'fit' ? 'drift' OR p.policy -> 'refit' ? 'drift')
+ORDER BY t.name
+
+-- name: drift_pause_of
+-- Whether a claim of the trigger must be checked for drift first (on_drift = 'pause'), and the
+-- newest event its last check saw.
+-- A trigger with a REFIT pending is not held: the refit runs (and rebuilds the reference).
+SELECT (t.settings).on_drift = 'pause'
+         AND NOT EXISTS (SELECT 1 FROM motion.jobs j
+                         WHERE j.id IN (SELECT s.last_job_id FROM motion.schedules s
+                                        WHERE s.trigger_name = t.name
+                                          AND s.refit_every IS NOT NULL
+                                        UNION ALL SELECT d.refit_job_id)
+                           AND j.state IN ('pending', 'running') AND j.op = 'REFIT') AS pause,
+       (t.settings).drift_window AS drift_window, d.last_event_id,
+       coalesce(d.drifted, false) AS drifted
+FROM motion.triggers t LEFT JOIN motion.drift_status d ON d.trigger_name = t.name
+WHERE t.name = $1
+
+-- name: drift_columns
+-- The profiled columns of the trigger's relation routes that fit (a NO FIT route has no events):
+-- all but the key and lineage columns.
+SELECT r.ordinal AS route, r.relation::oid::bigint AS relid, r.relation::text AS relation,
+       a.attname::text AS column_name, ty.typname::text AS type_name, ty.typtype = 'e' AS is_enum
+FROM motion.routes r
+JOIN pg_catalog.pg_attribute a ON a.attrelid = r.relation AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+WHERE r.trigger_name = $1 AND r.fit_method IS NOT NULL
+  AND NOT (a.attname::text = ANY (r.key_columns))
+  AND NOT EXISTS (SELECT 1 FROM motion.routes l
+                  WHERE l.relation = r.relation AND l.lineage_column = a.attname::text)
+ORDER BY r.ordinal, a.attnum
+
+-- name: drift_relation_sample
+SELECT s.row FROM motion._drift_sample($1::bigint::oid, $2::integer) AS s(row)
+
+-- name: drift_events
+-- The route's newest row events (queue and log), newest first.
+SELECT e.id, e.row_data FROM (
+    (SELECT j.id, j.row_data FROM motion.jobs j
+     WHERE j.trigger_name = $1 AND j.route = $2::integer AND j.op IN ('INSERT', 'UPDATE')
+     ORDER BY j.id DESC LIMIT $3::integer)
+    UNION ALL
+    (SELECT l.id, l.row_data FROM motion.job_log l
+     WHERE l.trigger_name = $1 AND l.route = $2::integer AND l.op IN ('INSERT', 'UPDATE')
+       AND l.row_data IS NOT NULL
+     ORDER BY l.id DESC LIMIT $3::integer)
+) e ORDER BY e.id DESC LIMIT $3::integer
+
+-- name: drift_reference
+SELECT route, column_name, kind, profile, source, built_at FROM motion.drift_profiles
+WHERE trigger_name = $1 AND side = 'reference' ORDER BY route, column_name
+
+-- name: write_drift_profile
+INSERT INTO motion.drift_profiles (trigger_name, route, column_name, side, kind, profile, source)
+VALUES ($1, $2::integer, $3, $4, $5, $6::jsonb, $7)
+ON CONFLICT (trigger_name, route, column_name, side) DO UPDATE SET kind = EXCLUDED.kind,
+    profile = EXCLUDED.profile, source = EXCLUDED.source, built_at = pg_catalog.now()
+
+-- name: write_drift_figure
+INSERT INTO motion.drift_figures AS f (trigger_name, route, relation, column_name, kind, statistic,
+    value, threshold, drifted, since, reference_count, current_count)
+VALUES ($1, $2::integer, $3, $4, $5, $6, $7::float8, $8::float8, $9::boolean,
+        CASE WHEN $9::boolean THEN pg_catalog.now() END, $10::integer, $11::integer)
+ON CONFLICT (trigger_name, route, column_name) DO UPDATE SET relation = EXCLUDED.relation,
+    kind = EXCLUDED.kind, statistic = EXCLUDED.statistic, value = EXCLUDED.value,
+    threshold = EXCLUDED.threshold, drifted = EXCLUDED.drifted,
+    since = CASE WHEN EXCLUDED.drifted THEN coalesce(f.since, pg_catalog.now()) END,
+    reference_count = EXCLUDED.reference_count, current_count = EXCLUDED.current_count,
+    checked_at = pg_catalog.now()
+
+-- name: drift_status_of
+SELECT share, drifted, since, checked_at, refit_job_id FROM motion.drift_status
+WHERE trigger_name = $1
+
+-- name: write_drift_status
+INSERT INTO motion.drift_status AS d (trigger_name, share, drifted, since, last_event_id)
+VALUES ($1, $2::float8, $3::boolean, CASE WHEN $3::boolean THEN pg_catalog.now() END, $4::bigint)
+ON CONFLICT (trigger_name) DO UPDATE SET share = EXCLUDED.share, drifted = EXCLUDED.drifted,
+    since = CASE WHEN EXCLUDED.drifted THEN coalesce(d.since, pg_catalog.now()) END,
+    checked_at = pg_catalog.now(), last_event_id = EXCLUDED.last_event_id
+
+-- name: reset_drift_figures
+DELETE FROM motion.drift_figures WHERE trigger_name = $1
+
+-- name: reset_drift_status
+UPDATE motion.drift_status SET share = 0, drifted = false, since = NULL,
+       checked_at = pg_catalog.now()
+WHERE trigger_name = $1
+
+-- name: drift_report
+SELECT * FROM motion.drift WHERE trigger_name = $1 ORDER BY route, column_name
+
+-- name: fit_policy_of
+SELECT policy FROM motion.fit_policies WHERE trigger_name = $1

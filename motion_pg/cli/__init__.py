@@ -18,6 +18,7 @@ def _register() -> None:
         app_cmds,
         backfill_cmds,
         compare_cmds,
+        drift_cmds,
         embedded_cmds,
         init_cmds,
         jobs_cmds,

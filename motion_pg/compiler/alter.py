@@ -14,6 +14,7 @@ from motion_pg.compiler import checks, deploys, experiments, lineage
 from motion_pg.compiler.catalog import Catalog, unknown
 from motion_pg.compiler.create import run_setup
 from motion_pg.compiler.session import Session, recorded_path
+from motion_pg.drift.sql_entry import after_setup, ensure_reference
 from motion_pg.dsl.spec import (
     AlterMotionTrigger,
     Backfill,
@@ -61,6 +62,8 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         if "lineage" in named and settings.lineage:  # adds missing columns; false stops stamping
             lineage.apply(session.db, name, enabled=True, always=settings.fire_on_replica,
                           made=lineage.existing(session.db, name))  # fmt: skip
+        if "on_drift" in named:  # profiling starts: a reference from the data now
+            ensure_reference(session.db, name, settings)
         version = write_version(session.db, name, {}, source="params", parent=serving,
                                 params=params, settings=settings)  # fmt: skip
         done = f"SET (version {version})"
@@ -98,6 +101,7 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         state = run_setup(session, name, instance, params, path)
         version = write_version(session.db, name, state, source="refit", parent=serving,
                                 params=params, settings=settings, inherit=False)  # fmt: skip
+        after_setup(session.db, name, settings, "refit")  # the drift reference
         done = f"REFIT (version {version})"
     elif isinstance(action, Reload):
         done = deploys.reload(session.db, name, current["class_ref"])

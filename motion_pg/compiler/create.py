@@ -7,9 +7,10 @@ from types import MappingProxyType
 from typing import Any
 
 from motion_pg.async_triggers import async_notice
-from motion_pg.compiler import checks, deploys, experiments, lineage, schedules
+from motion_pg.compiler import checks, deploys, experiments, lineage, policies, schedules
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
+from motion_pg.drift.sql_entry import after_setup
 from motion_pg.dsl import generate
 from motion_pg.dsl.spec import CreateMotionTrigger, Route
 from motion_pg.errors import DefinitionError, DuplicateTrigger, UserCodeError
@@ -85,6 +86,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
         )
         catalog.insert_route(stmt.name, route, names)
     schedules.write(session.db, stmt.name, scheduled)
+    policies.write(session.db, stmt)
     # a shadow writes nothing into rows: it gets its lineage column when PROMOTE makes it serve
     shadow = stmt.experiment is not None and stmt.experiment.kind == "shadow"
     lineage.apply(session.db, stmt.name, enabled=settings.lineage and not shadow, always=False,
@@ -99,6 +101,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     version = write_version(session.db, stmt.name, state, source="setup", parent=parent,
                             params=user_params, settings=settings, inherit=False)  # fmt: skip
     deploys.record_version_code(session.db, stmt.name, version, code.digest)
+    after_setup(session.db, stmt.name, settings, "setup")  # the drift reference
     done = f"version {version}"
     if settings.backfill:  # the rows already there; few inline, else a run left to the CLI
         done += ", backfill " + backfill.inline(session.plpy, stmt.name, False, None)

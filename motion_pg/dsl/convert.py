@@ -13,6 +13,7 @@ from sqlglot import exp
 
 from motion_pg.dsl import nodes
 from motion_pg.dsl.lexical import fold, method_needs_quotes, name_needs_quotes
+from motion_pg.dsl.policy_clause import CONDITIONS
 from motion_pg.dsl.spec import (
     AlterAction,
     AlterMotionTrigger,
@@ -35,6 +36,7 @@ from motion_pg.dsl.spec import (
     Statement,
     Unpin,
 )
+from motion_pg.policy import Condition, Policy
 
 # -- nodes → dataclasses ------------------------------------------------------------------------
 
@@ -52,6 +54,7 @@ def to_statement(node: nodes.MotionStatement) -> Statement:
             if_not_exists=bool(args.get("exists")),
             schedules=tuple(_schedule(s) for s in args.get("schedules") or ()),
             experiment=_experiment(args.get("experiment")),
+            policy=_policy(args.get("policy")),
         )
     if isinstance(node, nodes.MotionAlter):
         return AlterMotionTrigger(name=_name(args["this"]), action=_action(node))
@@ -100,6 +103,30 @@ def _experiment(node: nodes.MotionExperiment | None) -> Experiment | None:
     )
 
 
+def _policy(node: nodes.MotionPolicy | None) -> Policy:
+    if node is None:
+        return Policy()
+
+    def conditions(key: str, where: str) -> tuple[Condition, ...]:
+        return tuple(
+            Condition.make(str(c.this), _literal_raw(c.expression), where)
+            for c in node.args.get(key) or ()
+        )
+
+    every = node.args.get("refit_every")
+    return Policy(
+        fit_when=conditions("fit", "FIT WHEN"),
+        refit_when=conditions("refit", "REFIT WHEN"),
+        refit_every=Condition.make("every", str(every.this), "REFIT EVERY") if every else None,
+    )
+
+
+def _literal_raw(node: exp.Literal) -> int | float | str:
+    value = nodes.literal_value(node)
+    assert isinstance(value, int | float | str) and not isinstance(value, bool)
+    return value
+
+
 def _params(params: list[nodes.MotionParam] | None) -> dict[str, Literal]:
     return {_name(p.args["this"]): nodes.literal_value(p.args["expression"]) for p in params or ()}
 
@@ -145,6 +172,7 @@ def to_node(statement: Statement) -> nodes.MotionStatement:
             replace=statement.or_replace,
             exists=statement.if_not_exists,
             experiment=_experiment_node(statement.experiment),
+            policy=_policy_node(statement.policy),
         )
     if isinstance(statement, AlterMotionTrigger):
         return _alter_node(statement)
@@ -216,6 +244,34 @@ def _experiment_node(experiment: Experiment | None) -> nodes.MotionExperiment | 
     elif experiment.percent is not None:
         raise ValueError("a shadow has no percent")
     return node
+
+
+def _policy_node(policy: Policy) -> nodes.MotionPolicy | None:
+    if not policy:
+        return None
+
+    def conditions(items: tuple[Condition, ...]) -> list[nodes.MotionCondition] | None:
+        for c in items:
+            if c.kind.upper() not in CONDITIONS:
+                raise ValueError(f"unknown policy condition {c.kind!r}")
+        return [
+            nodes.MotionCondition(this=c.kind, expression=_condition_literal(c)) for c in items
+        ] or None
+
+    every = policy.refit_every
+    return nodes.MotionPolicy(
+        fit=conditions(policy.fit_when),
+        refit=conditions(policy.refit_when),
+        refit_every=_condition_literal(every) if every is not None else None,
+    )
+
+
+def _condition_literal(condition: Condition) -> exp.Literal:
+    if condition.kind in ("after", "every"):
+        return exp.Literal.string(condition.text or f"{condition.value!r} seconds")
+    if condition.kind == "count":
+        return exp.Literal(this=str(int(condition.value)), is_string=False)
+    return exp.Literal(this=repr(condition.value), is_string=False)
 
 
 def _param_nodes(params: dict[str, Literal]) -> list[nodes.MotionParam]:

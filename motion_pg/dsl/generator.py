@@ -16,6 +16,7 @@ from sqlglot.generators.postgres import PostgresGenerator
 
 from motion_pg.dsl import nodes
 from motion_pg.dsl.lexical import quote_string
+from motion_pg.dsl.policy_clause import CONDITIONS
 
 
 class MotionGenerator(PostgresGenerator):
@@ -28,6 +29,7 @@ class MotionGenerator(PostgresGenerator):
         nodes.MotionSchedule: lambda self, e: self.motionschedule_sql(e),
         nodes.MotionParam: lambda self, e: self.motionparam_sql(e),
         nodes.MotionExperiment: lambda self, e: self.motionexperiment_sql(e),
+        nodes.MotionPolicy: lambda self, e: self.motionpolicy_sql(e),
         nodes.MotionAlter: lambda self, e: self.motionalter_sql(e),
         nodes.MotionDrop: lambda self, e: self.motiondrop_sql(e),
         nodes.MotionShow: lambda self, e: "SHOW MOTION TRIGGERS",
@@ -47,6 +49,8 @@ class MotionGenerator(PostgresGenerator):
         parts.extend(self.sql(schedule) for schedule in args.get("schedules") or ())
         if args.get("experiment"):
             parts.append(self.sql(expression, "experiment"))
+        if args.get("policy"):
+            parts.append(self.sql(expression, "policy"))
         parts.append("USING " + self._motion_literal(args["using"]))
         if args.get("params"):
             parts.append("WITH " + self._motion_params(args["params"]))
@@ -79,6 +83,27 @@ class MotionGenerator(PostgresGenerator):
         if expression.args.get("percent") is not None:
             text += f" ({self.sql(expression, 'percent')})"
         return text
+
+    def motionpolicy_sql(self, expression: nodes.MotionPolicy) -> str:
+        """``[FIT WHEN (…)] [REFIT EVERY '…'] [REFIT WHEN (…)]``."""
+        args = expression.args
+
+        def conditions(items: list[nodes.MotionCondition]) -> str:
+            words = []
+            for c in items:
+                word, value = str(c.this).upper(), self._motion_literal(c.expression)
+                operator = CONDITIONS[word][0]
+                words.append(f"{word} {operator[1]} {value}" if operator else f"{word} {value}")
+            return "(" + " OR ".join(words) + ")"
+
+        parts = []
+        if args.get("fit"):
+            parts.append("FIT WHEN " + conditions(args["fit"]))
+        if args.get("refit_every"):
+            parts.append("REFIT EVERY " + self._motion_literal(args["refit_every"]))
+        if args.get("refit"):
+            parts.append("REFIT WHEN " + conditions(args["refit"]))
+        return " ".join(parts)
 
     def motionparam_sql(self, expression: nodes.MotionParam) -> str:
         """``name = literal``."""

@@ -33,6 +33,7 @@ class MotionCreate(MotionStatement):
         "exists": False,  # IF NOT EXISTS
         "schedules": False,  # list[MotionSchedule]
         "experiment": False,  # MotionExperiment
+        "policy": False,  # MotionPolicy: FIT WHEN / REFIT clauses
     }
 
 
@@ -44,6 +45,22 @@ class MotionExperiment(exp.Expression):
         "kind": True,  # 'shadow' or 'canary'
         "percent": False,  # exp.Literal number (canary)
     }
+
+
+class MotionPolicy(exp.Expression):
+    """``[FIT WHEN (…)] [REFIT EVERY '…'] [REFIT WHEN (…)]`` (:mod:`motion_pg.policy`)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {
+        "fit": False,  # list[MotionCondition]
+        "refit": False,  # list[MotionCondition]
+        "refit_every": False,  # exp.Literal string: the interval
+    }
+
+
+class MotionCondition(exp.Expression):
+    """``COUNT >= n``, ``AFTER '…'``, ``EVERY '…'`` or ``DRIFT > x`` (``this``: the word)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "expression": True}
 
 
 class MotionSchedule(exp.Expression):

@@ -16,17 +16,18 @@ from sqlglot.tokenizer_core import TokenType
 
 from motion_pg.dsl import nodes
 from motion_pg.dsl.lexical import fold
-from motion_pg.dsl.terminals import STRING_TOKENS, TerminalParser, alternatives
+from motion_pg.dsl.policy_clause import PolicyClauseParser
+from motion_pg.dsl.terminals import STRING_TOKENS, alternatives
 
 # the words that may follow a route's relation name
 _AFTER_RELATION = frozenset({"INFER", "FIT", "NO", "ON", "USING", "SHADOW", "CANARY"})
 
 
-class MotionParser(TerminalParser):
+class MotionParser(PolicyClauseParser):
     """Postgres' parser extended with the motion statements (DESIGN §2.1)."""
 
     STATEMENT_PARSERS: ClassVar[dict[TokenType, Callable[[MotionParser], exp.Expr | None]]] = {
-        **TerminalParser.STATEMENT_PARSERS,
+        **PolicyClauseParser.STATEMENT_PARSERS,
         TokenType.CREATE: lambda self: self._parse_create_or_motion(),
         TokenType.ALTER: lambda self: self._parse_alter_or_motion(),
         TokenType.DROP: lambda self: self._parse_drop_or_motion(),
@@ -81,6 +82,7 @@ class MotionParser(TerminalParser):
             if not self._match_text_seq("ON"):
                 break
         experiment = self._motion_experiment()
+        policy = self._motion_policy()
         self._motion_keyword("USING", "USING")  # each route made sure it is ON or USING
         using = self._motion_string("a string literal after USING ('package.module:ClassName')")
         params: list[nodes.MotionParam] | None = None
@@ -97,6 +99,7 @@ class MotionParser(TerminalParser):
                 exists=exists,
                 schedules=schedules or None,
                 experiment=experiment,
+                policy=policy,
             )
         )
 
@@ -184,7 +187,7 @@ class MotionParser(TerminalParser):
         if self._curr.token_type == TokenType.L_PAREN:
             route.set("columns", self._motion_columns())
         given: dict[str, bool] = {}  # "INFER"/"FIT" → whether it was the NO form
-        while True:
+        while not self._at_policy():
             token = self._curr
             negated = self._match_text_seq("NO")
             if self._match_text_seq("INFER"):
@@ -207,7 +210,7 @@ class MotionParser(TerminalParser):
                 route.set(f"no_{key}", True)
             else:
                 route.set(key, self._motion_identifier(f"a method name after {clause}"))
-        if not self._at_route_end():
+        if not (self._at_route_end() or self._at_policy()):
             expected = [c for c in ("INFER", "FIT") if c not in given]
             self._motion_expected(alternatives([*expected, "ON", "USING"]))
         return self.expression(route)
@@ -273,10 +276,10 @@ class MotionParser(TerminalParser):
         cron = self._motion_string("a cron expression string after ON SCHEDULE")
         schedule = nodes.MotionSchedule(this=cron)
         token = self._curr
-        if self._match_text_seq("FIT"):
+        if not self._at_policy() and self._match_text_seq("FIT"):
             schedule.set("fit", self._motion_identifier("a method name after FIT"))
             token = self._curr
-            if self._match_text_seq("FIT"):
+            if not self._at_policy() and self._match_text_seq("FIT"):
                 self._motion_fail("FIT given twice in one route", token)
         elif self._match_text_seq("NO", "FIT"):
             self._motion_fail("a scheduled route always fits: NO FIT would make it do nothing",
@@ -288,7 +291,7 @@ class MotionParser(TerminalParser):
                 "a scheduled route has no row to infer: it takes FIT only", self._curr,
                 hint="route a relation with ON relation INFER method to infer",
             )  # fmt: skip
-        if not self._at_route_end():
+        if not (self._at_route_end() or self._at_policy()):
             expected = ["ON", "USING"] if schedule.args.get("fit") else ["FIT", "ON", "USING"]
             self._motion_expected(alternatives(expected))
         return self.expression(schedule)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from motion_pg.policy import Policy
+
 Literal = str | int | float | bool | None
 
 
@@ -78,6 +80,7 @@ class CreateMotionTrigger:
     if_not_exists: bool = False
     schedules: tuple[Schedule, ...] = ()
     experiment: Experiment | None = None
+    policy: Policy = field(default_factory=Policy)  # FIT WHEN / REFIT clauses
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from motion_pg.runtime import identity, loader
 from motion_pg.runtime.state import BlobCache, head_version
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
-from motion_pg.worker import ray_executor
+from motion_pg.worker import ray_executor, refit
 from motion_pg.worker.committing import Claim, LostRun, check_updates, commit_fit, pickled_state
 from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
@@ -143,6 +143,9 @@ class FitComputer:
         Raises what user code raised, :class:`FitError` for what it returned, and
         :class:`LostRun` when the run was reclaimed meanwhile; nothing is written then.
         """
+        horizon = refit.pending_refit(self.db, claim)
+        if horizon is not None:  # REFIT EVERY / REFIT WHEN / on_drift = 'refit'
+            return refit.refit(self, claim, horizon, _MOTION_PATH)
         with self.conn.transaction():
             self.conn.execute(_MOTION_PATH)
             definition, version, search_path = self._definition(claim.trigger)

@@ -24,10 +24,12 @@ from motion_pg.trigger import Event
 from motion_pg.worker.async_loop import AsyncLoop, drain
 from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
+from motion_pg.worker.drift import DriftWatch
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
 from motion_pg.worker.logs import log_context
 from motion_pg.worker.paths import prepend_paths, recorded_paths
+from motion_pg.worker.policy import held_triggers
 from motion_pg.worker.schedule import Scheduler
 
 log = logging.getLogger("motion_pg.worker")
@@ -85,6 +87,7 @@ class Worker:
         self._pruned = 0.0
         self.scheduler = Scheduler(poll_interval)
         self.infer_threads = infer_threads  # async infer (infer_mode = 'async'); 0: none here
+        self.drift = DriftWatch(max(2.0, 10 * poll_interval))
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -112,6 +115,7 @@ class Worker:
                     conn = self._connected()
                     self._housekeeping(conn)
                     self.scheduler.step(conn)
+                    self.drift.step(conn)
                     claim = self.claim(conn)
                     delay = 0.1
                     if claim is None:
@@ -259,11 +263,12 @@ class Worker:
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
         """Claim the oldest ready events of one trigger with no running fit, or None."""
+        excluded = self.code_gate.excluded + held_triggers(conn)  # refit policies
         for _ in range(3):
             try:
                 rows = PgDatabase(conn).query(
                     query("claim_jobs"),
-                    [self.worker_id, self.lease_seconds, self.fit_batch, self.code_gate.excluded],
+                    [self.worker_id, self.lease_seconds, self.fit_batch, excluded],
                 )
                 break
             except psycopg.errors.UniqueViolation:
@@ -279,6 +284,13 @@ class Worker:
                 query("release_runs"), [self.worker_id, True, f"not fitted on this host: {refusal}"]
             )
             return self.claim(conn)
+        refit = any(r["op"] == "REFIT" for r in rows)  # a refit rebuilds the reference: it runs
+        if not refit and self.drift.holds(conn, trigger, max(r["id"] for r in rows)):
+            # on_drift = 'pause' and these events drifted: hand them back unspent, unfitted
+            PgDatabase(conn).query(
+                query("release_runs"), [self.worker_id, True, "held: the events drifted"]
+            )
+            return None
         events = sorted(
             (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
                    row=r["row_data"]) for r in rows),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -60,8 +61,14 @@ class Scheduler:
 
     def _fire(self, db: PgDatabase, row: dict[str, Any]) -> int:
         trigger, ordinal, expression = row["trigger_name"], row["ordinal"], row["cron"]
+        if row.get("refit_every") is not None:  # REFIT EVERY (motion_pg.policy)
+            following = row["now"] + timedelta(seconds=row["refit_every"])
+            fire = "fire_refit"
+        else:
+            fire = "fire_schedule"
         try:
-            following = cron.next_firing(expression, row["now"])
+            if fire == "fire_schedule":
+                following = cron.next_firing(expression, row["now"])
         except Exception as e:  # checked at CREATE; a croniter upgrade may still refuse it
             if (trigger, ordinal, expression) not in self._bad:
                 self._bad.add((trigger, ordinal, expression))
@@ -70,9 +77,7 @@ class Scheduler:
                           "(CREATE OR REPLACE MOTION TRIGGER)",
                           trigger, expression, ordinal, type(e).__name__, e)  # fmt: skip
             return 0
-        jobs = db.query(
-            query("fire_schedule"), [trigger, ordinal, expression, row["next_run_at"], following]
-        )
+        jobs = db.query(query(fire), [trigger, ordinal, expression, row["next_run_at"], following])
         if jobs:
             log.info("fired the schedule %r of %s (job %s); next at %s", expression, trigger,
                      jobs[0]["id"], following.isoformat())  # fmt: skip

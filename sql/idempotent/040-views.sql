@@ -12,7 +12,9 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
                                  coalesce(' INFER ' || r.infer_method, ' NO INFER'),
                                  coalesce(' FIT ' || r.fit_method, ' NO FIT')), ' ' ORDER BY r.ordinal)
         FROM motion.routes r WHERE r.trigger_name = t.name) AS routes,
-       (SELECT string_agg(format('ON SCHEDULE %L FIT %s', s.cron, s.fit_method), ' '
+       (SELECT string_agg(CASE WHEN s.refit_every IS NULL
+                               THEN format('ON SCHEDULE %L FIT %s', s.cron, s.fit_method)
+                               ELSE format('REFIT EVERY %L', s.cron) END, ' '
                           ORDER BY s.ordinal)
         FROM motion.schedules s WHERE s.trigger_name = t.name) AS schedules,
        (SELECT min(s.next_run_at) FROM motion.schedules s WHERE s.trigger_name = t.name)
