@@ -97,8 +97,10 @@ def _bool(name: str, value: Literal) -> bool:
 class Settings:
     """A trigger's system settings, with their defaults.
 
-    ``None`` for ``fit_batch`` and ``fit_timeout`` means the worker's own default
-    (``--fit-batch``, ``--fit-timeout``).
+    ``None`` for ``fit_batch``, ``fit_timeout``, ``fit_batch_bytes`` and ``fit_batch_time`` means
+    the worker's own default (``--fit-batch``, ``--fit-timeout``, ...). A fit call takes the
+    trigger's pending events up to its budget: ``fit_batch`` events, ``fit_batch_bytes`` of event
+    data, and as many as its measured cost per event fits in ``fit_batch_time`` seconds.
     """
 
     fit_batch: int | None = None
@@ -113,6 +115,8 @@ class Settings:
     lineage: bool = True
     keep_versions: int = 100
     keep_events: float = 7 * 86400.0
+    fit_batch_bytes: int | None = None
+    fit_batch_time: float | None = None
 
     # how each setting's literal is checked and converted; every field has one
     CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
@@ -128,6 +132,8 @@ class Settings:
         "lineage": _bool,
         "keep_versions": _positive_int,
         "keep_events": _interval,
+        "fit_batch_bytes": _positive_int,
+        "fit_batch_time": _seconds,
     }
 
     @classmethod

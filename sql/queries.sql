@@ -169,7 +169,11 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- a partial index's predicate could match (tests/integration/test_claim_plan.py).
 WITH candidate AS MATERIALIZED (
     SELECT t.name AS trigger_name,
-           coalesce((t.settings).fit_batch, $3::integer) AS fit_batch,
+           -- the event cap: the trigger's fit_batch (else the worker's $3), and what its time
+           -- budget allows ($5: caps by trigger name, $6 for a trigger the worker has not timed)
+           LEAST(coalesce((t.settings).fit_batch, $3::integer),
+                 coalesce(($5::jsonb ->> t.name)::integer, $6::integer)) AS fit_batch,
+           coalesce((t.settings).fit_batch_bytes, $7::bigint) AS fit_bytes,
            (t.settings).on_fit_error = 'block' AS strict
     FROM motion.triggers t
     CROSS JOIN LATERAL (
@@ -199,7 +203,11 @@ WITH candidate AS MATERIALIZED (
 ), ready AS MATERIALIZED (
     -- the candidate's oldest ready events; under 'block' its oldest pending ones, cut in batch
     -- before the first that waits for a retry
-    SELECT j.id, j.run_at <= now() AS due FROM motion.jobs j
+    SELECT j.id, j.run_at <= now() AS due,
+           -- the event data up to and including this event, for the bytes budget
+           pg_catalog.sum(pg_catalog.pg_column_size(j.row_data))
+             OVER (ORDER BY j.trigger_name, j.id) AS bytes
+    FROM motion.jobs j
     WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
       AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
       AND j.state = 'pending'
@@ -216,11 +224,14 @@ WITH candidate AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ), batch AS MATERIALIZED (
     -- the ready events up to the first one that waits or that another claimer holds: skipping it
-    -- would fit a later event before an earlier one
+    -- would fit a later event before an earlier one; and up to the bytes budget (the first event
+    -- always goes, whatever its size)
     SELECT id FROM ready
     WHERE id < coalesce((SELECT min(id) FROM ready
                          WHERE NOT due
-                            OR id NOT IN (SELECT id FROM locked WHERE state = 'pending')),
+                            OR id NOT IN (SELECT id FROM locked WHERE state = 'pending')
+                            OR (bytes > (SELECT fit_bytes FROM candidate)
+                                AND id > (SELECT min(id) FROM ready))),
                         9223372036854775807)
 ), run AS (
     -- no run without events: an empty run would hold the trigger's one running slot

@@ -192,7 +192,11 @@ def _claims(conn: psycopg.Connection[Any], samples: int) -> tuple[list[float], f
     statement = "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) " + query("claim_jobs")
     for _ in range(samples):
         with conn.transaction(force_rollback=True):
-            row = psycopg.RawCursor(conn).execute(statement, ["bench", 30.0, 100, []]).fetchone()
+            row = (
+                psycopg.RawCursor(conn)
+                .execute(statement, ["bench", 30.0, 100, [], "{}", 100, 1 << 30])
+                .fetchone()
+            )
             assert row is not None
             plan = row[0][0]
             assert plan["Plan"]["Actual Rows"] == 100, "the claim took no events: nothing pending?"
@@ -269,7 +273,8 @@ def b8_claim(bench: Bench) -> None:
 def _print_plan(conn: psycopg.Connection[Any], what: str) -> None:
     with conn.transaction(force_rollback=True):
         plan = psycopg.RawCursor(conn).execute(
-            "EXPLAIN (ANALYZE, BUFFERS) " + query("claim_jobs"), ["bench", 30.0, 100, []]
+            "EXPLAIN (ANALYZE, BUFFERS) " + query("claim_jobs"),
+            ["bench", 30.0, 100, [], "{}", 100, 1 << 30],
         )
         lines = [r[0] for r in plan.fetchall()]
     print(f"[bench] {what}:\n" + "\n".join(lines), file=sys.stderr)

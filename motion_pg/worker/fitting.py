@@ -152,7 +152,7 @@ class FitComputer:
 
         Raises what user code raised, :class:`FitError` for what it returned, and
         :class:`LostRun` when the run was reclaimed meanwhile; nothing is written then.
-        A call costs about seven round trips: the state this process wrote last is not read back,
+        A call costs four round trips: the state this process wrote last is not read back,
         and the end is one fenced statement (:mod:`.folding`).
         """
         trigger, conn = claim.trigger, self.conn
@@ -168,7 +168,6 @@ class FitComputer:
                                   deployed=definition.deployed,
                                   code_digest=definition.code_digest,
                                   known=memory.digests if memory is not None else {})  # fmt: skip
-            conn.execute("COMMIT")
         except BaseException:
             self.memory.forget(trigger)
             idle = psycopg.pq.TransactionStatus.IDLE

@@ -6,7 +6,8 @@ row, copied entries, each blob and entry, state size, serving, run, jobs) and tw
 state it had just written back. Here the fit process remembers the state it committed (the copies
 its unpickling check made, so no object the user still holds is shared) and folds the next call
 onto it when the trigger's newest version is still that one; and it ends the fit with the row lock
-and ``fold_commit`` sent together (one round trip, psycopg's pipeline mode), then COMMIT.
+and ``fold_commit`` sent together, then COMMIT with the closing sync (two round trips, psycopg's
+pipeline mode).
 The guarantees do not change: the statement is fenced by the run and the deployed code, and the
 user's ``ctx.db`` writes, the version and the completion still commit together or not at all.
 """
@@ -97,10 +98,11 @@ def commit_fold(
     deployed: str | None,
     code_digest: str | None,
     known: Mapping[str, bytes],
+    commit: bool = True,
 ) -> int | None:
     """Write the fit's version onto the newest one, finish its run and complete its jobs in the
-    caller's open transaction (not committed here); returns the version written (None without
-    updates). ``known`` maps keys to digests of blobs the database holds (large ones are not sent
+    caller's open transaction, and commit it (unless ``commit`` is false); returns the version
+    written (None without updates). ``known`` maps keys to digests of blobs the database holds (large ones are not sent
     again). Raises :class:`LostRun` when the run is no longer ours or the trigger is gone, and
     :class:`FitError` when the code was deployed again while the fit ran: the caller rolls back.
     """
@@ -121,13 +123,15 @@ def commit_fold(
         cur = psycopg.RawCursor(conn)
         cur.execute(query("fold_commit"), params)
         row = cur.fetchone()
-    assert row is not None
-    found, code_ok, fenced, version = row
-    if found and not code_ok:
-        raise FitError(
-            f'motion trigger "{claim.trigger}": its code was deployed again while this fit ran',
-            hint="the fit is retried with the deployed code",
-        )
-    if not fenced:
-        raise LostRun(claim.run_id)
+        assert row is not None
+        found, code_ok, fenced, version = row
+        if found and not code_ok:
+            raise FitError(
+                f'motion trigger "{claim.trigger}": its code was deployed again while this fit ran',
+                hint="the fit is retried with the deployed code",
+            )
+        if not fenced:
+            raise LostRun(claim.run_id)
+        if commit:  # sent with the pipeline's closing sync: one round trip for both
+            conn.execute("COMMIT")
     return int(version) if version is not None else None

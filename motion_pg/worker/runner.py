@@ -21,6 +21,14 @@ from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
+from motion_pg.worker.budget import (
+    DEFAULT_BYTES,
+    DEFAULT_EVENTS,
+    DEFAULT_SECONDS,
+    PROBE,
+    Budget,
+    Limits,
+)
 from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
@@ -37,6 +45,8 @@ _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 # and pruning round (once a minute)
 PRUNE_BATCH = 1000
 PRUNE_ROUNDS = 20
+# how old the settings a fit call runs with (fit_timeout, fit_batch_time) may be, in seconds
+SETTINGS_TTL = 1.0
 
 
 class Worker:
@@ -53,7 +63,9 @@ class Worker:
         *,
         poll_interval: float = 1.0,
         lease_seconds: float = 30.0,
-        fit_batch: int = 100,
+        fit_batch: int = DEFAULT_EVENTS,
+        fit_batch_bytes: int = DEFAULT_BYTES,
+        fit_batch_time: float = DEFAULT_SECONDS,
         fit_timeout: float = 600.0,
         grace_seconds: float = 30.0,
         prune_after: float = 600.0,
@@ -64,6 +76,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.fit_batch = fit_batch
+        self.budget = Budget(Limits(fit_batch, fit_batch_bytes, fit_batch_time))
         self.fit_timeout = fit_timeout
         self.grace_seconds = grace_seconds
         self.prune_after = prune_after
@@ -82,6 +95,7 @@ class Worker:
         self._was_connected = False
         self._pruned = 0.0
         self.scheduler = Scheduler(poll_interval)
+        self._read_settings: dict[str, tuple[float, Settings]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -240,7 +254,15 @@ class Worker:
             try:
                 rows = PgDatabase(conn).query(
                     query("claim_jobs"),
-                    [self.worker_id, self.lease_seconds, self.fit_batch, self.code_gate.excluded],
+                    [
+                        self.worker_id,
+                        self.lease_seconds,
+                        self.fit_batch,
+                        self.code_gate.excluded,
+                        self.budget.caps_json(),
+                        PROBE,
+                        self.budget.limits.bytes,
+                    ],
                 )
                 break
             except psycopg.errors.UniqueViolation:
@@ -297,9 +319,19 @@ class Worker:
             log.warning("cannot read the settings of %s (%s); using the defaults", trigger, e)
             return Settings()
 
+    def _recent_settings(self, conn: psycopg.Connection[Any], trigger: str) -> Settings:
+        """The settings of ``trigger`` read at most ``SETTINGS_TTL`` seconds ago: a fit call does
+        not pay a round trip for them (a failure reads them afresh)."""
+        now = time.monotonic()
+        read_at, settings = self._read_settings.get(trigger, (float("-inf"), Settings()))
+        if now - read_at > SETTINGS_TTL:
+            settings = self._settings(conn, trigger)
+            self._read_settings[trigger] = (now, settings)
+        return settings
+
     def _process(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
         assert self._fit is not None
-        settings = self._settings(conn, claim.trigger)
+        settings = self._recent_settings(conn, claim.trigger)
         timeout = settings.fit_timeout or self.fit_timeout
         started = time.monotonic()
         result = self._fit.run(claim, timeout, abort=lambda: time.monotonic() > self._stop_deadline)
@@ -320,6 +352,7 @@ class Worker:
             return
         version = result.version
         self.fitted_events += len(claim.events)
+        self.budget.observe(claim.trigger, len(claim.events), time.monotonic() - started, settings)
         log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
                  (time.monotonic() - started) * 1000,
                  f" -> version {version}" if version is not None else "")  # fmt: skip
