@@ -9,6 +9,7 @@ SQL runs with the search_path recorded for the trigger at CREATE.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -113,6 +114,7 @@ class FitComputer:
         self.user_db = TypedDatabase(conn)
         self.blobs = BlobCache()
         self.memory = StateMemory()  # the state this process last wrote, per trigger
+        self.last_seconds = 0.0  # how long the last fit call took (see budget.py)
         self._definitions: dict[str, Definition] = {}
         # the connection's own defaults, for user SQL of triggers without a recorded search_path
         row = conn.execute(
@@ -158,6 +160,7 @@ class FitComputer:
         trigger, conn = claim.trigger, self.conn
         try:
             definition, version, search_path = self._definition(trigger, f"BEGIN; {_MOTION_PATH}; ")
+            started = time.monotonic()  # the call's cost, a definition's first load excluded
             memory = self.memory.state(trigger, definition.revision, version)
             state = memory.state if memory is not None else None
             state, groups = self._prepare(trigger, definition, version, search_path,
@@ -176,6 +179,7 @@ class FitComputer:
             raise
         if version is not None:
             self.memory.remember(trigger, definition.revision, memory, version, folded)
+        self.last_seconds = time.monotonic() - started
         return version
 
     def rebuild(

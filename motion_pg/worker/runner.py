@@ -352,7 +352,8 @@ class Worker:
             return
         version = result.version
         self.fitted_events += len(claim.events)
-        self.budget.observe(claim.trigger, len(claim.events), time.monotonic() - started, settings)
+        seconds = result.seconds or time.monotonic() - started
+        self.budget.observe(claim.trigger, len(claim.events), seconds, settings)
         log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
                  (time.monotonic() - started) * 1000,
                  f" -> version {version}" if version is not None else "")  # fmt: skip
