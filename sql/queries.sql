@@ -734,7 +734,7 @@ FROM motion.triggers t WHERE t.name = $1
 -- by digest ($7 NULL where the blob is known to exist), the parent's other entries, state_bytes,
 -- serves it unless pinned, finishes the run and completes its jobs. Foreign keys are checked at
 -- the end of the statement. Returns whether the trigger exists, the code matched, the run was
--- still ours, and the version written.
+-- still ours, the version written and the version it was folded onto.
 WITH t AS (
     SELECT name, params, settings, code_digest IS NOT DISTINCT FROM $9::text AS code_ok
     FROM motion.triggers WHERE name = $1
@@ -796,4 +796,5 @@ WITH t AS (
     WHERE run_id = $2::bigint AND state = 'running' AND EXISTS (SELECT 1 FROM fenced)
 )
 SELECT EXISTS (SELECT 1 FROM t) AS found, coalesce((SELECT code_ok FROM t), false) AS code_ok,
-       EXISTS (SELECT 1 FROM fenced) AS fenced, (SELECT version FROM new) AS version
+       EXISTS (SELECT 1 FROM fenced) AS fenced, (SELECT version FROM new) AS version,
+       (SELECT parent FROM go) AS parent

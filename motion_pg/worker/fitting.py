@@ -154,7 +154,7 @@ class FitComputer:
 
         Raises what user code raised, :class:`FitError` for what it returned, and
         :class:`LostRun` when the run was reclaimed meanwhile; nothing is written then.
-        A call costs four round trips: the state this process wrote last is not read back,
+        A call costs four round trips here: the state this process wrote last is not read back,
         and the end is one fenced statement (:mod:`.folding`).
         """
         trigger, conn = claim.trigger, self.conn
@@ -167,7 +167,7 @@ class FitComputer:
                                           claim.events, JOBS, state)  # fmt: skip
             merged = self._run(trigger, definition, version, state, groups)
             folded = fold_updates(trigger, merged)
-            version = commit_fold(conn, claim, folded, motion_path=_MOTION_PATH,
+            written, parent = commit_fold(conn, claim, folded, motion_path=_MOTION_PATH,
                                   deployed=definition.deployed,
                                   code_digest=definition.code_digest,
                                   known=memory.digests if memory is not None else {})  # fmt: skip
@@ -177,10 +177,13 @@ class FitComputer:
             if not conn.closed and not conn.broken and conn.info.transaction_status != idle:
                 conn.execute("ROLLBACK")
             raise
-        if version is not None:
-            self.memory.remember(trigger, definition.revision, memory, version, folded)
+        if parent != version:  # folded onto a version written meanwhile (SET, REFIT...)
+            self.memory.forget(trigger)
+        elif written is not None:
+            known = memory.digests if memory is not None else {}
+            self.memory.remember(trigger, definition.revision, written, state, known, folded)
         self.last_seconds = time.monotonic() - started
-        return version
+        return written
 
     def rebuild(
         self, trigger: str, parent: int | None, params: Any, settings: Any, code_digest: str,

@@ -66,13 +66,16 @@ class StateMemory:
         return last
 
     def remember(
-        self, trigger: str, revision: int, parent: Written | None, version: int, folded: Folded
-    ) -> None:
-        """Remember ``version``: ``parent``'s state (the one the fit folded onto) with the
-        updates."""
-        state = {**(parent.state if parent else {}), **folded.copies}
-        digests = {**(parent.digests if parent else {}), **folded.digests}
-        self._last[trigger] = Written(revision, version, MappingProxyType(state), digests)
+        self, trigger: str, revision: int, version: int, parent: Mapping[str, Any],
+        digests: Mapping[str, bytes], folded: Folded,
+    ) -> None:  # fmt: skip
+        """Remember ``version``: ``parent`` (the state the fit folded onto, with the digests
+        known of its values) with the fit's updates."""
+        state = {**parent, **folded.copies}
+        known = {k: d for k, d in digests.items() if k in state and k not in folded.copies}
+        self._last[trigger] = Written(
+            revision, version, MappingProxyType(state), {**known, **folded.digests}
+        )
 
     def forget(self, trigger: str) -> None:
         self._last.pop(trigger, None)
@@ -99,10 +102,11 @@ def commit_fold(
     code_digest: str | None,
     known: Mapping[str, bytes],
     commit: bool = True,
-) -> int | None:
+) -> tuple[int | None, int | None]:
     """Write the fit's version onto the newest one, finish its run and complete its jobs in the
     caller's open transaction, and commit it (unless ``commit`` is false); returns the version
-    written (None without updates). ``known`` maps keys to digests of blobs the database holds (large ones are not sent
+    written (None without updates) and the version it was folded onto (the newest at commit time:
+    not the one the fit read when another version was written meanwhile). ``known`` maps keys to digests of blobs the database holds (large ones are not sent
     again). Raises :class:`LostRun` when the run is no longer ours or the trigger is gone, and
     :class:`FitError` when the code was deployed again while the fit ran: the caller rolls back.
     """
@@ -124,7 +128,7 @@ def commit_fold(
         cur.execute(query("fold_commit"), params)
         row = cur.fetchone()
         assert row is not None
-        found, code_ok, fenced, version = row
+        found, code_ok, fenced, version, parent = row
         if found and not code_ok:
             raise FitError(
                 f'motion trigger "{claim.trigger}": its code was deployed again while this fit ran',
@@ -134,4 +138,4 @@ def commit_fold(
             raise LostRun(claim.run_id)
         if commit:  # sent with the pipeline's closing sync: one round trip for both
             conn.execute("COMMIT")
-    return int(version) if version is not None else None
+    return (int(version) if version is not None else None), parent

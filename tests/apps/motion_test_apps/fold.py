@@ -14,8 +14,10 @@ class Batches(motion_pg.Trigger):
     order. Param ``per_event``: seconds each event costs the fit."""
 
     def setup(self, ctx: Context) -> dict[str, Any]:
-        return {"batches": []}
+        return {"batches": [], "kept": "from setup"}
 
     def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
+        # a key no fit updates: every fit must still see it (the fit process's state memory)
+        assert ctx.state["kept"] == "from setup", dict(ctx.state)
         time.sleep(float(ctx.params.get("per_event", 0)) * len(events))
         return {"batches": [*ctx.state["batches"], [e.row["id"] for e in events]]}
