@@ -15,12 +15,15 @@ user's ``ctx.db`` writes, the version and the completion still commit together o
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import psycopg
+from psycopg.adapt import Loader
+from psycopg.rows import dict_row
 
 from motion_pg.errors import FitError
 from motion_pg.queries import query
@@ -29,6 +32,28 @@ from motion_pg.worker.committing import Claim, LostRun, checked_pickle
 # values smaller than this are always sent: looking up whether the database holds them already is
 # dearer than sending them again
 _SEND_ALWAYS = 64 * 1024
+
+
+class _Unparsed(Loader):
+    """jsonb left as text: the fit process reads each event's row back typed anyway."""
+
+    def load(self, data: Any) -> str:
+        return bytes(data).decode()
+
+
+def claim_rows(conn: psycopg.Connection[Any], params: list[Any]) -> list[dict[str, Any]]:
+    """The rows of ``claim_jobs`` with ``row_data`` as jsonb text: a bulk claim does not parse
+    thousands of rows the fit process reads back typed (:func:`row_of` parses what it needs)."""
+    with psycopg.RawCursor(conn, row_factory=dict_row) as cur:
+        cur.adapters.register_loader("jsonb", _Unparsed)
+        cur.execute(query("claim_jobs"), params)
+        return cur.fetchall()
+
+
+def row_of(op: str, row_data: str) -> dict[str, Any]:
+    """The row an event carries to the fit process: a scheduled firing's own (``{}``), else
+    nothing (the fit process reads the row back typed)."""
+    return json.loads(row_data) if op == "SCHEDULE" else {}
 
 
 @dataclass(frozen=True)

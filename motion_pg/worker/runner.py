@@ -31,6 +31,7 @@ from motion_pg.worker.budget import (
 )
 from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
+from motion_pg.worker.folding import claim_rows, row_of
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
 from motion_pg.worker.logs import log_context
@@ -252,8 +253,8 @@ class Worker:
         """Claim the oldest ready events of one trigger with no running fit, or None."""
         for _ in range(3):
             try:
-                rows = PgDatabase(conn).query(
-                    query("claim_jobs"),
+                rows = claim_rows(
+                    conn,
                     [
                         self.worker_id,
                         self.lease_seconds,
@@ -280,7 +281,7 @@ class Worker:
             return self.claim(conn)
         events = sorted(
             (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
-                   row=r["row_data"]) for r in rows),
+                   row=row_of(r["op"], r["row_data"])) for r in rows),
             key=lambda e: e.id,
         )  # fmt: skip
         return Claim(run_id=rows[0]["run_id"], trigger=rows[0]["trigger_name"], events=events,
