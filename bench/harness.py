@@ -89,7 +89,9 @@ class Bench:
         with psycopg.connect(self.cluster.dsn("postgres"), autocommit=True) as c:
             c.execute("CREATE DATABASE bench")
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            install(conn, [str(ROOT), sysconfig.get_paths()["purelib"]])  # this checkout first
+            # this checkout first, and its own SQL: the server's extension files may be another
+            # checkout's (git worktrees share one server)
+            install(conn, [str(ROOT), sysconfig.get_paths()["purelib"]], extension=False)
 
     @property
     def dsn(self) -> str:

@@ -109,9 +109,12 @@ def _ray_address(name: str, value: Literal) -> str:
 class Settings:
     """A trigger's system settings, with their defaults.
 
-    ``None`` for ``fit_batch`` and ``fit_timeout`` means the worker's own default
-    (``--fit-batch``, ``--fit-timeout``); ``None`` for ``ray_address`` means ``'auto'`` (the Ray
-    cluster the worker's host knows of). ``executor = 'ray'`` computes fits as Ray tasks.
+    ``None`` for ``fit_batch``, ``fit_timeout``, ``fit_batch_bytes`` and ``fit_batch_time`` means
+    the worker's own default (``--fit-batch``, ``--fit-timeout``, ...). A fit call takes the
+    trigger's pending events up to its budget: ``fit_batch`` events, ``fit_batch_bytes`` of event
+    data, and as many as its measured cost per event fits in ``fit_batch_time`` seconds.
+    ``None`` for ``ray_address`` means ``'auto'`` (the Ray cluster the worker's host knows of).
+    ``executor = 'ray'`` computes fits as Ray tasks.
     """
 
     fit_batch: int | None = None
@@ -131,6 +134,8 @@ class Settings:
     ray_address: str | None = None
     on_drift: str = "off"
     drift_window: int = 500
+    fit_batch_bytes: int | None = None
+    fit_batch_time: float | None = None
 
     # how each setting's literal is checked and converted; every field has one
     CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
@@ -151,6 +156,8 @@ class Settings:
         "ray_address": _ray_address,
         "on_drift": _choice("off", "alert", "refit", "pause"),
         "drift_window": _positive_int,
+        "fit_batch_bytes": _positive_int,
+        "fit_batch_time": _seconds,
     }
 
     @classmethod

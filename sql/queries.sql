@@ -173,7 +173,11 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- a partial index's predicate could match (tests/integration/test_claim_plan.py).
 WITH candidate AS MATERIALIZED (
     SELECT t.name AS trigger_name,
-           coalesce((t.settings).fit_batch, $3::integer) AS fit_batch,
+           -- the event cap: the trigger's fit_batch (else the worker's $3), and what its time
+           -- budget allows ($5: caps by trigger name, $6 for a trigger the worker has not timed)
+           LEAST(coalesce((t.settings).fit_batch, $3::integer),
+                 coalesce(($5::jsonb ->> t.name)::integer, $6::integer)) AS fit_batch,
+           coalesce((t.settings).fit_batch_bytes, $7::bigint) AS fit_bytes,
            (t.settings).on_fit_error = 'block' AS strict
     FROM motion.triggers t
     CROSS JOIN LATERAL (
@@ -203,7 +207,11 @@ WITH candidate AS MATERIALIZED (
 ), ready AS MATERIALIZED (
     -- the candidate's oldest ready events; under 'block' its oldest pending ones, cut in batch
     -- before the first that waits for a retry
-    SELECT j.id, j.run_at <= now() AS due FROM motion.jobs j
+    SELECT j.id, j.run_at <= now() AS due,
+           -- the event data up to and including this event, for the bytes budget
+           pg_catalog.sum(pg_catalog.pg_column_size(j.row_data))
+             OVER (ORDER BY j.trigger_name, j.id) AS bytes
+    FROM motion.jobs j
     WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
       AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
       AND j.state = 'pending'
@@ -220,11 +228,14 @@ WITH candidate AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ), batch AS MATERIALIZED (
     -- the ready events up to the first one that waits or that another claimer holds: skipping it
-    -- would fit a later event before an earlier one
+    -- would fit a later event before an earlier one; and up to the bytes budget (the first event
+    -- always goes, whatever its size)
     SELECT id FROM ready
     WHERE id < coalesce((SELECT min(id) FROM ready
                          WHERE NOT due
-                            OR id NOT IN (SELECT id FROM locked WHERE state = 'pending')),
+                            OR id NOT IN (SELECT id FROM locked WHERE state = 'pending')
+                            OR (bytes > (SELECT fit_bytes FROM candidate)
+                                AND id > (SELECT min(id) FROM ready))),
                         9223372036854775807)
 ), run AS (
     -- no run without events: an empty run would hold the trigger's one running slot
@@ -1130,3 +1141,86 @@ SELECT * FROM motion.drift WHERE trigger_name = $1 ORDER BY route, column_name
 
 -- name: fit_policy_of
 SELECT policy FROM motion.fit_policies WHERE trigger_name = $1
+
+-- == fold ==
+-- name: fold_definition
+-- What a fit call reads first, in one statement: the trigger's catalog row, its deployed code
+-- digest and its newest version (what the fit folds onto).
+SELECT t.name, t.class_ref, t.params, pg_catalog.to_jsonb(t.settings) AS settings, t.search_path,
+       t.enabled, t.serving_version, t.revision, t.code_digest,
+       (SELECT pg_catalog.max(v.version) FROM motion.versions v WHERE v.trigger_name = t.name)
+         AS head_version
+FROM motion.triggers t WHERE t.name = $1
+
+-- name: fold_commit
+-- The end of a fit in one statement, run after trigger_code_for_update took the trigger's row lock
+-- (a statement of its own: this one's snapshot then sees every version written before the lock).
+-- Fenced: nothing is written unless run $2 is still worker $3's running run and the deployed code
+-- is still $9, the code the fit ran. Then it writes version head + 1 (when $5 names keys): blobs
+-- by digest ($7 NULL where the blob is known to exist), the parent's other entries, state_bytes,
+-- serves it unless pinned, finishes the run and completes its jobs. Foreign keys are checked at
+-- the end of the statement. Returns whether the trigger exists, the code matched, the run was
+-- still ours, the version written and the version it was folded onto.
+WITH t AS (
+    SELECT name, params, settings, code_digest IS NOT DISTINCT FROM $9::text AS code_ok
+    FROM motion.triggers WHERE name = $1
+), go AS (
+    SELECT h.version AS parent,
+           CASE WHEN pg_catalog.cardinality($5::text[]) > 0 THEN coalesce(h.version, 0) + 1 END
+             AS version
+    FROM t, LATERAL (SELECT pg_catalog.max(v.version) AS version FROM motion.versions v
+                     WHERE v.trigger_name = $1) h
+    WHERE t.code_ok
+), fenced AS (
+    UPDATE motion.runs r SET state = 'succeeded', finished_at = pg_catalog.now(),
+           jobs = $4::integer, version_before = go.parent, version_after = go.version, error = NULL
+    FROM go WHERE r.id = $2::bigint AND r.worker_id = $3 AND r.state = 'running'
+    RETURNING go.version
+), new AS (
+    SELECT version FROM fenced WHERE version IS NOT NULL
+), input AS (
+    SELECT u.key, u.digest, u.data
+    FROM ROWS FROM (pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::bytea[]),
+                    pg_catalog.unnest($7::bytea[])) AS u(key, digest, data)
+), found AS (
+    SELECT DISTINCT ON (b.digest) b.id, b.digest, pg_catalog.octet_length(b.data) AS bytes
+    FROM motion.blobs b WHERE b.trigger_name = $1 AND b.digest = ANY ($6::bytea[])
+    ORDER BY b.digest, b.id
+), inserted AS (
+    INSERT INTO motion.blobs (trigger_name, digest, data)
+    SELECT DISTINCT ON (i.digest) $1, i.digest, i.data FROM input i
+    WHERE EXISTS (SELECT 1 FROM new) AND NOT EXISTS (SELECT 1 FROM found f WHERE f.digest = i.digest)
+    ORDER BY i.digest
+    RETURNING id, digest, pg_catalog.octet_length(data) AS bytes
+), blob AS (
+    SELECT id, digest, bytes FROM found UNION ALL SELECT id, digest, bytes FROM inserted
+), kept AS (
+    SELECT e.key, e.blob_id, pg_catalog.octet_length(b.data) AS bytes
+    FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id
+    WHERE e.trigger_name = $1 AND e.version = (SELECT parent FROM go)
+      AND NOT (e.key = ANY ($5::text[])) AND EXISTS (SELECT 1 FROM new)
+), written AS (
+    INSERT INTO motion.versions (trigger_name, version, source, run_id, parent_version, params,
+                                 settings, code_digest, state_bytes)
+    SELECT $1, new.version, 'fit', $2::bigint, (SELECT parent FROM go), t.params, t.settings,
+           $8::text,
+           coalesce((SELECT pg_catalog.sum(k.bytes) FROM kept k), 0)
+             + coalesce((SELECT pg_catalog.sum(b.bytes) FROM input i JOIN blob b ON b.digest = i.digest), 0)
+    FROM new, t
+), entries AS (
+    INSERT INTO motion.state_entries (trigger_name, version, key, blob_id)
+    SELECT $1, new.version, k.key, k.blob_id FROM kept k, new
+    UNION ALL
+    SELECT $1, new.version, i.key, b.id FROM input i JOIN blob b ON b.digest = i.digest, new
+), served AS (
+    UPDATE motion.triggers SET updated_at = pg_catalog.now(),
+           serving_version = CASE WHEN pinned_version IS NULL THEN new.version
+                                  ELSE serving_version END
+    FROM new WHERE name = $1
+), done AS (
+    UPDATE motion.jobs SET state = 'done', finished_at = pg_catalog.now()
+    WHERE run_id = $2::bigint AND state = 'running' AND EXISTS (SELECT 1 FROM fenced)
+)
+SELECT EXISTS (SELECT 1 FROM t) AS found, coalesce((SELECT code_ok FROM t), false) AS code_ok,
+       EXISTS (SELECT 1 FROM fenced) AS fenced, (SELECT version FROM new) AS version,
+       (SELECT parent FROM go) AS parent

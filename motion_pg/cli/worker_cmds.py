@@ -10,6 +10,7 @@ from rich.console import Console
 from motion_pg.cli import main
 from motion_pg.cli.options import dsn_option, resolve_dsn
 from motion_pg.errors import MotionError
+from motion_pg.worker.budget import DEFAULT_BYTES, DEFAULT_EVENTS, DEFAULT_SECONDS
 
 console = Console()
 
@@ -19,7 +20,25 @@ console = Console()
 @click.option("--once", is_flag=True, help="fit what is ready, then exit")
 @click.option("--concurrency", default=1, show_default=True, help="worker processes")
 @click.option("--poll-interval", default=1.0, show_default=True, help="seconds between polls")
-@click.option("--fit-batch", default=100, show_default=True, help="events per fit call at most")
+@click.option(
+    "--fit-batch",
+    default=DEFAULT_EVENTS,
+    show_default=True,
+    help="events per fit call at most (a trigger's fit_batch setting overrides)",
+)
+@click.option(
+    "--fit-batch-bytes",
+    default=DEFAULT_BYTES,
+    show_default=True,
+    help="bytes of event data per fit call at most (fit_batch_bytes overrides)",
+)
+@click.option(
+    "--fit-batch-time",
+    default=DEFAULT_SECONDS,
+    show_default=True,
+    help="seconds a fit call should take, from the trigger's measured cost per event "
+    "(fit_batch_time overrides)",
+)
 @click.option(
     "--lease", default=30.0, show_default=True, help="seconds a lost worker's fit stays claimed"
 )
@@ -77,6 +96,8 @@ def worker(
     concurrency: int,
     poll_interval: float,
     fit_batch: int,
+    fit_batch_bytes: int,
+    fit_batch_time: float,
     lease: float,
     grace: float,
     fit_timeout: float,
@@ -109,6 +130,8 @@ def worker(
                 once=once,
                 poll_interval=poll_interval,
                 fit_batch=fit_batch,
+                fit_batch_bytes=fit_batch_bytes,
+                fit_batch_time=fit_batch_time,
                 lease_seconds=lease,
                 grace_seconds=grace,
                 fit_timeout=fit_timeout,

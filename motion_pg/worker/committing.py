@@ -56,20 +56,21 @@ def pickled_state(trigger: str, updates: Mapping[str, Any]) -> dict[str, bytes]:
     A value that pickles but cannot be unpickled (a ``__reduce__`` that raises, a class defined in
     ``__main__``) would be served and then fail every infer: the fit fails instead.
     """
-    pickled: dict[str, bytes] = {}
-    for key, value in updates.items():
-        data = pickle_value(trigger, key, value)
-        try:
-            pickle.loads(data)
-        except Exception as e:
-            raise FitError(
-                f'motion trigger "{trigger}": state value "{key}" pickles but cannot be '
-                f"unpickled: {type(e).__name__}: {e}",
-                hint="state values must load in a fresh process: define their classes in an "
-                "importable module (not __main__) and make __reduce__/__setstate__ succeed",
-            ) from e
-        pickled[key] = data
-    return pickled
+    return {key: checked_pickle(trigger, key, value)[0] for key, value in updates.items()}
+
+
+def checked_pickle(trigger: str, key: str, value: Any) -> tuple[bytes, Any]:
+    """``value`` pickled, and the copy that unpickling it gave back (see :func:`pickled_state`)."""
+    data = pickle_value(trigger, key, value)
+    try:
+        return data, pickle.loads(data)
+    except Exception as e:
+        raise FitError(
+            f'motion trigger "{trigger}": state value "{key}" pickles but cannot be '
+            f"unpickled: {type(e).__name__}: {e}",
+            hint="state values must load in a fresh process: define their classes in an "
+            "importable module (not __main__) and make __reduce__/__setstate__ succeed",
+        ) from e
 
 
 def commit_fit(

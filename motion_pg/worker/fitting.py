@@ -9,22 +9,26 @@ SQL runs with the search_path recorded for the trigger at CREATE.
 from __future__ import annotations
 
 import json
+import pickle
+import time
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from motion_pg.errors import FitError, UserCodeError
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
 from motion_pg.runtime import identity, loader
-from motion_pg.runtime.state import BlobCache, head_version
+from motion_pg.runtime.state import BlobCache
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
 from motion_pg.worker import ray_executor, refit
-from motion_pg.worker.committing import Claim, LostRun, check_updates, commit_fit, pickled_state
+from motion_pg.worker.committing import Claim, LostRun, check_updates, pickled_state
+from motion_pg.worker.folding import StateMemory, commit_fold, fold_updates
 from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
 __all__ = ["Claim", "Definition", "FitComputer", "LostRun"]
@@ -111,6 +115,8 @@ class FitComputer:
         self.db = PgDatabase(conn)
         self.user_db = TypedDatabase(conn)
         self.blobs = BlobCache()
+        self.memory = StateMemory()  # the state this process last wrote, per trigger
+        self.last_seconds = 0.0  # how long the last fit call took (see budget.py)
         self._definitions: dict[str, Definition] = {}
         # the connection's own defaults, for user SQL of triggers without a recorded search_path
         row = conn.execute(
@@ -119,43 +125,71 @@ class FitComputer:
         assert row is not None
         self._default_path, self._default_jit = str(row[0]), str(row[1])
 
-    def _definition(self, trigger: str) -> tuple[Definition, int | None, list[str] | None]:
-        rows = self.db.query(query("trigger_definition"), [trigger])
+    def _definition(
+        self, trigger: str, first: str = ""
+    ) -> tuple[Definition, int | None, list[str] | None]:
+        # ``first``: statements without parameters sent ahead in the same round trip
+        statement = sql.SQL(query("fold_definition").replace("$1", "{}"))
+        text = first + statement.format(sql.Literal(trigger)).as_string(self.conn)
+        with psycopg.RawCursor(self.conn, row_factory=dict_row) as cur:
+            cur.execute(text)  # no parameters: the simple query protocol, many statements
+            while cur.nextset():
+                pass
+            rows = cur.fetchall()
         if not rows:
             raise FitError(f'motion trigger "{trigger}" no longer exists')
-        deployed = self.db.query(query("trigger_code"), [trigger])[0]["code_digest"]
+        row = rows[0]
+        deployed = row["code_digest"]
         cached = self._definitions.get(trigger)
-        if cached is None or (cached.revision, cached.deployed) != (rows[0]["revision"], deployed):
+        if cached is None or (cached.revision, cached.deployed) != (row["revision"], deployed):
             self._definitions.pop(trigger, None)  # a failed load loads again on the next fit
             routes = self.db.query(query("trigger_routes"), [trigger])
             scheduled = self.db.query(query("trigger_schedules"), [trigger])
-            cached = Definition(self.db, rows[0], routes, deployed, scheduled)
+            cached = Definition(self.db, row, routes, deployed, scheduled)
             self._definitions[trigger] = cached
         # fits fold onto the newest version: the serving one, unless a pin holds serving behind it
-        version = rows[0]["serving_version"]
-        if version is not None:
-            version = head_version(self.db, trigger)
-        return cached, version, rows[0]["search_path"]
+        version = row["head_version"] if row["serving_version"] is not None else None
+        return cached, version, row["search_path"]
 
     def fit(self, claim: Claim) -> int | None:
         """Fit ``claim`` and commit it; returns the version written (None without updates).
 
         Raises what user code raised, :class:`FitError` for what it returned, and
         :class:`LostRun` when the run was reclaimed meanwhile; nothing is written then.
+        A call costs four round trips here: the state this process wrote last is not read back,
+        and the end is one fenced statement (:mod:`.folding`).
         """
         horizon = refit.pending_refit(self.db, claim)
         if horizon is not None:  # REFIT EVERY / REFIT WHEN / on_drift = 'refit'
+            self.memory.forget(claim.trigger)
             return refit.refit(self, claim, horizon, _MOTION_PATH)
-        with self.conn.transaction():
-            self.conn.execute(_MOTION_PATH)
-            definition, version, search_path = self._definition(claim.trigger)
-            pickled = self.compute(claim.trigger, definition, version, search_path, claim.events)
-            self._check_deployed(claim.trigger, definition)
-            version = commit_fit(self.conn, claim, pickled)
-            if version is not None and definition.code_digest is not None:
-                self.db.query(query("set_version_code"),
-                              [claim.trigger, version, definition.code_digest])  # fmt: skip
-            return version
+        trigger, conn = claim.trigger, self.conn
+        try:
+            definition, version, search_path = self._definition(trigger, f"BEGIN; {_MOTION_PATH}; ")
+            started = time.monotonic()  # the call's cost, a definition's first load excluded
+            memory = self.memory.state(trigger, definition.revision, version)
+            state = memory.state if memory is not None else None
+            state, groups = self._prepare(trigger, definition, version, search_path,
+                                          claim.events, JOBS, state)  # fmt: skip
+            merged = self._run(trigger, definition, version, state, groups)
+            folded = fold_updates(trigger, merged)
+            written, parent = commit_fold(conn, claim, folded, motion_path=_MOTION_PATH,
+                                  deployed=definition.deployed,
+                                  code_digest=definition.code_digest,
+                                  known=memory.digests if memory is not None else {})  # fmt: skip
+        except BaseException:
+            self.memory.forget(trigger)
+            idle = psycopg.pq.TransactionStatus.IDLE
+            if not conn.closed and not conn.broken and conn.info.transaction_status != idle:
+                conn.execute("ROLLBACK")
+            raise
+        if parent != version:  # folded onto a version written meanwhile (SET, REFIT...)
+            self.memory.forget(trigger)
+        elif written is not None:
+            known = memory.digests if memory is not None else {}
+            self.memory.remember(trigger, definition.revision, written, state, known, folded)
+        self.last_seconds = time.monotonic() - started
+        return written
 
     def rebuild(
         self, trigger: str, parent: int | None, params: Any, settings: Any, code_digest: str,
@@ -184,18 +218,40 @@ class FitComputer:
 
         Each event's row is read back from ``source`` (a relation with ``id`` and ``row_data``).
         """
-        state: Mapping[str, Any] = (
-            self.blobs.load(self.db, trigger, version)
-            if version is not None
-            else MappingProxyType({})
+        state, groups = self._prepare(trigger, definition, version, search_path, events, source)
+        merged = self._run(trigger, definition, version, state, groups)
+        self.conn.execute(_MOTION_PATH)
+        return pickled_state(trigger, merged)
+
+    def _prepare(
+        self, trigger: str, definition: Definition, version: int | None,
+        search_path: list[str] | None, events: list[Event], source: sql.Composable,
+        state: Mapping[str, Any] | None = None,
+    ) -> tuple[Mapping[str, Any], list[tuple[RouteInfo, list[Event]]]]:  # fmt: skip
+        """The state to fold onto (``state`` when the caller has it) and the typed events by
+        route; leaves the user's search_path set for the fit methods."""
+        if state is None:
+            state = (
+                self.blobs.load(self.db, trigger, version)
+                if version is not None
+                else MappingProxyType({})
+            )
+        groups = self._typed_groups(
+            trigger, events, definition, source, self._user_path(search_path)
         )
-        groups = self._typed_groups(trigger, events, definition, source)
-        if definition.settings.executor == "ray":  # Ray computes; this transaction commits
-            return ray_executor.compute(
+        return state, groups
+
+    def _run(
+        self, trigger: str, definition: Definition, version: int | None,
+        state: Mapping[str, Any], groups: list[tuple[RouteInfo, list[Event]]],
+    ) -> dict[str, Any]:  # fmt: skip
+        """The updates the fit methods return, merged (run under the user's search_path)."""
+        if definition.settings.executor == "ray":  # Ray computes; this process commits
+            pickled = ray_executor.compute(
                 trigger, definition.class_ref, definition.deployed, version or 0, state,
                 definition.params, groups, definition.settings.ray_address,
             )  # fmt: skip
-        self._user_path(search_path)
+            return {key: pickle.loads(data) for key, data in pickled.items()}
         merged: dict[str, Any] = {}
         # consecutive events of one route go to one call; a later call sees earlier updates
         for route, group in groups:
@@ -207,26 +263,19 @@ class FitComputer:
             if updates is not None:
                 merged.update(check_updates(trigger, updates, route.fit))
         self._check_transaction(trigger)
-        self.conn.execute(_MOTION_PATH)
-        return pickled_state(trigger, merged)
+        return merged
 
-    def _check_deployed(self, trigger: str, definition: Definition) -> None:
-        """Refuse to commit a fit whose code was replaced by a deploy while it ran (the row lock
-        makes deploys and this commit serial); the retry runs the new code."""
-        rows = self.db.query(query("trigger_code_for_update"), [trigger])
-        if rows and rows[0]["code_digest"] != definition.deployed:
-            raise FitError(
-                f'motion trigger "{trigger}": its code was deployed again while this fit ran',
-                hint="the fit is retried with the deployed code",
-            )
-
-    def _user_path(self, schemas: list[str] | None) -> None:
+    def _user_path(self, schemas: list[str] | None) -> str:
+        """The statement that sets the search_path (and jit) user code runs with."""
         if schemas is None:  # not recorded: the connection's own default
             path = self._default_path
         else:
             composed = sql.SQL(", ").join([*map(sql.Identifier, schemas), sql.SQL("pg_temp")])
             path = composed.as_string(self.conn)
-        self.conn.execute(_USER_PATH, [path, self._default_jit])
+        statement = sql.SQL(_USER_PATH.replace("%s", "{}"))
+        return statement.format(sql.Literal(path), sql.Literal(self._default_jit)).as_string(
+            self.conn
+        )
 
     def _check_transaction(self, trigger: str) -> None:
         status = self.conn.info.transaction_status
@@ -244,11 +293,16 @@ class FitComputer:
             )
 
     def _typed_groups(
-        self, trigger: str, events: list[Event], definition: Definition, source: sql.Composable
-    ) -> list[tuple[RouteInfo, list[Event]]]:
-        """``events`` by consecutive route, each row read back as PL/Python would see it."""
+        self, trigger: str, events: list[Event], definition: Definition, source: sql.Composable,
+        then: str,
+    ) -> list[tuple[RouteInfo, list[Event]]]:  # fmt: skip
+        """``events`` by consecutive route, each row read back as PL/Python would see it; then
+        the statement ``then`` (without parameters), in the same round trip as the last read."""
         groups = _groups(events, definition)
-        for route, group in groups:
+        reads = [i for i, (route, _) in enumerate(groups) if route.schedule is None]
+        if not reads:
+            self.conn.execute(then)
+        for i, (route, group) in enumerate(groups):
             if route.schedule is not None:
                 continue  # a firing has no row
             row_type = definition.row_types.get(route.ordinal)
@@ -257,14 +311,19 @@ class FitComputer:
                     f'motion trigger "{trigger}": the relation of route {route.ordinal} '
                     f"({route.relation}) no longer exists"
                 )
+            ids = [e.id for e in group]
             statement = sql.SQL(
                 "SELECT j.id, r.* FROM {} j CROSS JOIN LATERAL "
                 "pg_catalog.jsonb_populate_record(NULL::{}, j.row_data) r "
-                "WHERE j.id = ANY ($1::pg_catalog.int8[])"
-            ).format(source, row_type)
-            names, rows = self.user_db.fetch(
-                statement.as_string(self.conn), [[e.id for e in group]]
+                "WHERE j.id = ANY ({}::pg_catalog.int8[])"
             )
+            if i == reads[-1]:  # the ids inline: no parameters, so ``then`` can follow
+                array = sql.Literal("{" + ",".join(str(int(e)) for e in ids) + "}")
+                text = statement.format(source, row_type, array).as_string(self.conn)
+                names, rows = self.user_db.fetch(f"{text}; {then}")
+            else:
+                text = statement.format(source, row_type, sql.SQL("$1")).as_string(self.conn)
+                names, rows = self.user_db.fetch(text, [ids])
             hidden = definition.hidden.get(route.ordinal, frozenset())
             typed = {
                 row[0]: {n: v for n, v in zip(names[1:], row[1:], strict=True) if n not in hidden}

@@ -24,6 +24,7 @@ class FitResult:
     status: str
     version: int | None = None
     error: str = ""
+    seconds: float = 0.0  # ok: how long the fit call took in the fit process
 
 
 def _die_with_parent() -> None:
@@ -76,7 +77,8 @@ def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
                     # commit that did land is refused by the run fence: LostRun)
                     if not retry or not conn.broken:
                         raise
-            pipe.send(FitResult("ok", version=version))
+            seconds = computer.last_seconds if computer is not None else 0.0
+            pipe.send(FitResult("ok", version=version, seconds=seconds))
         except LostRun:
             pipe.send(FitResult("lost"))
         except Exception as e:

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from motion_pg.drift.sql_entry import after_setup
-from motion_pg.errors import UserCodeError
+from motion_pg.errors import FitError, UserCodeError
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
 from motion_pg.runtime.state import head_version, write_version
@@ -42,7 +42,7 @@ def refit(computer: FitComputer, claim: Claim, horizon: int, motion_path: str) -
     with conn.transaction():
         conn.execute(motion_path)
         definition, _, search_path = computer._definition(claim.trigger)
-        computer._user_path(search_path)
+        conn.execute(computer._user_path(search_path))
         ctx = Context(claim.trigger, 0, MappingProxyType({}), definition.params, computer.user_db)
         try:
             state = definition.instance.setup(ctx)
@@ -53,12 +53,23 @@ def refit(computer: FitComputer, claim: Claim, horizon: int, motion_path: str) -
         computer._check_transaction(claim.trigger)
         conn.execute(motion_path)
         pickled = pickled_state(claim.trigger, checked)
-        computer._check_deployed(claim.trigger, definition)
+        _check_deployed(db, claim.trigger, definition.deployed)
         version = _commit(db, claim, pickled, max(horizon, *(e.id for e in claim.events)))
         if definition.code_digest is not None:
             db.query(query("set_version_code"), [claim.trigger, version, definition.code_digest])
         after_setup(db, claim.trigger, definition.settings, "refit")
         return version
+
+
+def _check_deployed(db: PgDatabase, trigger: str, deployed: str | None) -> None:
+    """Refuse to commit a refit whose code was replaced by a deploy while it ran (the row lock
+    makes deploys and this commit serial); the retry runs the new code."""
+    rows = db.query(query("trigger_code_for_update"), [trigger])
+    if rows and rows[0]["code_digest"] != deployed:
+        raise FitError(
+            f'motion trigger "{trigger}": its code was deployed again while this refit ran',
+            hint="the refit is retried with the deployed code",
+        )
 
 
 def _commit(db: PgDatabase, claim: Claim, pickled: dict[str, bytes], horizon: int) -> int:

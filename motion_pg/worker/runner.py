@@ -22,9 +22,18 @@ from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
 from motion_pg.worker.async_loop import AsyncLoop, drain
+from motion_pg.worker.budget import (
+    DEFAULT_BYTES,
+    DEFAULT_EVENTS,
+    DEFAULT_SECONDS,
+    PROBE,
+    Budget,
+    Limits,
+)
 from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.drift import DriftWatch
+from motion_pg.worker.folding import claim_rows, row_of
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
 from motion_pg.worker.logs import log_context
@@ -40,6 +49,8 @@ _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 # and pruning round (once a minute)
 PRUNE_BATCH = 1000
 PRUNE_ROUNDS = 20
+# how old the settings a fit call runs with (fit_timeout, fit_batch_time) may be, in seconds
+SETTINGS_TTL = 1.0
 
 
 class Worker:
@@ -56,7 +67,9 @@ class Worker:
         *,
         poll_interval: float = 1.0,
         lease_seconds: float = 30.0,
-        fit_batch: int = 100,
+        fit_batch: int = DEFAULT_EVENTS,
+        fit_batch_bytes: int = DEFAULT_BYTES,
+        fit_batch_time: float = DEFAULT_SECONDS,
         fit_timeout: float = 600.0,
         grace_seconds: float = 30.0,
         prune_after: float = 600.0,
@@ -68,6 +81,7 @@ class Worker:
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.fit_batch = fit_batch
+        self.budget = Budget(Limits(fit_batch, fit_batch_bytes, fit_batch_time))
         self.fit_timeout = fit_timeout
         self.grace_seconds = grace_seconds
         self.prune_after = prune_after
@@ -88,6 +102,7 @@ class Worker:
         self.scheduler = Scheduler(poll_interval)
         self.infer_threads = infer_threads  # async infer (infer_mode = 'async'); 0: none here
         self.drift = DriftWatch(max(2.0, 10 * poll_interval))
+        self._read_settings: dict[str, tuple[float, Settings]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -266,9 +281,17 @@ class Worker:
         excluded = self.code_gate.excluded + held_triggers(conn)  # refit policies
         for _ in range(3):
             try:
-                rows = PgDatabase(conn).query(
-                    query("claim_jobs"),
-                    [self.worker_id, self.lease_seconds, self.fit_batch, excluded],
+                rows = claim_rows(
+                    conn,
+                    [
+                        self.worker_id,
+                        self.lease_seconds,
+                        self.fit_batch,
+                        excluded,
+                        self.budget.caps_json(),
+                        PROBE,
+                        self.budget.limits.bytes,
+                    ],
                 )
                 break
             except psycopg.errors.UniqueViolation:
@@ -285,7 +308,11 @@ class Worker:
             )
             return self.claim(conn)
         refit = any(r["op"] == "REFIT" for r in rows)  # a refit rebuilds the reference: it runs
-        if not refit and self.drift.holds(conn, trigger, max(r["id"] for r in rows)):
+        if (
+            not refit
+            and self._recent_settings(conn, trigger).on_drift == "pause"
+            and self.drift.holds(conn, trigger, max(r["id"] for r in rows))
+        ):
             # on_drift = 'pause' and these events drifted: hand them back unspent, unfitted
             PgDatabase(conn).query(
                 query("release_runs"), [self.worker_id, True, "held: the events drifted"]
@@ -293,7 +320,7 @@ class Worker:
             return None
         events = sorted(
             (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
-                   row=r["row_data"]) for r in rows),
+                   row=row_of(r["op"], r["row_data"])) for r in rows),
             key=lambda e: e.id,
         )  # fmt: skip
         return Claim(run_id=rows[0]["run_id"], trigger=rows[0]["trigger_name"], events=events,
@@ -332,9 +359,19 @@ class Worker:
             log.warning("cannot read the settings of %s (%s); using the defaults", trigger, e)
             return Settings()
 
+    def _recent_settings(self, conn: psycopg.Connection[Any], trigger: str) -> Settings:
+        """The settings of ``trigger`` read at most ``SETTINGS_TTL`` seconds ago: a fit call does
+        not pay a round trip for them (a failure reads them afresh)."""
+        now = time.monotonic()
+        read_at, settings = self._read_settings.get(trigger, (float("-inf"), Settings()))
+        if now - read_at > SETTINGS_TTL:
+            settings = self._settings(conn, trigger)
+            self._read_settings[trigger] = (now, settings)
+        return settings
+
     def _process(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
         assert self._fit is not None
-        settings = self._settings(conn, claim.trigger)
+        settings = self._recent_settings(conn, claim.trigger)
         timeout = settings.fit_timeout or self.fit_timeout
         started = time.monotonic()
         result = self._fit.run(claim, timeout, abort=lambda: time.monotonic() > self._stop_deadline)
@@ -355,6 +392,8 @@ class Worker:
             return
         version = result.version
         self.fitted_events += len(claim.events)
+        seconds = result.seconds or time.monotonic() - started
+        self.budget.observe(claim.trigger, len(claim.events), seconds, settings)
         log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
                  (time.monotonic() - started) * 1000,
                  f" -> version {version}" if version is not None else "")  # fmt: skip

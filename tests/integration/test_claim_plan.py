@@ -123,7 +123,7 @@ def _assert_bounded_scans(plan: dict[str, Any]) -> None:
 
 
 def _check_claim(conn: psycopg.Connection[Any], described: str) -> None:
-    plan = _explain(conn, "claim_jobs", ["test-worker", 30.0, BATCH, []])
+    plan = _explain(conn, "claim_jobs", ["test-worker", 30.0, BATCH, [], "{}", BATCH, 1 << 30])
     described += _describe(plan)
     assert plan["Actual Rows"] == BATCH, described
     _assert_bounded_scans(plan)
@@ -135,7 +135,9 @@ def _check_claim(conn: psycopg.Connection[Any], described: str) -> None:
 
 
 def _check_finish(conn: psycopg.Connection[Any], described: str) -> None:
-    claimed = psycopg.RawCursor(conn).execute(query("claim_jobs"), ["gone", 30.0, BATCH, []])
+    claimed = psycopg.RawCursor(conn).execute(
+        query("claim_jobs"), ["gone", 30.0, BATCH, [], "{}", BATCH, 1 << 30]
+    )
     run = claimed.fetchall()[0][0]
     conn.execute("UPDATE motion.runs SET lease_until = now() - interval '1 hour' WHERE id = %s",
                  [run])  # fmt: skip

@@ -89,7 +89,9 @@ def test_claim_query_uses_the_pending_index(conn: psycopg.Connection[Any]) -> No
         " SELECT 't' || (g % 3), 0, 'r', 'INSERT', '{}' FROM generate_series(1, 100) g"
     )
     conn.execute("ANALYZE motion.jobs")
-    plan = PgDatabase(conn).query("EXPLAIN " + query("claim_jobs"), ["w", 30.0, 100, []])
+    plan = PgDatabase(conn).query(
+        "EXPLAIN " + query("claim_jobs"), ["w", 30.0, 100, [], "{}", 100, 1 << 30]
+    )
     text = "\n".join(r["QUERY PLAN"] for r in plan)
     assert "jobs_pending_by_trigger" in text, text
     assert "Seq Scan on jobs" not in text, text
