@@ -21,6 +21,7 @@ from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
+from motion_pg.worker.backpressure import Shedder
 from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
@@ -82,6 +83,7 @@ class Worker:
         self._was_connected = False
         self._pruned = 0.0
         self.scheduler = Scheduler(poll_interval)
+        self.shedder = Shedder()  # discard_after / keep_latest, before each claim
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -108,6 +110,7 @@ class Worker:
                     conn = self._connected()
                     self._housekeeping(conn)
                     self.scheduler.step(conn)
+                    self.shedder.step(conn)
                     claim = self.claim(conn)
                     delay = 0.1
                     if claim is None:
