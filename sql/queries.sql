@@ -791,3 +791,28 @@ GROUP BY t.name ORDER BY t.name
 -- name: record_violation
 INSERT INTO motion.violations (trigger_name, stage, relation, row_key, column_name, value, problem)
 VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
+
+-- name: chain_routes
+-- Every route on the relations $1 with what motion_pg.compiler.chains orders them by.
+SELECT r.trigger_name, r.ordinal, r.relation::oid::bigint AS relid,
+       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS relation,
+       n.nspname::text AS schema, c.relname::text AS name, r.columns, r.outputs,
+       r.infer_method, r.fit_method, r.key_columns, r.pg_triggers, r.chain_depth,
+       r.chain_columns, t.enabled, (t.settings).fire_on_replica AS fire_on_replica
+FROM motion.routes r
+JOIN motion.triggers t ON t.name = r.trigger_name
+JOIN pg_catalog.pg_class c ON c.oid = r.relation
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE r.relation = ANY ($1::oid[])
+ORDER BY r.relation, r.trigger_name, r.ordinal
+
+-- name: route_relids
+SELECT DISTINCT r.relation::oid::bigint AS relid FROM motion.routes r WHERE r.trigger_name = $1
+
+-- name: set_route_outputs
+UPDATE motion.routes SET outputs = $3::text[] WHERE trigger_name = $1 AND ordinal = $2::integer
+
+-- name: set_route_chain
+UPDATE motion.routes SET chain_depth = $3::integer, chain_columns = $4::text[],
+       pg_triggers = $5::text[]
+WHERE trigger_name = $1 AND ordinal = $2::integer

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from motion_pg.compiler import checks, deploys, lineage, schedules
+from motion_pg.compiler import chains, checks, deploys, lineage, schedules
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.dsl import generate
@@ -55,6 +55,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     scheduled = schedules.resolve(stmt, instance)
     path = recorded_path(session.caller_path)
     made = lineage.existing(session.db, stmt.name)  # OR REPLACE keeps these lineage columns
+    before = chains.relids_of(session.db, stmt.name)  # OR REPLACE: their chains change too
     if existing is not None:
         drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
         catalog.delete_routes(stmt.name)
@@ -74,6 +75,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
             )
         names = create_route_triggers(session.db, stmt.name, route, batch=batch)
         catalog.insert_route(stmt.name, route, names)
+    chains.link(session.db, stmt.name, instance, stmt.using, before)  # order; refuse cycles
     schedules.write(session.db, stmt.name, scheduled)
     lineage.apply(session.db, stmt.name, enabled=settings.lineage, always=False, made=made)
     # disables the standby fit triggers of batch routes; ALWAYS with fire_on_replica
