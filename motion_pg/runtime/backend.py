@@ -22,7 +22,7 @@ from typing import Any
 
 from motion_pg.errors import InferError, MotionError, UnknownTrigger
 from motion_pg.queries import query
-from motion_pg.runtime import identity, latency, loader, outputs, stamping
+from motion_pg.runtime import identity, latency, loader, outputs, stamping, violations
 from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
 from motion_pg.runtime.routes import BatchMethod, InferMethod, LoadedTrigger, Route, one_row
 from motion_pg.runtime.state import BlobCache
@@ -267,6 +267,8 @@ def infer_row(plpy: Any, td: Mapping[str, Any]) -> str | None:
             )
         else:
             done = outputs.infer_one(plpy, loaded, route, td["new"], inserting=inserting)
+        if loaded.settings.expect is not None:  # the row as stored, outputs included
+            violations.check_rows(plpy, loaded, route, [td["new"]])
     except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
         raise e.with_traceback(None) from None
     column = route.stamp_column

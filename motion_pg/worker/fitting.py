@@ -23,6 +23,7 @@ from motion_pg.runtime import identity, loader
 from motion_pg.runtime.state import BlobCache, head_version
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
+from motion_pg.worker import validation
 from motion_pg.worker.committing import Claim, LostRun, check_updates, commit_fit, pickled_state
 from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
@@ -74,6 +75,7 @@ class Definition:
             )
             for r in routes
         }
+        self.keys = {r["ordinal"]: list(r["key_columns"] or ()) for r in routes}
         for s in schedules:  # scheduled routes: events without a row
             self.routes[s["ordinal"]] = RouteInfo(
                 ordinal=s["ordinal"], relation="", columns=None, infer=None, fit=s["fit_method"],
@@ -186,6 +188,7 @@ class FitComputer:
             else MappingProxyType({})
         )
         groups = self._typed_groups(trigger, events, definition, source)
+        groups = validation.screen(self.db, trigger, definition.settings, definition.keys, groups)
         self._user_path(search_path)
         merged: dict[str, Any] = {}
         # consecutive events of one route go to one call; a later call sees earlier updates

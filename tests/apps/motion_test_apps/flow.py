@@ -86,7 +86,7 @@ class Scorer(motion_pg.Trigger):
         return {"seen": []}
 
     def infer(self, row: dict[str, Any], ctx: Context) -> dict[str, Any]:
-        return {"score": row["value"] / 10}
+        return {"score": None if row["value"] is None else row["value"] / 10}
 
     def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
         return {"seen": [*ctx.state["seen"], *(e.row["value"] for e in events)]}
