@@ -122,7 +122,9 @@ class Settings:
     """A trigger's system settings, with their defaults.
 
     ``None`` for ``fit_batch`` and ``fit_timeout`` means the worker's own default
-    (``--fit-batch``, ``--fit-timeout``).
+    (``--fit-batch``, ``--fit-timeout``); for ``discard_after`` and ``keep_latest`` (backpressure,
+    :mod:`motion_pg.worker.backpressure`) keep every event; for ``expect`` no expectations
+    (:mod:`motion_pg.runtime.expect`).
     """
 
     fit_batch: int | None = None
