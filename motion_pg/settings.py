@@ -87,6 +87,30 @@ def _interval(name: str, value: Literal) -> float:
     return _seconds(name, value, allow_zero=True)
 
 
+def _after(name: str, value: Literal) -> float:
+    """An interval (see :func:`_interval`) of more than zero seconds."""
+    seconds = _interval(name, value)
+    if seconds <= 0:
+        raise InvalidSetting(
+            f"setting {name} must be an interval of more than zero seconds, got {value!r}",
+            hint=f"write {name} = '10 minutes', or {name} = NULL to keep every event",
+        )
+    return seconds
+
+
+def _expectations(name: str, value: Literal) -> str:
+    """A JSON object of per-column expectations, checked (motion_pg.runtime.expect) and kept as
+    its canonical text."""
+    from motion_pg.runtime.expect import parse
+
+    if not isinstance(value, str):
+        raise InvalidSetting(
+            f"setting {name} must be a JSON object in a string, got {value!r}",
+            hint=f'write {name} = \'{{"score": {{"min": 0, "max": 1}}}}\'',
+        )
+    return parse(name, value).text
+
+
 def _bool(name: str, value: Literal) -> bool:
     if not isinstance(value, bool):
         raise InvalidSetting(f"setting {name} must be true or false, got {value!r}")
@@ -115,6 +139,9 @@ class Settings:
     data, and as many as its measured cost per event fits in ``fit_batch_time`` seconds.
     ``None`` for ``ray_address`` means ``'auto'`` (the Ray cluster the worker's host knows of).
     ``executor = 'ray'`` computes fits as Ray tasks.
+    For ``discard_after`` and ``keep_latest`` (backpressure, :mod:`motion_pg.worker.backpressure`)
+    ``None`` keeps every event; for ``expect`` it means no expectations
+    (:mod:`motion_pg.runtime.expect`).
     """
 
     fit_batch: int | None = None
@@ -136,6 +163,10 @@ class Settings:
     drift_window: int = 500
     fit_batch_bytes: int | None = None
     fit_batch_time: float | None = None
+    discard_after: float | None = None
+    keep_latest: int | None = None
+    expect: str | None = None
+    on_violation: str = "raise"
 
     # how each setting's literal is checked and converted; every field has one
     CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
@@ -158,6 +189,10 @@ class Settings:
         "drift_window": _positive_int,
         "fit_batch_bytes": _positive_int,
         "fit_batch_time": _seconds,
+        "discard_after": _after,
+        "keep_latest": _positive_int,
+        "expect": _expectations,
+        "on_violation": _choice("raise", "record"),
     }
 
     @classmethod

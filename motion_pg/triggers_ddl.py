@@ -19,7 +19,7 @@ fitted once it is enabled again).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -86,14 +86,19 @@ def resolve_route(
     )
 
 
-def pg_trigger_name(trigger: str, ordinal: int, kind: str) -> str:
-    """A Postgres trigger name for a route, within the 63-byte identifier limit."""
-    name = f"motion_{trigger}_{ordinal}_{kind}"
+def pg_trigger_name(trigger: str, ordinal: int, kind: str, depth: int = 0) -> str:
+    """A Postgres trigger name for a route, within the 63-byte identifier limit.
+
+    ``depth`` is the route's place in its relation's chain (:mod:`motion_pg.compiler.chains`):
+    Postgres fires a relation's triggers in the byte order of their names, and ``motion|NN_…``
+    sorts after every ``motion_…`` name (and before the ``motion~…`` lineage guards)."""
+    head = "motion_" if depth == 0 else f"motion|{depth:02d}_"
+    name = f"{head}{trigger}_{ordinal}_{kind}"
     if len(name.encode()) <= 63:
         return name
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
     short = trigger.encode()[:30].decode(errors="ignore")
-    return f"motion_{short}_{digest}_{ordinal}_{kind}"
+    return f"{head}{short}_{digest}_{ordinal}_{kind}"
 
 
 def infer_mode(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> str:
@@ -128,15 +133,22 @@ def infer_mode(db: PlpyDatabase, trigger: str, route: ResolvedRoute) -> str:
 
 
 def create_route_triggers(
-    db: PlpyDatabase, trigger: str, route: ResolvedRoute, *, batch: bool, deferred: bool = False
-) -> list[str]:
+    db: PlpyDatabase, trigger: str, route: ResolvedRoute, *, batch: bool, deferred: bool = False,
+    depth: int = 0, upstream: Sequence[str] | None = (),
+) -> list[str]:  # fmt: skip
     """Create the route's Postgres triggers (``batch``: the route's INSERTs are inferred in batch
-    mode, ``deferred``: by the worker after commit, see :func:`infer_mode`); returns their names."""
+    mode, ``deferred``: by the worker after commit, see :func:`infer_mode`); returns their names.
+
+    ``depth`` and ``upstream`` place the route in its relation's chain: its triggers are named for
+    its depth, and its UPDATE triggers also fire when the statement sets one of the ``upstream``
+    columns (the inputs of the routes whose outputs it reads; None: any column), since an upstream
+    infer may then change the route's own columns (its WHEN clause still tests those)."""
     table = sql.Identifier(route.schema, route.table)
     args = sql.SQL(", ").join([sql.Literal(trigger), sql.Literal(str(route.ordinal))])
     cols = route.columns
+    fire = None if cols is None or upstream is None else list(dict.fromkeys([*cols, *upstream]))
     of_cols = (
-        sql.SQL(" OF ") + sql.SQL(", ").join(map(sql.Identifier, cols)) if cols else sql.SQL("")
+        sql.SQL(" OF ") + sql.SQL(", ").join(map(sql.Identifier, fire)) if fire else sql.SQL("")
     )
     changed = (
         sql.SQL(" OR ").join(
@@ -148,14 +160,14 @@ def create_route_triggers(
     made: list[tuple[str, sql.Composable]] = []
 
     def add(kind: str, template: str, **parts: sql.Composable) -> None:
-        name = pg_trigger_name(trigger, route.ordinal, kind)
+        name = pg_trigger_name(trigger, route.ordinal, kind, depth)
         made.append((name, sql.SQL(template).format(name=sql.Identifier(name), table=table,
                                                     args=args, **parts)))  # fmt: skip
 
     if route.infer is not None and deferred:
         made.extend(
             asynchronous.record_triggers(
-                lambda kind: pg_trigger_name(trigger, route.ordinal, kind),
+                lambda kind: pg_trigger_name(trigger, route.ordinal, kind, depth),
                 table,
                 args,
                 cols,

@@ -1224,3 +1224,115 @@ WITH t AS (
 SELECT EXISTS (SELECT 1 FROM t) AS found, coalesce((SELECT code_ok FROM t), false) AS code_ok,
        EXISTS (SELECT 1 FROM fenced) AS fenced, (SELECT version FROM new) AS version,
        (SELECT parent FROM go) AS parent
+
+-- == flow ==
+-- Backpressure, chains and validation (motion_pg.worker.backpressure, motion_pg.compiler.chains,
+-- motion_pg.runtime.expect).
+
+-- name: shed_backlog
+-- Run by the worker before each claim: drops the pending events of enabled triggers that
+-- discard_after makes too old or keep_latest puts beyond the newest n, and records how many per
+-- trigger, reason and minute in motion.discards (never silently). Scheduled firings are never
+-- dropped. Each step is an index range on (trigger_name, id): the cut for keep_latest is the
+-- (n+1)-th newest pending event, the cut for discard_after the oldest pending event young enough
+-- to stay; only events below a cut are visited. Events a claimer holds are skipped (SKIP LOCKED),
+-- and the DELETE rechecks that an event is still pending.
+WITH policy AS MATERIALIZED (
+    SELECT t.name, (t.settings).keep_latest AS keep_latest,
+           pg_catalog.now() - pg_catalog.make_interval(secs => (t.settings).discard_after)
+               AS older_than
+    FROM motion.triggers t
+    WHERE t.enabled
+      AND ((t.settings).discard_after IS NOT NULL OR (t.settings).keep_latest IS NOT NULL)
+), cut AS MATERIALIZED (
+    SELECT p.name, p.older_than,
+           CASE WHEN p.keep_latest IS NOT NULL THEN  -- (OFFSET NULL would mean OFFSET 0)
+               (SELECT j.id FROM motion.jobs j
+                WHERE (j.trigger_name, j.id) >= (p.name, 0)
+                  AND (j.trigger_name, j.id) <= (p.name, 9223372036854775807)
+                  AND j.state = 'pending' AND j.op <> 'SCHEDULE'
+                ORDER BY j.trigger_name DESC, j.id DESC
+                OFFSET p.keep_latest LIMIT 1) END AS latest_cut,
+           CASE WHEN p.older_than IS NOT NULL THEN coalesce(
+               (SELECT j.id - 1 FROM motion.jobs j
+                WHERE (j.trigger_name, j.id) >= (p.name, 0)
+                  AND (j.trigger_name, j.id) <= (p.name, 9223372036854775807)
+                  AND j.state = 'pending' AND j.created_at >= p.older_than
+                ORDER BY j.trigger_name, j.id LIMIT 1),
+               9223372036854775807) END AS age_cut
+    FROM policy p
+), doomed AS MATERIALIZED (
+    SELECT d.id, c.name,
+           CASE WHEN d.id <= c.latest_cut THEN 'keep_latest' ELSE 'discard_after' END AS reason
+    FROM cut c
+    CROSS JOIN LATERAL (
+        SELECT j.id FROM motion.jobs j
+        WHERE (j.trigger_name, j.id) >= (c.name, 0)
+          AND (j.trigger_name, j.id) <= (c.name, greatest(c.latest_cut, c.age_cut))
+          AND j.state = 'pending' AND j.op <> 'SCHEDULE'
+          AND (j.id <= c.latest_cut OR j.created_at < c.older_than)
+        FOR UPDATE SKIP LOCKED
+    ) d
+), gone AS (
+    DELETE FROM motion.jobs j USING doomed d
+    WHERE j.id = d.id AND j.state = 'pending'
+    RETURNING j.trigger_name, d.reason, j.created_at
+), counted AS (
+    SELECT trigger_name, reason, count(*) AS events, min(created_at) AS oldest,
+           max(created_at) AS newest
+    FROM gone GROUP BY trigger_name, reason
+), recorded AS (
+    INSERT INTO motion.discards AS x (trigger_name, reason, minute, events, oldest_created_at,
+                                      newest_created_at, last_at)
+    SELECT trigger_name, reason, pg_catalog.date_trunc('minute', pg_catalog.now()), events,
+           oldest, newest, pg_catalog.now()
+    FROM counted
+    ON CONFLICT (trigger_name, reason, minute) DO UPDATE
+    SET events = x.events + excluded.events,
+        oldest_created_at = least(x.oldest_created_at, excluded.oldest_created_at),
+        newest_created_at = greatest(x.newest_created_at, excluded.newest_created_at),
+        last_at = excluded.last_at
+)
+SELECT trigger_name, reason, events FROM counted ORDER BY trigger_name, reason
+
+-- name: backlog_status
+-- Per trigger: its backlog policy, the events discarded so far (and when last) per reason.
+SELECT t.name,
+       (t.settings).discard_after AS discard_after, (t.settings).keep_latest AS keep_latest,
+       coalesce(sum(d.events) FILTER (WHERE d.reason = 'discard_after'), 0)::bigint
+           AS discarded_too_old,
+       coalesce(sum(d.events) FILTER (WHERE d.reason = 'keep_latest'), 0)::bigint
+           AS discarded_beyond_latest,
+       max(d.last_at) AS last_discard_at,
+       (SELECT count(*) FROM motion.violations v WHERE v.trigger_name = t.name) AS violations
+FROM motion.triggers t LEFT JOIN motion.discards d ON d.trigger_name = t.name
+GROUP BY t.name ORDER BY t.name
+
+-- name: record_violation
+INSERT INTO motion.violations (trigger_name, stage, relation, row_key, column_name, value, problem)
+VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)
+
+-- name: chain_routes
+-- Every route on the relations $1 with what motion_pg.compiler.chains orders them by.
+SELECT r.trigger_name, r.ordinal, r.relation::oid::bigint AS relid,
+       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS relation,
+       n.nspname::text AS schema, c.relname::text AS name, r.columns, r.outputs,
+       r.infer_method, r.fit_method, r.key_columns, r.pg_triggers, r.chain_depth,
+       r.chain_columns, t.enabled, (t.settings).fire_on_replica AS fire_on_replica
+FROM motion.routes r
+JOIN motion.triggers t ON t.name = r.trigger_name
+JOIN pg_catalog.pg_class c ON c.oid = r.relation
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE r.relation = ANY ($1::oid[])
+ORDER BY r.relation, r.trigger_name, r.ordinal
+
+-- name: route_relids
+SELECT DISTINCT r.relation::oid::bigint AS relid FROM motion.routes r WHERE r.trigger_name = $1
+
+-- name: set_route_outputs
+UPDATE motion.routes SET outputs = $3::text[] WHERE trigger_name = $1 AND ordinal = $2::integer
+
+-- name: set_route_chain
+UPDATE motion.routes SET chain_depth = $3::integer, chain_columns = $4::text[],
+       pg_triggers = $5::text[]
+WHERE trigger_name = $1 AND ordinal = $2::integer

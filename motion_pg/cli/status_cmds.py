@@ -24,6 +24,7 @@ console = Console(highlight=False)
 @json_option
 def status(dsn: str | None, as_json: bool) -> None:
     """Triggers, serving versions, queue depth, oldest pending age and failures."""
+    from motion_pg.cli import backlog
     from motion_pg.cli.code_check import check_code
     from motion_pg.pg import PgDatabase
     from motion_pg.queries import query
@@ -31,11 +32,15 @@ def status(dsn: str | None, as_json: bool) -> None:
     try:
         with connect(resolve_dsn(dsn)) as conn:
             rows = PgDatabase(conn).query(query("status"))
+            backlogs = backlog.read(PgDatabase(conn))
             code = check_code(conn)
     except MotionError as e:
         raise click.ClickException(f"{e}\n({type(e).__name__}, sqlstate {e.sqlstate})") from e
     if as_json:
-        echo_json([_as_json(r, code.get(r["name"])) for r in rows])
+        echo_json([{**_as_json(r, code.get(r["name"])),
+                    "backlog": backlog.as_json(r, backlogs.get(r["name"])),
+                    "violations": (backlogs.get(r["name"]) or {}).get("violations", 0)}
+                   for r in rows])  # fmt: skip
         return
     print_rows(
         console,
@@ -56,6 +61,7 @@ def status(dsn: str | None, as_json: bool) -> None:
           json.dumps(_changed(r["settings"]))]
          for r in rows],
     )  # fmt: skip
+    backlog.show(console, rows, backlogs)
     for check in code.values():
         if check.warning:
             console.print(f"[yellow]warning:[/yellow] {check.warning}", soft_wrap=True)

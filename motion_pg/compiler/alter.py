@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from motion_pg.compiler import checks, deploys, experiments, lineage
+from motion_pg.compiler import chains, checks, deploys, experiments, lineage
 from motion_pg.compiler.catalog import Catalog, unknown
 from motion_pg.compiler.create import run_setup
 from motion_pg.compiler.session import Session, recorded_path
@@ -168,9 +168,11 @@ def drop(session: Session, catalog: Catalog, stmt: DropMotionTrigger) -> str:
         raise unknown(stmt.name)
     catalog.lock(stmt.name)
     experiments.check_drop(session.db, stmt.name)
+    relids = chains.relids_of(session.db, stmt.name)
     drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
     lineage.drop_columns(session.db, stmt.name)
     catalog.delete(stmt.name)
+    chains.rechain(session.db, relids)  # the triggers downstream of it move up
     return f"DROP MOTION TRIGGER {stmt.name}"
 
 

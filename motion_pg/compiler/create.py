@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from motion_pg.async_triggers import async_notice
-from motion_pg.compiler import checks, deploys, experiments, lineage, policies, schedules
+from motion_pg.compiler import chains, checks, deploys, experiments, lineage, policies, schedules
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.drift.sql_entry import after_setup
@@ -58,6 +58,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     experiments.check(catalog, stmt, routes)
     path = recorded_path(session.caller_path)
     made = lineage.existing(session.db, stmt.name)  # OR REPLACE keeps these lineage columns
+    before = chains.relids_of(session.db, stmt.name)  # OR REPLACE: their chains change too
     if existing is not None:
         backfill.supersede(session.plpy, stmt.name)  # it visits routes being replaced
         drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
@@ -85,6 +86,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
             session.db, stmt.name, route, batch=batch, deferred=mode == "async"
         )
         catalog.insert_route(stmt.name, route, names)
+    chains.link(session.db, stmt.name, instance, stmt.using, before)  # order; refuse cycles
     schedules.write(session.db, stmt.name, scheduled)
     policies.write(session.db, stmt)
     # a shadow writes nothing into rows: it gets its lineage column when PROMOTE makes it serve

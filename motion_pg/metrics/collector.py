@@ -55,6 +55,7 @@ class CatalogCollector:
         self._folded = 0.0
         self._async: list[dict[str, Any]] = []  # async_metrics rows of the last scrape
         self._lock = threading.Lock()  # the HTTP server may serve two scrapes at once
+        self._backlog: dict[str, dict[str, Any]] = {}  # backlog_status rows of the last scrape
 
     def _db(self) -> PgDatabase:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -105,6 +106,7 @@ class CatalogCollector:
                 log.warning("metrics: cannot fold infer latency rows: %s", str(e).strip())
         self._fits.update(db)
         self._async = db.query(query("async_metrics"))
+        self._backlog = {r["name"]: r for r in db.query(query("backlog_status"))}
         return db.query(query("metrics_triggers"))
 
     def _families(self, rows: list[dict[str, Any]]) -> Iterator[Metric]:
@@ -137,8 +139,20 @@ class CatalogCollector:
             )  # fmt: skip
         yield errors
         yield latency
+        yield self._discarded([r["name"] for r in rows])
         yield from self._fit_families([r["name"] for r in rows])
         yield from async_families(self._async)
+
+    def _discarded(self, names: list[str]) -> Metric:
+        family = CounterMetricFamily(
+            "motion_events_discarded", "pending fit events dropped by backpressure "
+            "(discard_after, keep_latest; motion.discards)", labels=[*_LABELS, "reason"],
+        )  # fmt: skip
+        for name in names:
+            row = self._backlog.get(name, {})
+            family.add_metric([name, "discard_after"], float(row.get("discarded_too_old", 0)))
+            family.add_metric([name, "keep_latest"], float(row.get("discarded_beyond_latest", 0)))
+        return family
 
     def _fit_families(self, names: list[str]) -> Iterator[Metric]:
         duration = HistogramMetricFamily(

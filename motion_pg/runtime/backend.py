@@ -22,7 +22,15 @@ from typing import Any
 
 from motion_pg.errors import InferError, MotionError, UnknownTrigger
 from motion_pg.queries import query
-from motion_pg.runtime import experiments, identity, latency, loader, outputs, stamping
+from motion_pg.runtime import (
+    experiments,
+    identity,
+    latency,
+    loader,
+    outputs,
+    stamping,
+    violations,
+)
 from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
 from motion_pg.runtime.routes import BatchMethod, InferMethod, LoadedTrigger, Route, one_row
 from motion_pg.runtime.state import BlobCache
@@ -264,11 +272,17 @@ def infer_row(plpy: Any, td: dict[str, Any]) -> str | None:
         stamping.fresh_stamp(plpy, loaded, route)
     inserting = td["event"] == "INSERT"
     infer = outputs.infer_one if loaded.experiment is None else experiments.infer_one
+    # expectations check the row as stored: infer may hand back only the columns it changed
+    stored = dict(td["new"]) if loaded.settings.expect is not None else None
     try:
         if name in _sampling:  # this statement's infer latency is sampled (runtime.latency)
             done = latency.timed(name, infer, plpy, loaded, route, td, inserting=inserting)
         else:
             done = infer(plpy, loaded, route, td, inserting=inserting)
+        if stored is not None:  # the row as stored, outputs included
+            if done == "MODIFY":
+                stored.update(td["new"])
+            violations.check_rows(plpy, loaded, route, [stored])
     except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
         raise e.with_traceback(None) from None
     column = route.stamp_column

@@ -35,7 +35,7 @@ from typing import Any
 from psycopg import sql
 
 from motion_pg.errors import InferError
-from motion_pg.runtime import backend, stamping, stamps
+from motion_pg.runtime import backend, stamping, stamps, violations
 from motion_pg.runtime.outputs import (
     convert_into,
     describe,
@@ -69,6 +69,9 @@ def infer_inserted(plpy: Any, td: Mapping[str, Any]) -> None:
         stamping.fresh_stamp(plpy, loaded, route)
     try:
         outputs, flags = _infer(plpy, loaded, route, rows)
+        if loaded.settings.expect is not None:  # the rows as they will be stored
+            stored = [{**r, **(o or {})} for r, o in zip(rows, outputs, strict=True)]
+            violations.check_rows(plpy, loaded, route, stored)
         _write_back(plpy, loaded, route, relid, rows, outputs, flags)
     except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
         raise e.with_traceback(None) from None

@@ -26,7 +26,7 @@ from motion_pg.runtime import identity, loader
 from motion_pg.runtime.state import BlobCache
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
-from motion_pg.worker import ray_executor, refit
+from motion_pg.worker import ray_executor, refit, validation
 from motion_pg.worker.committing import Claim, LostRun, check_updates, pickled_state
 from motion_pg.worker.folding import StateMemory, commit_fold, fold_updates
 from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
@@ -79,6 +79,7 @@ class Definition:
             )
             for r in routes
         }
+        self.keys = {r["ordinal"]: list(r["key_columns"] or ()) for r in routes}
         for s in schedules:  # scheduled routes: events without a row
             self.routes[s["ordinal"]] = RouteInfo(
                 ordinal=s["ordinal"], relation="", columns=None, infer=None, fit=s["fit_method"],
@@ -239,6 +240,7 @@ class FitComputer:
         groups = self._typed_groups(
             trigger, events, definition, source, self._user_path(search_path)
         )
+        groups = validation.screen(self.db, trigger, definition.settings, definition.keys, groups)
         return state, groups
 
     def _run(

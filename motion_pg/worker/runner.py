@@ -22,6 +22,7 @@ from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
 from motion_pg.worker.async_loop import AsyncLoop, drain
+from motion_pg.worker.backpressure import Shedder
 from motion_pg.worker.budget import (
     DEFAULT_BYTES,
     DEFAULT_EVENTS,
@@ -103,6 +104,7 @@ class Worker:
         self.infer_threads = infer_threads  # async infer (infer_mode = 'async'); 0: none here
         self.drift = DriftWatch(max(2.0, 10 * poll_interval))
         self._read_settings: dict[str, tuple[float, Settings]] = {}
+        self.shedder = Shedder()  # discard_after / keep_latest, before each claim
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -131,6 +133,7 @@ class Worker:
                     self._housekeeping(conn)
                     self.scheduler.step(conn)
                     self.drift.step(conn)
+                    self.shedder.step(conn)
                     claim = self.claim(conn)
                     delay = 0.1
                     if claim is None:
