@@ -113,6 +113,7 @@ class Settings:
     lineage: bool = True
     keep_versions: int = 100
     keep_events: float = 7 * 86400.0
+    key_cache: int = 10000  # STATE PER: the most keys' states a backend keeps loaded (an LRU)
 
     # how each setting's literal is checked and converted; every field has one
     CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
@@ -128,6 +129,7 @@ class Settings:
         "lineage": _bool,
         "keep_versions": _positive_int,
         "keep_events": _interval,
+        "key_cache": _positive_int,
     }
 
     @classmethod

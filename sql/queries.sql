@@ -186,6 +186,7 @@ WITH candidate AS MATERIALIZED (
     -- a disabled trigger keeps its events: they are fitted after ENABLE; $4: the triggers whose
     -- deployed code this worker does not have (motion_pg.worker.code_gate)
     WHERE t.enabled AND oldest.due AND NOT (t.name = ANY ($4::text[]))
+      AND t.state_per IS NULL  -- keyed triggers (STATE PER) are claimed per key: claim_keyed_jobs
       AND NOT EXISTS (SELECT 1 FROM motion.runs r
                       WHERE r.trigger_name = t.name AND r.state = 'running')
       AND NOT ((t.settings).on_fit_error = 'block'
@@ -704,3 +705,117 @@ RETURNING id
 SELECT extract(epoch FROM min(s.next_run_at) - pg_catalog.now())::float8 AS seconds
 FROM motion.schedules s JOIN motion.triggers t ON t.name = s.trigger_name
 WHERE t.enabled AND s.next_run_at > pg_catalog.now()
+
+-- == keyed ==
+-- Keyed state (STATE PER): per-key claims, key states, key caches.
+
+-- name: claim_keyed_jobs
+-- The claim of keyed triggers (claim_jobs skips them): one run takes the oldest ready events of
+-- one keyed trigger, of keys no other run holds, up to its fit_batch (default $3), skipping the
+-- triggers named in $4. It holds each of their keys in motion.key_runs (primary key: no two runs
+-- of one key; a key another claimer just took is left out, ON CONFLICT DO NOTHING waiting for that
+-- claimer's commit), so fits of different keys run in parallel and each key's fits in order. An
+-- event is taken only when no earlier pending event of its key waits for a retry, and under
+-- on_fit_error = 'block' only when its key has no dead event: what a run takes of a key is always
+-- a prefix of that key's pending events. The caller rolls back a claim that returned no rows (its
+-- keys were all taken meanwhile): no empty run is left behind.
+WITH candidate AS MATERIALIZED (
+    SELECT t.name AS trigger_name,
+           coalesce((t.settings).fit_batch, $3::integer) AS fit_batch,
+           (t.settings).on_fit_error = 'block' AS strict
+    FROM motion.triggers t
+    CROSS JOIN LATERAL (
+        SELECT j.id FROM motion.jobs j
+        WHERE (j.trigger_name, j.id) >= (t.name, 0)
+          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
+          AND j.state = 'pending' AND j.run_at <= now()
+          AND NOT EXISTS (SELECT 1 FROM motion.key_runs k
+                          WHERE k.trigger_name = t.name AND k.state_key = j.state_key)
+        ORDER BY j.trigger_name, j.id LIMIT 1
+    ) oldest
+    WHERE t.state_per IS NOT NULL AND t.enabled AND NOT (t.name = ANY ($4::text[]))
+    ORDER BY oldest.id
+    LIMIT 1
+), ready AS MATERIALIZED (
+    SELECT j.id, j.state_key FROM motion.jobs j
+    WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
+      AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
+      AND j.state = 'pending' AND j.run_at <= now() AND j.state_key IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM motion.key_runs k
+                      WHERE k.trigger_name = j.trigger_name AND k.state_key = j.state_key)
+      AND NOT EXISTS (SELECT 1 FROM motion.jobs e
+                      WHERE e.trigger_name = j.trigger_name AND e.state_key = j.state_key
+                        AND e.state = 'pending' AND e.state_key IS NOT NULL AND e.id < j.id
+                        AND e.run_at > now())
+      AND NOT ((SELECT strict FROM candidate)
+               AND EXISTS (SELECT 1 FROM motion.jobs d
+                           WHERE (d.trigger_name, d.id) >= (j.trigger_name, 0)
+                             AND (d.trigger_name, d.id) <= (j.trigger_name, 9223372036854775807)
+                             AND d.state = 'dead' AND d.state_key = j.state_key))
+    ORDER BY j.trigger_name, j.id
+    LIMIT (SELECT fit_batch FROM candidate)
+), run AS (
+    INSERT INTO motion.runs (trigger_name, worker_id, lease_until, keyed)
+    SELECT trigger_name, $1, now() + make_interval(secs => $2::float8), true FROM candidate
+    WHERE EXISTS (SELECT 1 FROM ready)
+    RETURNING id, trigger_name
+), held AS (
+    INSERT INTO motion.key_runs (trigger_name, state_key, run_id)
+    SELECT DISTINCT run.trigger_name, r.state_key, run.id FROM ready r CROSS JOIN run
+    ON CONFLICT DO NOTHING
+    RETURNING state_key
+)
+UPDATE motion.jobs j SET state = 'running', run_id = run.id, attempts = j.attempts + 1
+FROM run
+WHERE j.id = ANY (ARRAY(SELECT r.id FROM ready r
+                        WHERE r.state_key IN (SELECT h.state_key FROM held h)))
+  AND j.state = 'pending'
+RETURNING run.id AS run_id, j.trigger_name, j.id, j.route, j.relation, j.op, j.row_data,
+          j.attempts, j.state_key
+
+-- name: trigger_state_per
+SELECT state_per FROM motion.triggers WHERE name = $1
+
+-- name: set_state_per
+-- CREATE [OR REPLACE]: the trigger's STATE PER columns; the key of its waiting events follows.
+WITH t AS (
+    UPDATE motion.triggers SET state_per = $2::text[] WHERE name = $1 RETURNING name
+)
+UPDATE motion.jobs j SET state_key = motion._state_key(j.row_data, $2::text[])
+FROM t WHERE j.trigger_name = t.name AND j.state IN ('pending', 'dead')
+
+-- name: drop_key_states
+DELETE FROM motion.key_states WHERE trigger_name = $1
+
+-- name: key_state_at
+-- The state of key $2 at version $3: its newest row with version <= $3.
+SELECT version, data FROM motion.key_states
+WHERE trigger_name = $1 AND key = $2::jsonb AND version <= $3::integer
+ORDER BY version DESC LIMIT 1
+
+-- name: key_states_head
+-- The newest state of each of the keys $2 (what a fit folds onto).
+SELECT DISTINCT ON (key) key::text AS key, version, data FROM motion.key_states
+WHERE trigger_name = $1 AND key = ANY ($2::jsonb[])
+ORDER BY key, version DESC
+
+-- name: insert_key_state
+INSERT INTO motion.key_states (trigger_name, key, version, data)
+VALUES ($1, $2::jsonb, $3::integer, $4::bytea)
+
+-- name: keys_changed
+-- The keys whose state changed in versions ($2, $3], at most $4 of them.
+SELECT DISTINCT key::text AS key FROM motion.key_states
+WHERE trigger_name = $1 AND version > $2::integer AND version <= $3::integer
+LIMIT $4::integer
+
+-- name: rollback_keys
+-- ROLLBACK TO VERSION $2 written as version $3: every key changed after $2 gets its state at $2
+-- back (NULL data: it had none of its own then).
+INSERT INTO motion.key_states (trigger_name, key, version, data)
+SELECT $1, k.key, $3::integer,
+       (SELECT s.data FROM motion.key_states s
+        WHERE s.trigger_name = $1 AND s.key = k.key AND s.version <= $2::integer
+        ORDER BY s.version DESC LIMIT 1)
+FROM (SELECT DISTINCT c.key FROM motion.key_states c
+      WHERE c.trigger_name = $1 AND c.version > $2::integer AND c.version < $3::integer) k

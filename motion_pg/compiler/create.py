@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from motion_pg.compiler import checks, deploys, lineage, schedules
+from motion_pg.compiler import checks, deploys, keyed, lineage, schedules
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.dsl import generate
@@ -55,6 +55,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     scheduled = schedules.resolve(stmt, instance)
     path = recorded_path(session.caller_path)
     made = lineage.existing(session.db, stmt.name)  # OR REPLACE keeps these lineage columns
+    previous_per = keyed.state_per(session.db, stmt.name) if existing is not None else None
     if existing is not None:
         drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
         catalog.delete_routes(stmt.name)
@@ -63,8 +64,10 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
         definition=generate(stmt), settings=settings, search_path=path,
     )  # fmt: skip
     deploys.record_deploy(session.db, stmt.name, "create" if existing is None else "replace", code)
+    keyed.write(session.db, stmt.name, stmt.state_per, previous_per, existing is not None)
     for route in routes:
         batch = infer_mode(session.db, stmt.name, route) == "batch"
+        keyed.check(session.db, stmt, [route], batch)
         if batch:
             session.notice(
                 f'motion trigger "{stmt.name}": INSERTs into {route.relation} are inferred in '

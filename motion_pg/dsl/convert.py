@@ -48,6 +48,7 @@ def to_statement(node: nodes.MotionStatement) -> Statement:
             or_replace=bool(args.get("replace")),
             if_not_exists=bool(args.get("exists")),
             schedules=tuple(_schedule(s) for s in args.get("schedules") or ()),
+            state_per=tuple(_name(c) for c in args["state_per"]) if args.get("state_per") else None,
         )
     if isinstance(node, nodes.MotionAlter):
         return AlterMotionTrigger(name=_name(args["this"]), action=_action(node))
@@ -122,6 +123,9 @@ def to_node(statement: Statement) -> nodes.MotionStatement:
             params=_param_nodes(statement.params) or None,
             replace=statement.or_replace,
             exists=statement.if_not_exists,
+            state_per=[_identifier(c) for c in statement.state_per]
+            if statement.state_per
+            else None,
         )
     if isinstance(statement, AlterMotionTrigger):
         return _alter_node(statement)

@@ -19,7 +19,7 @@ from motion_pg.dsl.lexical import fold
 from motion_pg.dsl.terminals import STRING_TOKENS, TerminalParser, alternatives
 
 # the words that may follow a route's relation name
-_AFTER_RELATION = frozenset({"INFER", "FIT", "NO", "ON", "USING"})
+_AFTER_RELATION = frozenset({"INFER", "FIT", "NO", "ON", "STATE", "USING"})
 
 
 class MotionParser(TerminalParser):
@@ -80,6 +80,14 @@ class MotionParser(TerminalParser):
                 routes.append(self._motion_route())
             if not self._match_text_seq("ON"):
                 break
+        state_per = None
+        if self._match_text_seq("STATE"):
+            self._motion_keyword("PER", "PER after STATE")
+            if self._curr.token_type != TokenType.L_PAREN:
+                self._motion_expected("'(' after STATE PER")
+            state_per = self._motion_columns()
+            if not self._match_text_seq("USING", advance=False):
+                self._motion_expected("USING")
         self._motion_keyword("USING", "USING")  # each route made sure it is ON or USING
         using = self._motion_string("a string literal after USING ('package.module:ClassName')")
         params: list[nodes.MotionParam] | None = None
@@ -95,6 +103,7 @@ class MotionParser(TerminalParser):
                 replace=replace,
                 exists=exists,
                 schedules=schedules or None,
+                state_per=state_per,
             )
         )
 
@@ -176,9 +185,10 @@ class MotionParser(TerminalParser):
         if not (
             self._match_text_seq("ON", advance=False)
             or self._match_text_seq("USING", advance=False)
+            or self._match_text_seq("STATE", "PER", advance=False)
         ):
             expected = [c for c in ("INFER", "FIT") if c not in given]
-            self._motion_expected(alternatives([*expected, "ON", "USING"]))
+            self._motion_expected(alternatives([*expected, "ON", "STATE PER", "USING"]))
         return self.expression(route)
 
     def _at_schedule(self) -> bool:
@@ -221,6 +231,7 @@ class MotionParser(TerminalParser):
         if not (
             self._match_text_seq("ON", advance=False)
             or self._match_text_seq("USING", advance=False)
+            or self._match_text_seq("STATE", "PER", advance=False)
         ):
             expected = ["ON", "USING"] if schedule.args.get("fit") else ["FIT", "ON", "USING"]
             self._motion_expected(alternatives(expected))

@@ -23,6 +23,7 @@ from typing import Any
 from motion_pg.errors import InferError, MotionError, UnknownTrigger
 from motion_pg.queries import query
 from motion_pg.runtime import identity, latency, loader, outputs, stamping
+from motion_pg.runtime.keyed import KeyCache
 from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
 from motion_pg.runtime.routes import BatchMethod, InferMethod, LoadedTrigger, Route, one_row
 from motion_pg.runtime.state import BlobCache
@@ -181,6 +182,9 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
         _lineage(db, name, route)
         for pg_trigger in route.pg_triggers:
             loaded.by_pg_trigger[pg_trigger] = (route, [name, str(info.ordinal)])
+    per = db.query(query("trigger_state_per"), [name])
+    if per and per[0]["state_per"] is not None:  # STATE PER: each row infers with its key's state
+        loaded.keyed = KeyCache(db, name, per[0]["state_per"], loaded.settings.key_cache)
     _loaded[name] = loaded
     return _set_state(db, loaded, row["serving_version"])
 
@@ -208,6 +212,7 @@ def _definition_failed(plpy: Any, name: str, e: MotionError) -> None:
 def _set_state(db: PlpyDatabase, loaded: LoadedTrigger, version: int | None) -> LoadedTrigger:
     # let go of the old state first, so a backend never holds two large versions at once; a failed
     # load leaves version -1 and the next statement loads again
+    previous = loaded.version
     loaded.version, loaded.state = -1, MappingProxyType({})
     for route in loaded.routes.values():
         route.ctx = replace(route.ctx, state=loaded.state)
@@ -226,6 +231,9 @@ def _set_state(db: PlpyDatabase, loaded: LoadedTrigger, version: int | None) -> 
     loaded.state = state
     for route in loaded.routes.values():
         route.ctx = replace(route.ctx, version=loaded.version, state=state, params=loaded.params)
+    if loaded.keyed is not None:  # forget the keys the versions in between changed
+        loaded.keyed.capacity = loaded.settings.key_cache
+        loaded.keyed.moved(previous, loaded.version)
     return loaded
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from motion_pg.errors import InferError
 from motion_pg.queries import query
 from motion_pg.runtime import stamps
+from motion_pg.runtime.keyed import restamp
 from motion_pg.runtime.routes import LoadedTrigger, Route
 from motion_pg.runtime.values import CannotHold, Column, Unchecked, ValueMismatch
 
@@ -55,8 +56,15 @@ def infer_one(
     infer wrote nothing keeps its earlier stamp (motion.lineage_guard records the change).
     """
     column = route.stamp_column
+    keyed = loaded.keyed
     try:
-        out = route.method(route.visible(new) if route.hidden else dict(new), route.ctx)  # type: ignore[misc]
+        # STATE PER: the row's key's state (runtime.keyed); its loading fails as infer would
+        ctx = (
+            route.ctx
+            if keyed is None
+            else keyed.context(loaded.instance, route.ctx, loaded.version, new)
+        )
+        out = route.method(route.visible(new) if route.hidden else dict(new), ctx)  # type: ignore[misc]
     except BaseException as e:
         if must_propagate(plpy, e):
             raise
@@ -69,7 +77,8 @@ def infer_one(
         infer_failed(plpy, loaded, route, new, problem, None)
         return None
     if column is not None:
-        new[column] = route.stamp_for(out)
+        stamp = route.stamp_for(out)
+        new[column] = stamp if keyed is None else restamp(stamp, ctx.version)
     return "MODIFY"
 
 

@@ -23,7 +23,9 @@ from motion_pg.runtime import identity, loader
 from motion_pg.runtime.state import BlobCache, head_version
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
+from motion_pg.worker import keyed_fit
 from motion_pg.worker.committing import Claim, LostRun, check_updates, commit_fit, pickled_state
+from motion_pg.worker.keyed_claim import KeyedClaim
 from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
 __all__ = ["Claim", "Definition", "FitComputer", "LostRun"]
@@ -145,9 +147,16 @@ class FitComputer:
         with self.conn.transaction():
             self.conn.execute(_MOTION_PATH)
             definition, version, search_path = self._definition(claim.trigger)
-            pickled = self.compute(claim.trigger, definition, version, search_path, claim.events)
-            self._check_deployed(claim.trigger, definition)
-            version = commit_fit(self.conn, claim, pickled)
+            if isinstance(claim, KeyedClaim):  # STATE PER: fit per key, one version for the run
+                keyed = keyed_fit.compute(self, claim, definition, version, search_path, JOBS)
+                self._check_deployed(claim.trigger, definition)
+                version = keyed_fit.commit(self.conn, claim, keyed)
+            else:
+                pickled = self.compute(
+                    claim.trigger, definition, version, search_path, claim.events
+                )
+                self._check_deployed(claim.trigger, definition)
+                version = commit_fit(self.conn, claim, pickled)
             if version is not None and definition.code_digest is not None:
                 self.db.query(query("set_version_code"),
                               [claim.trigger, version, definition.code_digest])  # fmt: skip

@@ -21,6 +21,7 @@ from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
+from motion_pg.worker import keyed_claim
 from motion_pg.worker.code_gate import CodeGate
 from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
 from motion_pg.worker.heartbeat import Heartbeat
@@ -82,6 +83,7 @@ class Worker:
         self._was_connected = False
         self._pruned = 0.0
         self.scheduler = Scheduler(poll_interval)
+        self._keyed_first = False  # keyed and plain claims take turns going first
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -235,7 +237,25 @@ class Worker:
                     break
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
-        """Claim the oldest ready events of one trigger with no running fit, or None."""
+        """Claim ready events: of one trigger with no running fit, or of keys of one keyed
+        trigger (STATE PER) no running fit holds; the two kinds take turns first. None if none."""
+        self._keyed_first = not self._keyed_first
+        if self._keyed_first:
+            return self._claim_keyed(conn) or self._claim_plain(conn)
+        return self._claim_plain(conn) or self._claim_keyed(conn)
+
+    def _claim_keyed(self, conn: psycopg.Connection[Any]) -> Claim | None:
+        found = keyed_claim.claim(conn, self.worker_id, self.lease_seconds, self.fit_batch,
+                                  self.code_gate.excluded)  # fmt: skip
+        if found is not None and self.code_gate.refusal(conn, found.trigger) is not None:
+            PgDatabase(conn).query(query("release_runs"), [
+                self.worker_id, True,
+                f"not fitted on this host: {self.code_gate.refusal(conn, found.trigger)}",
+            ])  # fmt: skip
+            return None
+        return found
+
+    def _claim_plain(self, conn: psycopg.Connection[Any]) -> Claim | None:
         for _ in range(3):
             try:
                 rows = PgDatabase(conn).query(
@@ -255,7 +275,7 @@ class Worker:
             PgDatabase(conn).query(
                 query("release_runs"), [self.worker_id, True, f"not fitted on this host: {refusal}"]
             )
-            return self.claim(conn)
+            return self._claim_plain(conn)
         events = sorted(
             (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
                    row=r["row_data"]) for r in rows),

@@ -1,0 +1,29 @@
+-- Keyed state (STATE PER): the key of an event, and letting go of a run's keys.
+-- Idempotent: re-applied by every install and upgrade (CREATE OR REPLACE).
+
+-- The key of a row (its jsonb) under the STATE PER columns `per`: a jsonb array of the values in
+-- column order; NULL when `per` is NULL (a trigger with one state). Pure, so it inlines.
+CREATE OR REPLACE FUNCTION motion._state_key(row_data jsonb, per text[]) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN $2 IS NULL THEN NULL
+                ELSE (SELECT pg_catalog.jsonb_agg(coalesce($1 OPERATOR(pg_catalog.->) u.c,
+                                                          'null'::pg_catalog.jsonb)
+                                                  ORDER BY u.o)
+                      FROM pg_catalog.unnest($2) WITH ORDINALITY u(c, o)) END
+$$;
+REVOKE ALL ON FUNCTION motion._state_key(jsonb, text[]) FROM PUBLIC;
+
+-- A keyed run that stops running (succeeded, failed, handed back, reclaimed) lets go of its keys
+-- in the same transaction, whichever statement ends it.
+CREATE OR REPLACE FUNCTION motion._release_keys() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM motion.key_runs k WHERE k.run_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION motion._release_keys() FROM PUBLIC;
+
+CREATE OR REPLACE TRIGGER runs_release_keys AFTER UPDATE OF state ON motion.runs
+FOR EACH ROW WHEN (OLD.state = 'running' AND NEW.state <> 'running' AND NEW.keyed)
+EXECUTE FUNCTION motion._release_keys();
