@@ -4,6 +4,7 @@ rollback per key, and the lineage stamp naming the key's version."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -167,12 +168,12 @@ def test_two_workers_fit_keys_in_parallel_never_one_key_at_once(
         fits.sort(key=lambda c: c[3])
         ids = [i for c in fits for i in c[2]]
         assert ids == sorted(ids) and len(ids) == rounds, (key, ids)  # per-key order, each once
-        for a, b in zip(fits, fits[1:], strict=False):
+        for a, b in itertools.pairwise(fits):
             assert a[4] <= b[3], f"key {key}: two fits overlapped"
     # both workers fitted, and fits of different keys overlapped in time
     assert len({c[5] for c in calls}) == 2
     spans = sorted((c[3], c[4], c[0]) for c in calls)
-    overlapped = any(b[0] < a[1] and a[2] != b[2] for a, b in zip(spans, spans[1:], strict=False))
+    overlapped = any(b[0] < a[1] and a[2] != b[2] for a, b in itertools.pairwise(spans))
     assert overlapped, "no two fits ran at once"
     state = conn.execute(
         "SELECT count(DISTINCT key) FROM motion.key_states WHERE trigger_name = 'summary'"
