@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.harness import Bench, Sizes, machine, report
-from bench.workloads import concurrent, inserts, queue, state
+from bench.workloads import concurrent, inserts, keyed, queue, state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 run (CI smoke)")
     parser.add_argument("--only", default="", help="comma-separated ids, e.g. B1,B4")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    parser.add_argument("--full", action="store_true", help="also the largest sizes (B9: 1M keys)")
     args = parser.parse_args(argv)
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
     started = time.perf_counter()
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             ("B6", lambda: queue.b6(bench)),
             ("B7", lambda: state.b7(bench)),
             ("B8", lambda: (inserts.b8_rows(bench, b1), queue.b8_claim(bench))),
+            ("B9", lambda: keyed.b9(bench, full=args.full)),
         ]
         for step, run in steps:
             if only and step not in only and not (step == "B1" and "B2" in only):

@@ -188,7 +188,7 @@ class MotionParser(TerminalParser):
             or self._match_text_seq("STATE", "PER", advance=False)
         ):
             expected = [c for c in ("INFER", "FIT") if c not in given]
-            self._motion_expected(alternatives([*expected, "ON", "STATE PER", "USING"]))
+            self._motion_expected(alternatives([*expected, "ON", "USING"]))
         return self.expression(route)
 
     def _at_schedule(self) -> bool:

@@ -27,3 +27,29 @@ REVOKE ALL ON FUNCTION motion._release_keys() FROM PUBLIC;
 CREATE OR REPLACE TRIGGER runs_release_keys AFTER UPDATE OF state ON motion.runs
 FOR EACH ROW WHEN (OLD.state = 'running' AND NEW.state <> 'running' AND NEW.keyed)
 EXECUTE FUNCTION motion._release_keys();
+
+-- Retention: once motion.prune marks versions pruned, a key's rows older than the oldest version
+-- still kept are dropped where a newer row of that key (at or below it) supersedes them: a key
+-- keeps the rows the kept versions read, so storage stays within keys changed per kept version.
+CREATE OR REPLACE FUNCTION motion._prune_key_states() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM motion.key_states s
+    USING (SELECT DISTINCT n.trigger_name,
+                  (SELECT min(v.version) FROM motion.versions v
+                   WHERE v.trigger_name = n.trigger_name AND v.pruned_at IS NULL) AS kept
+           FROM motion_versions_new n JOIN motion_versions_old o
+             ON o.trigger_name = n.trigger_name AND o.version = n.version
+           WHERE n.pruned_at IS NOT NULL AND o.pruned_at IS NULL) t
+    WHERE s.trigger_name = t.trigger_name AND s.version < t.kept
+      AND EXISTS (SELECT 1 FROM motion.key_states k
+                  WHERE k.trigger_name = s.trigger_name AND k.key = s.key
+                    AND k.version > s.version AND k.version <= t.kept);
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION motion._prune_key_states() FROM PUBLIC;
+
+CREATE OR REPLACE TRIGGER versions_prune_key_states AFTER UPDATE ON motion.versions
+REFERENCING OLD TABLE AS motion_versions_old NEW TABLE AS motion_versions_new
+FOR EACH STATEMENT EXECUTE FUNCTION motion._prune_key_states();

@@ -128,7 +128,7 @@ def test_create_refuses_a_missing_key_column_and_leaves_nothing(
         )
     rows = conn.execute("SELECT count(*) FROM motion.triggers").fetchone()
     assert rows is not None and rows[0] == 0
-    with pytest.raises(MotionError, match="expected INFER, FIT, ON, STATE PER or USING"):
+    with pytest.raises(MotionError, match="expected INFER, FIT, ON or USING"):
         motion_pg.execute(
             conn, f"CREATE MOTION TRIGGER bad ON messages STATE (x) USING '{APPS}:Summary'"
         )
