@@ -19,11 +19,13 @@ CREATE INDEX jobs_pending_by_key ON motion.jobs (trigger_name, state_key, id)
     WHERE state = 'pending' AND state_key IS NOT NULL;
 
 -- a keyed trigger runs fits of different keys at once: its runs are not limited to one per trigger
--- (motion.key_runs holds one run per key instead)
+-- (motion.key_runs holds one run per key instead). The index keeps its predicate, so every query
+-- on running runs reads it as before; a keyed run is unique by its own id.
 ALTER TABLE motion.runs ADD COLUMN keyed boolean NOT NULL DEFAULT false;
 DROP INDEX motion.runs_one_running_per_trigger;
-CREATE UNIQUE INDEX runs_one_running_per_trigger ON motion.runs (trigger_name)
-    WHERE state = 'running' AND NOT keyed;
+CREATE UNIQUE INDEX runs_one_running_per_trigger
+    ON motion.runs (trigger_name, (CASE WHEN keyed THEN id ELSE 0 END))
+    WHERE state = 'running';
 
 -- The keys a running keyed fit holds: the primary key is the database's guarantee that no two
 -- fits of one key run at once. A row goes away when its run stops running (motion._release_keys).
