@@ -53,3 +53,14 @@ REVOKE ALL ON FUNCTION motion._prune_key_states() FROM PUBLIC;
 CREATE OR REPLACE TRIGGER versions_prune_key_states AFTER UPDATE ON motion.versions
 REFERENCING OLD TABLE AS motion_versions_old NEW TABLE AS motion_versions_new
 FOR EACH STATEMENT EXECUTE FUNCTION motion._prune_key_states();
+
+-- One key's own state at a version (default: the serving one), rendered as jsonb. It unpickles in
+-- the server, so it is revoked from PUBLIC.
+CREATE OR REPLACE FUNCTION motion.key_state(trigger text, key jsonb, version integer DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpython3u SET search_path = pg_catalog, pg_temp AS $$
+if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
+from motion_pg.runtime import key_inspection
+return key_inspection.key_state_json(plpy, trigger, key, version)
+$$;
+REVOKE ALL ON FUNCTION motion.key_state(text, jsonb, integer) FROM PUBLIC;

@@ -94,6 +94,12 @@ def test_each_key_sees_its_own_state_and_a_new_key_its_initial_one(
     assert [k for k, _ in stored] == ["[1]", "[2]"]
     # the key's version is the one that last changed it
     assert later[0][3] == stored[0][1] and later[1][3] == stored[1][1]
+    shown = conn.execute("SELECT motion.key_state('summary', '[1]')").fetchone()
+    assert shown is not None
+    assert shown[0]["own"] == {"count": 2, "last": "a2", "since": "new:1"}
+    assert shown[0]["key_version"] == stored[0][1]
+    never = conn.execute("SELECT motion.key_state('summary', '[3]')").fetchone()
+    assert never is not None and never[0]["own"] == {} and never[0]["key_version"] is None
     run_worker(dsn)
     assert send(conn, (3, "c2"))[0][1:3] == (1, "hi:new:3:3:c1")
     rows = conn.execute(
