@@ -717,8 +717,9 @@ WHERE t.enabled AND s.next_run_at > pg_catalog.now()
 -- claimer's commit), so fits of different keys run in parallel and each key's fits in order. An
 -- event is taken only when no earlier pending event of its key waits for a retry, and under
 -- on_fit_error = 'block' only when its key has no dead event: what a run takes of a key is always
--- a prefix of that key's pending events. The caller rolls back a claim that returned no rows (its
--- keys were all taken meanwhile): no empty run is left behind.
+-- a prefix of that key's pending events (in one snapshot: a concurrent claimer sees the same
+-- prefix, and only one of them holds the key). The caller rolls back a claim that returned no rows
+-- (its keys were all taken meanwhile: no empty run is left behind) and looks again.
 WITH candidate AS MATERIALIZED (
     SELECT t.name AS trigger_name,
            coalesce((t.settings).fit_batch, $3::integer) AS fit_batch,
@@ -761,7 +762,9 @@ WITH candidate AS MATERIALIZED (
     RETURNING id, trigger_name
 ), held AS (
     INSERT INTO motion.key_runs (trigger_name, state_key, run_id)
+    -- in key order: two claimers wait for each other's keys in one order, never in a cycle
     SELECT DISTINCT run.trigger_name, r.state_key, run.id FROM ready r CROSS JOIN run
+    ORDER BY r.state_key
     ON CONFLICT DO NOTHING
     RETURNING state_key
 )

@@ -30,7 +30,8 @@ def claim(
 ) -> KeyedClaim | None:  # fmt: skip
     """Claim the oldest ready events of one keyed trigger, of keys no running fit holds; None
     when there are none. A claim whose keys were all taken meanwhile leaves nothing behind."""
-    for _ in range(3):
+    rows: list[dict[str, Any]] = []
+    for _ in range(3):  # a concurrent claimer may have taken every key this one saw: look again
         try:
             with conn.transaction():
                 rows = PgDatabase(conn).query(
@@ -38,11 +39,10 @@ def claim(
                 )
                 if not rows:
                     raise psycopg.Rollback()  # no empty run: it would show as a running fit
-            break
         except psycopg.errors.UniqueViolation:
-            continue  # a concurrent claim of the same key won the race: look again
-    else:
-        return None
+            continue
+        if rows:
+            break
     if not rows:
         return None
     events = sorted(
