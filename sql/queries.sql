@@ -730,8 +730,8 @@ WITH candidate AS MATERIALIZED (
         WHERE (j.trigger_name, j.id) >= (t.name, 0)
           AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
           AND j.state = 'pending' AND j.run_at <= now()
-          AND NOT EXISTS (SELECT 1 FROM motion.key_runs k
-                          WHERE k.trigger_name = t.name AND k.state_key = j.state_key)
+          AND (SELECT 1 FROM motion.key_runs k
+               WHERE k.trigger_name = t.name AND k.state_key = j.state_key) IS NULL
         ORDER BY j.trigger_name, j.id LIMIT 1
     ) oldest
     WHERE t.state_per IS NOT NULL AND t.enabled AND NOT (t.name = ANY ($4::text[]))
@@ -742,17 +742,22 @@ WITH candidate AS MATERIALIZED (
     WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
       AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
       AND j.state = 'pending' AND j.run_at <= now() AND j.state_key IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM motion.key_runs k
-                      WHERE k.trigger_name = j.trigger_name AND k.state_key = j.state_key)
-      AND NOT EXISTS (SELECT 1 FROM motion.jobs e
-                      WHERE e.trigger_name = j.trigger_name AND e.state_key = j.state_key
-                        AND e.state = 'pending' AND e.state_key IS NOT NULL AND e.id < j.id
-                        AND e.run_at > now())
+      -- the keys running fits hold: a few hundred at most, hashed once per claim
+      AND j.state_key NOT IN (SELECT k.state_key FROM motion.key_runs k
+                              WHERE k.trigger_name = (SELECT trigger_name FROM candidate))
+      -- a scalar subquery with LIMIT, not NOT EXISTS: one index probe per event walked, never an
+      -- anti-join that reads every pending event (the planner's choice on a fresh queue)
+      AND (SELECT e.id FROM motion.jobs e
+           WHERE e.trigger_name = j.trigger_name AND e.state_key = j.state_key
+             AND e.state = 'pending' AND e.state_key IS NOT NULL AND e.id < j.id
+             AND e.run_at > now()
+           LIMIT 1) IS NULL
       AND NOT ((SELECT strict FROM candidate)
-               AND EXISTS (SELECT 1 FROM motion.jobs d
-                           WHERE (d.trigger_name, d.id) >= (j.trigger_name, 0)
-                             AND (d.trigger_name, d.id) <= (j.trigger_name, 9223372036854775807)
-                             AND d.state = 'dead' AND d.state_key = j.state_key))
+               AND (SELECT d.id FROM motion.jobs d
+                    WHERE (d.trigger_name, d.id) >= (j.trigger_name, 0)
+                      AND (d.trigger_name, d.id) <= (j.trigger_name, 9223372036854775807)
+                      AND d.state = 'dead' AND d.state_key = j.state_key
+                    LIMIT 1) IS NOT NULL)
     ORDER BY j.trigger_name, j.id
     LIMIT (SELECT fit_batch FROM candidate)
 ), run AS (
@@ -802,9 +807,11 @@ SELECT DISTINCT ON (key) key::text AS key, version, data FROM motion.key_states
 WHERE trigger_name = $1 AND key = ANY ($2::jsonb[])
 ORDER BY key, version DESC
 
--- name: insert_key_state
+-- name: insert_key_states
+-- The keys $2 changed by version $3, with their new states $4 (one statement per fit run).
 INSERT INTO motion.key_states (trigger_name, key, version, data)
-VALUES ($1, $2::jsonb, $3::integer, $4::bytea)
+SELECT $1, u.key, $3::integer, u.data
+FROM ROWS FROM (pg_catalog.unnest($2::text[]::jsonb[]), pg_catalog.unnest($4::bytea[])) AS u(key, data)
 
 -- name: keys_changed
 -- The keys whose state changed in versions ($2, $3], at most $4 of them.

@@ -119,8 +119,9 @@ def commit(conn: psycopg.Connection[Any], claim: KeyedClaim, updates: KeyUpdates
             params=json.loads(params) if isinstance(params, str) else params,
             settings=Settings.from_json(row["settings"]), run_id=claim.run_id, pickled=True,
         )  # fmt: skip
-        for text, (_, data) in updates.items():
-            db.query(query("insert_key_state"), [claim.trigger, text, version, data])
+        keys = list(updates)
+        db.query(query("insert_key_states"),
+                 [claim.trigger, keys, version, [updates[k][1] for k in keys]])  # fmt: skip
     fenced = db.query(
         query("finish_run"),
         [claim.run_id, claim.worker_id, "succeeded", len(claim.events), parent, version, None],

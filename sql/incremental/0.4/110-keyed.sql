@@ -34,7 +34,7 @@ CREATE TABLE motion.key_runs (
     state_key jsonb NOT NULL,
     run_id bigint NOT NULL REFERENCES motion.runs ON DELETE CASCADE,
     PRIMARY KEY (trigger_name, state_key)
-);
+) WITH (autovacuum_vacuum_scale_factor = 0.01, autovacuum_analyze_scale_factor = 0.02);
 CREATE INDEX key_runs_by_run ON motion.key_runs (run_id);
 
 -- The state of each key, one row per version that changed it: the key's state at version v is
