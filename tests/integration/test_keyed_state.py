@@ -254,3 +254,39 @@ def test_a_keyed_fit_stamps_lineage_with_the_keys_version(
     assert found is not None
     trig = next(t for t in found[0]["triggers"] if t["trigger"] == "summary")
     assert trig["version"] == row[3]
+
+
+@pytest.mark.parametrize("kind", ["fresh", "drained"])
+def test_the_keyed_claim_reads_by_index_under_any_statistics(
+    conn: psycopg.Connection[Any], kind: str
+) -> None:
+    """Over 50k pending events of 50k keys, with fresh or drained statistics: no scan of
+    motion.jobs reads the queue; the claim reads a few buffers per event it takes."""
+    from .test_claim_plan import _buffers, _describe, _explain, _nodes
+
+    conn.execute(TABLES)
+    motion_pg.execute(conn, CREATE.format(apps=APPS))
+    if kind == "drained":
+        conn.execute(
+            "INSERT INTO messages (user_id, body) SELECT g, 'x' FROM generate_series(1, 2000) g"
+        )
+        conn.execute("UPDATE motion.jobs SET state = 'done', finished_at = now()")
+        conn.execute("VACUUM ANALYZE motion.jobs")
+        conn.execute("DELETE FROM motion.jobs")
+        conn.execute("VACUUM ANALYZE motion.jobs")
+    conn.execute(
+        "INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state_key)"
+        " SELECT 'summary', 0, 'public.messages', 'INSERT',"
+        " jsonb_build_object('id', g, 'user_id', g, 'body', 'x'), jsonb_build_array(g)"
+        " FROM generate_series(1, 50000) g"
+    )
+    if kind == "fresh":
+        conn.execute("VACUUM ANALYZE motion.jobs")
+    conn.execute("SET jit = off")
+    plan = _explain(conn, "claim_keyed_jobs", ["w", 30.0, 100, []])
+    described = _describe(plan)
+    assert plan["Actual Rows"] == 100, described
+    for _, node in _nodes(plan):
+        if node.get("Relation Name") == "jobs":
+            assert node["Node Type"] != "Seq Scan", "a seq scan of motion.jobs:\n" + described
+    assert _buffers(plan) < 40 * 100, described

@@ -25,7 +25,7 @@ def _create(text: str) -> CreateMotionTrigger:
 
 def test_state_per_parses_and_round_trips() -> None:
     text = (
-        "CREATE MOTION TRIGGER s ON msgs (body) INFER reply ON other STATE PER (user_id, \"Org\")"
+        'CREATE MOTION TRIGGER s ON msgs (body) INFER reply ON other STATE PER (user_id, "Org")'
         " USING 'a.b:C' WITH (k = 1)"
     )
     statement = _create(text)
