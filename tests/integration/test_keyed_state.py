@@ -290,3 +290,26 @@ def test_the_keyed_claim_reads_by_index_under_any_statistics(
         if node.get("Relation Name") == "jobs":
             assert node["Node Type"] != "Seq Scan", "a seq scan of motion.jobs:\n" + described
     assert _buffers(plan) < 40 * 100, described
+
+
+def test_retention_keeps_the_rows_kept_versions_read(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    conn.execute(TABLES)
+    motion_pg.execute(
+        conn,
+        f"CREATE MOTION TRIGGER summary ON messages STATE PER (user_id) USING '{APPS}:Summary'"
+        " WITH (keep_versions = 2)",
+    )
+    send(conn, (2, "b1"))
+    run_worker(dsn)
+    for i in range(5):  # key 1 changes in five versions, key 2 never again
+        send(conn, (1, f"a{i}"))
+        run_worker(dsn)
+    conn.execute("SELECT * FROM motion.prune('summary')")
+    kept = conn.execute(
+        "SELECT key::text, version FROM motion.key_states ORDER BY key, version"
+    ).fetchall()
+    assert [k for k, _ in kept] == ["[1]", "[1]", "[2]"], kept  # key 1: the two kept versions
+    # every key still reads its newest state
+    assert [r[1] for r in send(conn, (1, "?"), (2, "?"))] == [5, 1]
