@@ -37,12 +37,12 @@ BEGIN
     IF hidden IS NULL THEN
         INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state_key)
         SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, d.row_data,
-               motion._state_key(d.row_data, per)
+               CASE WHEN per IS NOT NULL THEN motion._state_key(d.row_data, per) END
         FROM motion_new_rows n CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(n.*) AS row_data) d;
     ELSE
         INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state_key)
         SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, d.row_data,
-               motion._state_key(d.row_data, per)
+               CASE WHEN per IS NOT NULL THEN motion._state_key(d.row_data, per) END
         FROM motion_new_rows n CROSS JOIN LATERAL
              (SELECT pg_catalog.to_jsonb(n.*) OPERATOR(pg_catalog.-) hidden AS row_data) d;
     END IF;
@@ -88,7 +88,7 @@ BEGIN
     data := pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.-) coalesce(hidden, '{}');
     INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state_key)
     VALUES (TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, data,
-            motion._state_key(data, per));
+            CASE WHEN per IS NOT NULL THEN motion._state_key(data, per) END);
     PERFORM pg_catalog.pg_notify('motion_jobs', '');  -- a wake-up only: any role may LISTEN
     RETURN NULL;
 END
