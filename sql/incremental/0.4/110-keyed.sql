@@ -49,3 +49,9 @@ CREATE TABLE motion.key_states (
 );
 -- the keys a range of versions changed (a backend drops exactly those from its cache)
 CREATE INDEX key_states_by_version ON motion.key_states (trigger_name, version);
+
+-- key states are the application's data: pg_dump dumps them with the extension (key_runs holds
+-- only what running fits hold: not dumped)
+-- extension-only: begin
+SELECT pg_catalog.pg_extension_config_dump('motion.key_states', '');
+-- extension-only: end
