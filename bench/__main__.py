@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.harness import Bench, Sizes, machine, report
-from bench.workloads import async_infer, concurrent, inserts, peer, queue, state
+from bench.workloads import async_infer, concurrent, inserts, keyed, peer, queue, state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only", default="", help="comma-separated ids, e.g. B1,B4 (P: the Motion peer rows)"
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
+    parser.add_argument("--full", action="store_true", help="also the largest sizes (B9: 1M keys)")
     args = parser.parse_args(argv)
     only = {s.strip().upper() for s in args.only.split(",") if s.strip()}
     started = time.perf_counter()
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             ("B8", lambda: (inserts.b8_rows(bench, b1), queue.b8_claim(bench))),
             ("A1", lambda: async_infer.a1(bench)),
             ("P", lambda: peer.peer(bench)),  # Motion side by side (P1-P4)
+            ("B9", lambda: keyed.b9(bench, full=args.full)),
         ]
         for step, run in steps:
             if only and step not in only and not (step == "B1" and "B2" in only):

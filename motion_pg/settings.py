@@ -167,6 +167,7 @@ class Settings:
     keep_latest: int | None = None
     expect: str | None = None
     on_violation: str = "raise"
+    key_cache: int = 10000  # STATE PER: the most keys' states a backend keeps loaded (an LRU)
 
     # how each setting's literal is checked and converted; every field has one
     CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
@@ -193,6 +194,7 @@ class Settings:
         "keep_latest": _positive_int,
         "expect": _expectations,
         "on_violation": _choice("raise", "record"),
+        "key_cache": _positive_int,
     }
 
     @classmethod

@@ -37,6 +37,10 @@ class Context:
     """What ``setup``, ``infer`` and ``fit`` receive as ``ctx``.
 
     ``state`` is a read-only mapping of the serving version: assigning to it raises ``TypeError``.
+    For a trigger with ``STATE PER (columns)``, ``key`` is the row's key (the column's value, or a
+    tuple of values for several columns), ``state`` is that key's state over the trigger's own
+    (what ``setup`` built) and ``version`` is the key's version: the one that last changed its
+    state (the serving version for a key with no state of its own yet). ``key`` is None otherwise.
     """
 
     trigger: str
@@ -45,6 +49,7 @@ class Context:
     params: Mapping[str, Any]
     db: Database
     route: RouteInfo | None = None
+    key: Any = None
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,22 @@ class Trigger:
         def fit(self, events, ctx) -> dict           # state updates -> version n+1
 
     Routes name other methods with ``INFER method`` / ``FIT method``; they take the same arguments.
+
+    With ``STATE PER (column, ...)`` the trigger keeps one state per key (the values of those
+    columns in the row). ``setup`` builds the trigger-wide state: every key's defaults, shared by
+    all keys. A key seen for the first time starts from ``setup_key(key, ctx)`` (by default an
+    empty dict), laid over the trigger-wide state. ``infer`` sees the row's key as ``ctx.key`` and
+    its state as ``ctx.state``; ``fit`` is called once per key with that key's events, oldest
+    first, and its updates are written to that key alone (version n+1 records only the keys it
+    changed). Fits of different keys run in parallel across workers; one key's fits never.
     """
 
     def setup(self, ctx: Context) -> dict[str, Any]:
         """Build the first state; the default is an empty state."""
+        return {}
+
+    def setup_key(self, key: Any, ctx: Context) -> dict[str, Any]:
+        """STATE PER: the initial state of a key seen for the first time (``ctx.state`` is the
+        trigger-wide state). It must be cheap and deterministic: infer calls it for a new key in
+        every backend, and fit once when it first writes the key. The default is an empty dict."""
         return {}

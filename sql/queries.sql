@@ -194,6 +194,7 @@ WITH candidate AS MATERIALIZED (
     -- a disabled trigger keeps its events: they are fitted after ENABLE; $4: the triggers whose
     -- deployed code this worker does not have (motion_pg.worker.code_gate)
     WHERE t.enabled AND oldest.due AND NOT (t.name = ANY ($4::text[]))
+      AND t.state_per IS NULL  -- keyed triggers (STATE PER) are claimed per key: claim_keyed_jobs
       AND NOT EXISTS (SELECT 1 FROM motion.runs r
                       WHERE r.trigger_name = t.name AND r.state = 'running')
       AND NOT ((t.settings).on_fit_error = 'block'
@@ -1336,3 +1337,127 @@ UPDATE motion.routes SET outputs = $3::text[] WHERE trigger_name = $1 AND ordina
 UPDATE motion.routes SET chain_depth = $3::integer, chain_columns = $4::text[],
        pg_triggers = $5::text[]
 WHERE trigger_name = $1 AND ordinal = $2::integer
+
+-- == keyed ==
+-- Keyed state (STATE PER): per-key claims, key states, key caches.
+
+-- name: claim_keyed_jobs
+-- The claim of keyed triggers (claim_jobs skips them): one run takes the oldest ready events of
+-- one keyed trigger, of keys no other run holds, up to its fit_batch (default $3), skipping the
+-- triggers named in $4. It holds each of their keys in motion.key_runs (primary key: no two runs
+-- of one key; a key another claimer just took is left out, ON CONFLICT DO NOTHING waiting for that
+-- claimer's commit), so fits of different keys run in parallel and each key's fits in order. An
+-- event is taken only when no earlier pending event of its key waits for a retry, and under
+-- on_fit_error = 'block' only when its key has no dead event: what a run takes of a key is always
+-- a prefix of that key's pending events (in one snapshot: a concurrent claimer sees the same
+-- prefix, and only one of them holds the key). The caller rolls back a claim that returned no rows
+-- (its keys were all taken meanwhile: no empty run is left behind) and looks again.
+WITH candidate AS MATERIALIZED (
+    SELECT t.name AS trigger_name,
+           coalesce((t.settings).fit_batch, $3::integer) AS fit_batch,
+           (t.settings).on_fit_error = 'block' AS strict
+    FROM motion.triggers t
+    CROSS JOIN LATERAL (
+        SELECT j.id FROM motion.jobs j
+        WHERE (j.trigger_name, j.id) >= (t.name, 0)
+          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
+          AND j.state = 'pending' AND j.run_at <= now()
+          AND (SELECT 1 FROM motion.key_runs k
+               WHERE k.trigger_name = t.name AND k.state_key = j.state_key) IS NULL
+        ORDER BY j.trigger_name, j.id LIMIT 1
+    ) oldest
+    WHERE t.state_per IS NOT NULL AND t.enabled AND NOT (t.name = ANY ($4::text[]))
+    ORDER BY oldest.id
+    LIMIT 1
+), ready AS MATERIALIZED (
+    SELECT j.id, j.state_key FROM motion.jobs j
+    WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
+      AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
+      AND j.state = 'pending' AND j.run_at <= now() AND j.state_key IS NOT NULL
+      -- the keys running fits hold: a few hundred at most, hashed once per claim
+      AND j.state_key NOT IN (SELECT k.state_key FROM motion.key_runs k
+                              WHERE k.trigger_name = (SELECT trigger_name FROM candidate))
+      -- a scalar subquery with LIMIT, not NOT EXISTS: one index probe per event walked, never an
+      -- anti-join that reads every pending event (the planner's choice on a fresh queue)
+      AND (SELECT e.id FROM motion.jobs e
+           WHERE e.trigger_name = j.trigger_name AND e.state_key = j.state_key
+             AND e.state = 'pending' AND e.state_key IS NOT NULL AND e.id < j.id
+             AND e.run_at > now()
+           LIMIT 1) IS NULL
+      AND NOT ((SELECT strict FROM candidate)
+               AND (SELECT d.id FROM motion.jobs d
+                    WHERE (d.trigger_name, d.id) >= (j.trigger_name, 0)
+                      AND (d.trigger_name, d.id) <= (j.trigger_name, 9223372036854775807)
+                      AND d.state = 'dead' AND d.state_key = j.state_key
+                    LIMIT 1) IS NOT NULL)
+    ORDER BY j.trigger_name, j.id
+    LIMIT (SELECT fit_batch FROM candidate)
+), run AS (
+    INSERT INTO motion.runs (trigger_name, worker_id, lease_until, keyed)
+    SELECT trigger_name, $1, now() + make_interval(secs => $2::float8), true FROM candidate
+    WHERE EXISTS (SELECT 1 FROM ready)
+    RETURNING id, trigger_name
+), held AS (
+    INSERT INTO motion.key_runs (trigger_name, state_key, run_id)
+    -- in key order: two claimers wait for each other's keys in one order, never in a cycle
+    SELECT DISTINCT run.trigger_name, r.state_key, run.id FROM ready r CROSS JOIN run
+    ORDER BY r.state_key
+    ON CONFLICT DO NOTHING
+    RETURNING state_key
+)
+UPDATE motion.jobs j SET state = 'running', run_id = run.id, attempts = j.attempts + 1
+FROM run
+WHERE j.id = ANY (ARRAY(SELECT r.id FROM ready r
+                        WHERE r.state_key IN (SELECT h.state_key FROM held h)))
+  AND j.state = 'pending'
+RETURNING run.id AS run_id, j.trigger_name, j.id, j.route, j.relation, j.op, j.row_data,
+          j.attempts, j.state_key
+
+-- name: trigger_state_per
+SELECT state_per FROM motion.triggers WHERE name = $1
+
+-- name: set_state_per
+-- CREATE [OR REPLACE]: the trigger's STATE PER columns; the key of its waiting events follows.
+WITH t AS (
+    UPDATE motion.triggers SET state_per = $2::text[] WHERE name = $1 RETURNING name
+)
+UPDATE motion.jobs j SET state_key = motion._state_key(j.row_data, $2::text[])
+FROM t WHERE j.trigger_name = t.name AND j.state IN ('pending', 'dead')
+
+-- name: drop_key_states
+DELETE FROM motion.key_states WHERE trigger_name = $1
+
+-- name: key_state_at
+-- The state of key $2 at version $3: its newest row with version <= $3.
+SELECT version, data FROM motion.key_states
+WHERE trigger_name = $1 AND key = $2::jsonb AND version <= $3::integer
+ORDER BY version DESC LIMIT 1
+
+-- name: key_states_head
+-- The newest state of each of the keys $2 (what a fit folds onto).
+SELECT DISTINCT ON (key) key::text AS key, version, data FROM motion.key_states
+WHERE trigger_name = $1 AND key = ANY ($2::jsonb[])
+ORDER BY key, version DESC
+
+-- name: insert_key_states
+-- The keys $2 changed by version $3, with their new states $4 (one statement per fit run).
+INSERT INTO motion.key_states (trigger_name, key, version, data)
+SELECT $1, u.key, $3::integer, u.data
+FROM ROWS FROM (pg_catalog.unnest($2::text[]::jsonb[]), pg_catalog.unnest($4::bytea[])) AS u(key, data)
+
+-- name: keys_changed
+-- The keys whose state changed in versions ($2, $3], at most $4 of them.
+SELECT DISTINCT key::text AS key FROM motion.key_states
+WHERE trigger_name = $1 AND version > $2::integer AND version <= $3::integer
+LIMIT $4::integer
+
+-- name: rollback_keys
+-- ROLLBACK TO VERSION $2 written as version $3: every key changed after $2 gets its state at $2
+-- back (NULL data: it had none of its own then).
+INSERT INTO motion.key_states (trigger_name, key, version, data)
+SELECT $1, k.key, $3::integer,
+       (SELECT s.data FROM motion.key_states s
+        WHERE s.trigger_name = $1 AND s.key = k.key AND s.version <= $2::integer
+        ORDER BY s.version DESC LIMIT 1)
+FROM (SELECT DISTINCT c.key FROM motion.key_states c
+      WHERE c.trigger_name = $1 AND c.version > $2::integer AND c.version < $3::integer) k

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from motion_pg.compiler import chains, checks, deploys, experiments, lineage
+from motion_pg.compiler import chains, checks, deploys, experiments, keyed, lineage
 from motion_pg.compiler.catalog import Catalog, unknown
 from motion_pg.compiler.create import run_setup
 from motion_pg.compiler.session import Session, recorded_path
@@ -89,6 +89,7 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         version = write_version(session.db, name, {}, source="rollback", parent=serving,
                                 base=action.version, restored_from=action.version,
                                 params=params, settings=restored)  # fmt: skip
+        keyed.rollback(session.db, name, action.version, version)
         done = f"ROLLBACK TO VERSION {action.version} (version {version})"
     elif isinstance(action, Refit):
         # the deployed code: code edited on disk since runs only after RELOAD

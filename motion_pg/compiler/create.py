@@ -7,7 +7,16 @@ from types import MappingProxyType
 from typing import Any
 
 from motion_pg.async_triggers import async_notice
-from motion_pg.compiler import chains, checks, deploys, experiments, lineage, policies, schedules
+from motion_pg.compiler import (
+    chains,
+    checks,
+    deploys,
+    experiments,
+    keyed,
+    lineage,
+    policies,
+    schedules,
+)
 from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.drift.sql_entry import after_setup
@@ -59,6 +68,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     path = recorded_path(session.caller_path)
     made = lineage.existing(session.db, stmt.name)  # OR REPLACE keeps these lineage columns
     before = chains.relids_of(session.db, stmt.name)  # OR REPLACE: their chains change too
+    previous_per = keyed.state_per(session.db, stmt.name) if existing is not None else None
     if existing is not None:
         backfill.supersede(session.plpy, stmt.name)  # it visits routes being replaced
         drop_route_triggers(session.db, catalog.pg_triggers(stmt.name))
@@ -69,10 +79,12 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     )  # fmt: skip
     deploys.record_deploy(session.db, stmt.name, "create" if existing is None else "replace", code)
     experiments.record(session.db, stmt.name, stmt.experiment, catalog)
+    keyed.write(session.db, stmt.name, stmt.state_per, previous_per, existing is not None)
     for route in routes:
         mode = infer_mode(session.db, stmt.name, route)
         # an experiment infers row by row: each row is recorded, or split by its key
         batch = stmt.experiment is None and mode == "batch"
+        keyed.check(session.db, stmt, [route], batch)
         if mode == "async":
             session.notice(async_notice(stmt.name, route.relation))
         if batch:

@@ -53,6 +53,7 @@ def to_statement(node: nodes.MotionStatement) -> Statement:
             or_replace=bool(args.get("replace")),
             if_not_exists=bool(args.get("exists")),
             schedules=tuple(_schedule(s) for s in args.get("schedules") or ()),
+            state_per=tuple(_name(c) for c in args["state_per"]) if args.get("state_per") else None,
             experiment=_experiment(args.get("experiment")),
             policy=_policy(args.get("policy")),
         )
@@ -171,6 +172,9 @@ def to_node(statement: Statement) -> nodes.MotionStatement:
             params=_param_nodes(statement.params) or None,
             replace=statement.or_replace,
             exists=statement.if_not_exists,
+            state_per=[_identifier(c) for c in statement.state_per]
+            if statement.state_per
+            else None,
             experiment=_experiment_node(statement.experiment),
             policy=_policy_node(statement.policy),
         )

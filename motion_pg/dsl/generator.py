@@ -47,6 +47,8 @@ class MotionGenerator(PostgresGenerator):
         parts.append(self.sql(expression, "this"))
         parts.extend(self.sql(route) for route in args.get("routes") or ())
         parts.extend(self.sql(schedule) for schedule in args.get("schedules") or ())
+        if args.get("state_per"):
+            parts.append("STATE PER (" + ", ".join(self.sql(c) for c in args["state_per"]) + ")")
         if args.get("experiment"):
             parts.append(self.sql(expression, "experiment"))
         if args.get("policy"):

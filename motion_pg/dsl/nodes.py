@@ -32,6 +32,7 @@ class MotionCreate(MotionStatement):
         "replace": False,  # OR REPLACE
         "exists": False,  # IF NOT EXISTS
         "schedules": False,  # list[MotionSchedule]
+        "state_per": False,  # list[exp.Identifier]: STATE PER (columns)
         "experiment": False,  # MotionExperiment
         "policy": False,  # MotionPolicy: FIT WHEN / REFIT clauses
     }

@@ -20,7 +20,7 @@ from motion_pg.dsl.policy_clause import PolicyClauseParser
 from motion_pg.dsl.terminals import STRING_TOKENS, alternatives
 
 # the words that may follow a route's relation name
-_AFTER_RELATION = frozenset({"INFER", "FIT", "NO", "ON", "USING", "SHADOW", "CANARY"})
+_AFTER_RELATION = frozenset({"INFER", "FIT", "NO", "ON", "STATE", "USING", "SHADOW", "CANARY"})
 
 
 class MotionParser(PolicyClauseParser):
@@ -81,6 +81,12 @@ class MotionParser(PolicyClauseParser):
                 routes.append(self._motion_route())
             if not self._match_text_seq("ON"):
                 break
+        state_per = None
+        if self._match_text_seq("STATE"):
+            self._motion_keyword("PER", "PER after STATE")
+            if self._curr.token_type != TokenType.L_PAREN:
+                self._motion_expected("'(' after STATE PER")
+            state_per = self._motion_columns()
         experiment = self._motion_experiment()
         policy = self._motion_policy()
         self._motion_keyword("USING", "USING")  # each route made sure it is ON or USING
@@ -98,6 +104,7 @@ class MotionParser(PolicyClauseParser):
                 replace=replace,
                 exists=exists,
                 schedules=schedules or None,
+                state_per=state_per,
                 experiment=experiment,
                 policy=policy,
             )
@@ -216,11 +223,12 @@ class MotionParser(PolicyClauseParser):
         return self.expression(route)
 
     def _at_route_end(self) -> bool:
-        """Whether the next word ends a route: ON (another route), USING, SHADOW or CANARY."""
+        """Whether the next words end a route: ON (another route), USING, SHADOW, CANARY or STATE
+        PER."""
         return any(
             self._match_text_seq(word, advance=False)
             for word in ("ON", "USING", "SHADOW", "CANARY")
-        )
+        ) or self._match_text_seq("STATE", "PER", advance=False)
 
     def _motion_experiment(self) -> nodes.MotionExperiment | None:
         """``SHADOW OF baseline`` or ``CANARY OF baseline (percent)``, or None."""

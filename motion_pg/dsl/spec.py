@@ -79,6 +79,7 @@ class CreateMotionTrigger:
     or_replace: bool = False
     if_not_exists: bool = False
     schedules: tuple[Schedule, ...] = ()
+    state_per: tuple[str, ...] | None = None  # STATE PER (columns): one state per key
     experiment: Experiment | None = None
     policy: Policy = field(default_factory=Policy)  # FIT WHEN / REFIT clauses
 

@@ -31,6 +31,7 @@ from motion_pg.runtime import (
     stamping,
     violations,
 )
+from motion_pg.runtime.keyed import KeyCache
 from motion_pg.runtime.plpy_db import PlpyDatabase, user_database
 from motion_pg.runtime.routes import BatchMethod, InferMethod, LoadedTrigger, Route, one_row
 from motion_pg.runtime.state import BlobCache
@@ -192,6 +193,9 @@ def _load(plpy: Any, db: PlpyDatabase, name: str) -> LoadedTrigger:
         for pg_trigger in route.pg_triggers:
             loaded.by_pg_trigger[pg_trigger] = (route, [name, str(info.ordinal)])
     loaded.experiment = experiments.load(db, name)
+    per = db.query(query("trigger_state_per"), [name])
+    if per and per[0]["state_per"] is not None:  # STATE PER: each row infers with its key's state
+        loaded.keyed = KeyCache(db, name, per[0]["state_per"], loaded.settings.key_cache)
     _loaded[name] = loaded
     return _set_state(db, loaded, row["serving_version"])
 
@@ -219,6 +223,7 @@ def _definition_failed(plpy: Any, name: str, e: MotionError) -> None:
 def _set_state(db: PlpyDatabase, loaded: LoadedTrigger, version: int | None) -> LoadedTrigger:
     # let go of the old state first, so a backend never holds two large versions at once; a failed
     # load leaves version -1 and the next statement loads again
+    previous = loaded.version
     loaded.version, loaded.state = -1, MappingProxyType({})
     for route in loaded.routes.values():
         route.ctx = replace(route.ctx, state=loaded.state)
@@ -237,6 +242,9 @@ def _set_state(db: PlpyDatabase, loaded: LoadedTrigger, version: int | None) -> 
     loaded.state = state
     for route in loaded.routes.values():
         route.ctx = replace(route.ctx, version=loaded.version, state=state, params=loaded.params)
+    if loaded.keyed is not None:  # forget the keys the versions in between changed
+        loaded.keyed.capacity = loaded.settings.key_cache
+        loaded.keyed.moved(previous, loaded.version)
     return loaded
 
 

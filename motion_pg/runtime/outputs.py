@@ -18,6 +18,7 @@ from typing import Any
 from motion_pg.errors import InferError
 from motion_pg.queries import query
 from motion_pg.runtime import stamps
+from motion_pg.runtime.keyed import restamp
 from motion_pg.runtime.routes import LoadedTrigger, Route
 from motion_pg.runtime.values import CannotHold, Column, Unchecked, ValueMismatch
 
@@ -60,10 +61,17 @@ def infer_one(
     """
     new = td["new"]
     column = route.stamp_column
+    keyed = loaded.keyed
     for hidden in route.hidden:  # lineage columns: infer never sees them
         del new[hidden]
     try:
-        out = route.method(new, route.ctx)  # type: ignore[misc]
+        # STATE PER: the row's key's state (runtime.keyed); its loading fails as infer would
+        ctx = (
+            route.ctx
+            if keyed is None
+            else keyed.context(loaded.instance, route.ctx, loaded.version, new)
+        )
+        out = route.method(new, ctx)  # type: ignore[misc]
     except BaseException as e:
         if must_propagate(plpy, e):
             raise
@@ -77,7 +85,8 @@ def infer_one(
         infer_failed(plpy, loaded, route, new, problem, None)
         return None
     if column is not None:
-        changed[column] = route.stamped.get(tuple(out)) or route.stamp_for(out)
+        stamp = route.stamped.get(tuple(out)) or route.stamp_for(out)
+        changed[column] = stamp if keyed is None else restamp(stamp, ctx.version)
     td["new"] = changed
     return "MODIFY"
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from motion_pg.runtime import stamps
+from motion_pg.runtime.keyed import KeyCache
 from motion_pg.runtime.values import INT_BOUNDS, Column, Converter, converter
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, RouteInfo, Trigger
@@ -123,6 +124,7 @@ class LoadedTrigger:
     # per-row check that the caller is one of them is one dict lookup and two compares
     by_pg_trigger: dict[str, tuple[Route, list[str]]] = field(default_factory=dict)
     experiment: Role | None = None  # its part in live experiments (motion_pg.runtime.experiments)
+    keyed: KeyCache | None = None  # STATE PER: the states of the keys this backend inferred
 
 
 def one_row(batch: BatchMethod) -> InferMethod:

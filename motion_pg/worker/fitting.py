@@ -26,9 +26,10 @@ from motion_pg.runtime import identity, loader
 from motion_pg.runtime.state import BlobCache
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
-from motion_pg.worker import ray_executor, refit, validation
+from motion_pg.worker import keyed_fit, ray_executor, refit, validation
 from motion_pg.worker.committing import Claim, LostRun, check_updates, pickled_state
 from motion_pg.worker.folding import StateMemory, commit_fold, fold_updates
+from motion_pg.worker.keyed_claim import KeyedClaim
 from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
 __all__ = ["Claim", "Definition", "FitComputer", "LostRun"]
@@ -160,6 +161,8 @@ class FitComputer:
         A call costs four round trips here: the state this process wrote last is not read back,
         and the end is one fenced statement (:mod:`.folding`).
         """
+        if isinstance(claim, KeyedClaim):  # STATE PER: fit per key, one version for the run
+            return self._fit_keyed(claim)
         horizon = refit.pending_refit(self.db, claim)
         if horizon is not None:  # REFIT EVERY / REFIT WHEN / on_drift = 'refit'
             self.memory.forget(claim.trigger)
@@ -191,6 +194,20 @@ class FitComputer:
             self.memory.remember(trigger, definition.revision, written, state, known, folded)
         self.last_seconds = time.monotonic() - started
         return written
+
+    def _fit_keyed(self, claim: KeyedClaim) -> int | None:
+        """A keyed claim (STATE PER): each key's events fold onto that key's state; one version
+        for the run, in one transaction with its completion."""
+        with self.conn.transaction():
+            self.conn.execute(_MOTION_PATH)
+            definition, version, search_path = self._definition(claim.trigger)
+            keyed = keyed_fit.compute(self, claim, definition, version, search_path, JOBS)
+            refit.check_deployed(self.db, claim.trigger, definition.deployed)
+            written = keyed_fit.commit(self.conn, claim, keyed)
+            if written is not None and definition.code_digest is not None:
+                self.db.query(query("set_version_code"),
+                              [claim.trigger, written, definition.code_digest])  # fmt: skip
+            return written
 
     def rebuild(
         self, trigger: str, parent: int | None, params: Any, settings: Any, code_digest: str,

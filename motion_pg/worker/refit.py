@@ -53,7 +53,7 @@ def refit(computer: FitComputer, claim: Claim, horizon: int, motion_path: str) -
         computer._check_transaction(claim.trigger)
         conn.execute(motion_path)
         pickled = pickled_state(claim.trigger, checked)
-        _check_deployed(db, claim.trigger, definition.deployed)
+        check_deployed(db, claim.trigger, definition.deployed)
         version = _commit(db, claim, pickled, max(horizon, *(e.id for e in claim.events)))
         if definition.code_digest is not None:
             db.query(query("set_version_code"), [claim.trigger, version, definition.code_digest])
@@ -61,9 +61,9 @@ def refit(computer: FitComputer, claim: Claim, horizon: int, motion_path: str) -
         return version
 
 
-def _check_deployed(db: PgDatabase, trigger: str, deployed: str | None) -> None:
-    """Refuse to commit a refit whose code was replaced by a deploy while it ran (the row lock
-    makes deploys and this commit serial); the retry runs the new code."""
+def check_deployed(db: PgDatabase, trigger: str, deployed: str | None) -> None:
+    """Refuse to commit a refit (or a keyed fit) whose code was replaced by a deploy while it ran
+    (the row lock makes deploys and this commit serial); the retry runs the new code."""
     rows = db.query(query("trigger_code_for_update"), [trigger])
     if rows and rows[0]["code_digest"] != deployed:
         raise FitError(

@@ -111,6 +111,10 @@ def replay(
         if record.pruned:
             raise _refused(trigger, version, "its state was pruned (retention)",
                            "nothing is left to compare a rebuild with")  # fmt: skip
+        per = db.query(query("trigger_state_per"), [trigger])
+        if per and per[0]["state_per"] is not None and record.source == "fit":
+            raise _refused(trigger, version, "it is a keyed trigger (STATE PER): replay does not "
+                           "rebuild key states yet", "see a key's states in motion.key_states")  # fmt: skip
         stored = _entries(db, trigger, version)
         if record.source in ("rollback", "params"):
             return _copied(db, trigger, record, stored)

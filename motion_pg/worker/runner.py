@@ -21,6 +21,7 @@ from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
+from motion_pg.worker import keyed_claim
 from motion_pg.worker.async_loop import AsyncLoop, drain
 from motion_pg.worker.backpressure import Shedder
 from motion_pg.worker.budget import (
@@ -105,6 +106,7 @@ class Worker:
         self.drift = DriftWatch(max(2.0, 10 * poll_interval))
         self._read_settings: dict[str, tuple[float, Settings]] = {}
         self.shedder = Shedder()  # discard_after / keep_latest, before each claim
+        self._keyed_first = False  # keyed and plain claims take turns going first
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -280,7 +282,26 @@ class Worker:
                     break
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
-        """Claim the oldest ready events of one trigger with no running fit, or None."""
+        """Claim ready events: of one trigger with no running fit, or of keys of one keyed
+        trigger (STATE PER) no running fit holds; the two kinds take turns first. None if none."""
+        self._keyed_first = not self._keyed_first
+        if self._keyed_first:
+            return self._claim_keyed(conn) or self._claim_plain(conn)
+        return self._claim_plain(conn) or self._claim_keyed(conn)
+
+    def _claim_keyed(self, conn: psycopg.Connection[Any]) -> Claim | None:
+        found = keyed_claim.claim(conn, self.worker_id, self.lease_seconds, self.fit_batch,
+                                  self.code_gate.excluded)  # fmt: skip
+        if found is not None and self.code_gate.refusal(conn, found.trigger) is not None:
+            PgDatabase(conn).query(query("release_runs"), [
+                self.worker_id, True,
+                f"not fitted on this host: {self.code_gate.refusal(conn, found.trigger)}",
+            ])  # fmt: skip
+            return None
+        return found
+
+    def _claim_plain(self, conn: psycopg.Connection[Any]) -> Claim | None:
+        """The oldest ready events of one trigger with no running fit, or None."""
         excluded = self.code_gate.excluded + held_triggers(conn)  # refit policies
         for _ in range(3):
             try:
@@ -309,7 +330,7 @@ class Worker:
             PgDatabase(conn).query(
                 query("release_runs"), [self.worker_id, True, f"not fitted on this host: {refusal}"]
             )
-            return self.claim(conn)
+            return self._claim_plain(conn)
         refit = any(r["op"] == "REFIT" for r in rows)  # a refit rebuilds the reference: it runs
         if (
             not refit

@@ -16,6 +16,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 DECLARE
     hidden text[];
+    per text[];  -- STATE PER columns (keyed state): each event carries its key
 BEGIN
     PERFORM FROM motion.routes r
     WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
@@ -37,15 +38,18 @@ BEGIN
     -- events carry the user's row: without the lineage columns of motion triggers (stamps)
     SELECT pg_catalog.array_agg(o.lineage_column) INTO hidden FROM motion.routes o
     WHERE o.relation = TG_RELID AND o.lineage_column IS NOT NULL;
+    SELECT t.state_per INTO per FROM motion.triggers t WHERE t.name = TG_ARGV[0];
     IF hidden IS NULL THEN
-        INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
-        SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, pg_catalog.to_jsonb(n.*)
-        FROM motion_new_rows n;
+        INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state_key)
+        SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, d.row_data,
+               CASE WHEN per IS NOT NULL THEN motion._state_key(d.row_data, per) END
+        FROM motion_new_rows n CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(n.*) AS row_data) d;
     ELSE
-        INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
-        SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP,
-               pg_catalog.to_jsonb(n.*) OPERATOR(pg_catalog.-) hidden
-        FROM motion_new_rows n;
+        INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state_key)
+        SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, d.row_data,
+               CASE WHEN per IS NOT NULL THEN motion._state_key(d.row_data, per) END
+        FROM motion_new_rows n CROSS JOIN LATERAL
+             (SELECT pg_catalog.to_jsonb(n.*) OPERATOR(pg_catalog.-) hidden AS row_data) d;
     END IF;
     IF FOUND THEN
         PERFORM pg_catalog.pg_notify('motion_jobs', '');  -- a wake-up only: any role may LISTEN
@@ -62,6 +66,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     routed oid;
     hidden text[];
+    per text[];  -- STATE PER columns (keyed state): each event carries its key
+    data jsonb;
 BEGIN
     SELECT r.relation INTO routed FROM motion.routes r
     WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
@@ -86,9 +92,11 @@ BEGIN
     END IF;
     SELECT pg_catalog.array_agg(o.lineage_column) INTO hidden FROM motion.routes o
     WHERE o.relation = routed AND o.lineage_column IS NOT NULL;
-    INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data)
-    VALUES (TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP,
-            pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.-) coalesce(hidden, '{}'));
+    SELECT t.state_per INTO per FROM motion.triggers t WHERE t.name = TG_ARGV[0];
+    data := pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.-) coalesce(hidden, '{}');
+    INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state_key)
+    VALUES (TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, data,
+            CASE WHEN per IS NOT NULL THEN motion._state_key(data, per) END);
     PERFORM pg_catalog.pg_notify('motion_jobs', '');  -- a wake-up only: any role may LISTEN
     RETURN NULL;
 END
