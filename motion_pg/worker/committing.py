@@ -3,7 +3,6 @@ fit's transaction (in the fit process), or recording its failure (in the worker)
 
 from __future__ import annotations
 
-import json
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ import psycopg
 from motion_pg.errors import FitError
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
-from motion_pg.runtime.state import head_version, pickle_value, write_version
+from motion_pg.runtime.state import pickle_value
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
 
@@ -71,40 +70,6 @@ def checked_pickle(trigger: str, key: str, value: Any) -> tuple[bytes, Any]:
             hint="state values must load in a fresh process: define their classes in an "
             "importable module (not __main__) and make __reduce__/__setstate__ succeed",
         ) from e
-
-
-def commit_fit(
-    conn: psycopg.Connection[Any], claim: Claim, updates: Mapping[str, bytes]
-) -> int | None:
-    """Write the fit's version onto the newest one and complete its jobs, in the caller's
-    transaction; returns the version written (None without updates). A pinned trigger keeps
-    serving its pinned version: the new one is written behind it.
-
-    Raises :class:`LostRun` when the run is no longer its worker's: the caller rolls back.
-    """
-    db = PgDatabase(conn)
-    current = db.query(query("trigger_for_update"), [claim.trigger])
-    if not current:
-        raise LostRun(claim.run_id)
-    row = current[0]
-    # the newest version, read after the lock: behind a pin it is newer than the serving one
-    parent = head_version(db, claim.trigger)
-    version = None
-    if updates:
-        params = row["params"]
-        version = write_version(
-            db, claim.trigger, updates, source="fit", parent=parent,
-            params=json.loads(params) if isinstance(params, str) else params,
-            settings=Settings.from_json(row["settings"]), run_id=claim.run_id, pickled=True,
-        )  # fmt: skip
-    fenced = db.query(
-        query("finish_run"),
-        [claim.run_id, claim.worker_id, "succeeded", len(claim.events), parent, version, None],
-    )
-    if not fenced:
-        raise LostRun(claim.run_id)
-    db.query(query("complete_jobs"), [claim.run_id])
-    return version
 
 
 def fail_fit(
