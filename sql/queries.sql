@@ -1034,12 +1034,17 @@ WHERE j.id IN (SELECT s.last_job_id FROM motion.schedules s
   AND j.state IN ('pending', 'running') AND j.op = 'REFIT'
 ORDER BY j.id DESC LIMIT 1
 
+-- name: refit_seen_jobs
+-- The trigger's pending events up to $2 that a refit's setup saw (run in its snapshot).
+SELECT j.id FROM motion.jobs j
+WHERE (j.trigger_name, j.id) >= ($1, 0) AND (j.trigger_name, j.id) <= ($1, $2::bigint)
+  AND j.state = 'pending'
+
 -- name: absorb_jobs
--- A refit folds the trigger's pending events up to $3: they are done with its run.
+-- A refit folds the pending events its setup saw ($3): they are done with its run.
 UPDATE motion.jobs j SET state = 'done', run_id = $2::bigint, attempts = j.attempts + 1,
        finished_at = pg_catalog.now()
-WHERE (j.trigger_name, j.id) >= ($1, 0) AND (j.trigger_name, j.id) <= ($1, $3::bigint)
-  AND j.state = 'pending'
+WHERE j.trigger_name = $1 AND j.id = ANY($3::bigint[]) AND j.state = 'pending'
 RETURNING j.id
 
 -- name: drift_triggers
