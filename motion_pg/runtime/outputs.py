@@ -62,8 +62,12 @@ def infer_one(
     new = td["new"]
     column = route.stamp_column
     keyed = loaded.keyed
-    for hidden in route.hidden:  # lineage columns: infer never sees them
+    hidden = route.hide
+    if hidden is not None:  # the relation's one lineage column: infer never sees it
         del new[hidden]
+    elif route.hidden:  # several motion triggers' lineage columns
+        for hidden in route.hidden:
+            del new[hidden]
     try:
         # STATE PER: the row's key's state (runtime.keyed); its loading fails as infer would
         ctx = (
@@ -85,7 +89,11 @@ def infer_one(
         infer_failed(plpy, loaded, route, new, problem, None)
         return None
     if column is not None:
-        stamp = route.stamped.get(tuple(out)) or route.stamp_for(out)
+        one = route.one_key  # most rows write the same one column: no tuple of out's keys
+        if one is not None and len(out) == 1 and one in out:
+            stamp = route.one_stamp
+        else:
+            stamp = route.stamp_for(out)
         changed[column] = stamp if keyed is None else restamp(stamp, ctx.version)
     td["new"] = changed
     return "MODIFY"
