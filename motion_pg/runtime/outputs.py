@@ -84,10 +84,22 @@ def infer_one(
     if not out:
         return _unstamped(route, td, stamps.NOTHING) if inserting and column else None
     changed: dict[str, Any] = {}
-    problem = convert_into(plpy, route, out, changed)
-    if problem is not None:
-        infer_failed(plpy, loaded, route, new, problem, None)
-        return None
+    exact, bounds = route.exact, route.bounds
+    ready = type(out) is dict
+    if ready:  # convert_into's hot path inline: values of exactly their column's type, in range
+        for key, value in out.items():
+            if type(value) is exact.get(key):
+                bound = bounds.get(key)
+                if bound is None or -bound <= value < bound:  # type: ignore[operator]
+                    changed[key] = value
+                    continue
+            ready = False
+            break
+    if not ready:
+        problem = convert_into(plpy, route, out, changed)
+        if problem is not None:
+            infer_failed(plpy, loaded, route, new, problem, None)
+            return None
     if column is not None:
         one = route.one_key  # most rows write the same one column: no tuple of out's keys
         if one is not None and len(out) == 1 and one in out:
