@@ -278,7 +278,7 @@ def infer_row(plpy: Any, td: dict[str, Any]) -> str | None:
         route = known[0]  # the hot path of route_for: a row of the routed relation itself
     else:
         route = route_for(plpy, loaded, td)
-        if route.lineage_column is not None and td["relid"] != route.relid:
+        if loaded.enabled and route.lineage_column is not None and td["relid"] != route.relid:
             # a partition's row: the parent's statement trigger may not have run for this statement
             stamping.fresh_stamp(plpy, loaded, route)
     if not loaded.enabled:
