@@ -206,6 +206,7 @@ def _lineage(db: PlpyDatabase, name: str, route: Route) -> None:
         return
     row = found[0]
     route.hidden = tuple(row["hidden"] or ())
+    route.hide = route.hidden[0] if len(route.hidden) == 1 else None
     if route.info.infer is not None:
         route.lineage_column = row["lineage_column"]
     raw = row["attnums"]
@@ -272,12 +273,16 @@ def infer_row(plpy: Any, td: dict[str, Any]) -> str | None:
     name = td["args"][0] if td["args"] else ""
     # refresh when a statement trigger did not run first (e.g. it was disabled alone)
     loaded = _loaded.get(name) or refresh(plpy, name)
-    route = route_for(plpy, loaded, td)
+    known = loaded.by_pg_trigger.get(td["name"])
+    if known is not None and td["relid"] == known[0].relid and td["args"] == known[1]:
+        route = known[0]  # the hot path of route_for: a row of the routed relation itself
+    else:
+        route = route_for(plpy, loaded, td)
+        if loaded.enabled and route.lineage_column is not None and td["relid"] != route.relid:
+            # a partition's row: the parent's statement trigger may not have run for this statement
+            stamping.fresh_stamp(plpy, loaded, route)
     if not loaded.enabled:
         return None
-    if route.lineage_column is not None and td["relid"] != route.relid:
-        # a partition's row: the parent's statement trigger may not have run for this statement
-        stamping.fresh_stamp(plpy, loaded, route)
     inserting = td["event"] == "INSERT"
     infer = outputs.infer_one if loaded.experiment is None else experiments.infer_one
     # expectations check the row as stored: infer may hand back only the columns it changed
@@ -293,9 +298,10 @@ def infer_row(plpy: Any, td: dict[str, Any]) -> str | None:
             violations.check_rows(plpy, loaded, route, [stored])
     except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
         raise e.with_traceback(None) from None
-    column = route.stamp_column
-    if done is not None and column is not None and not inserting:
-        stamping.tokens[(name, column)] = td["new"][column]
+    if not inserting and done is not None:
+        column = route.stamp_column
+        if column is not None:
+            stamping.tokens[(name, column)] = td["new"][column]
     return done
 
 

@@ -2,9 +2,9 @@
 the next page of a chunk (locked, in primary-key order after the last key visited) and which rows a
 writer already inferred since the run began.
 
-A lineage stamp holds (version, deploy) as two big-endian u32 at bytes 5-12
-(:mod:`motion_pg.runtime.stamps`), so comparing those 8 bytes compares the pair: STALE is one
-``substr(stamp, 5, 8) < serving`` in SQL.
+A lineage stamp of format 1 holds (version, deploy) as two big-endian u32 at bytes 5-12, one of
+format 2 holds them from byte 3 on in an encoding that compares like the pair
+(:mod:`motion_pg.runtime.stamps`): STALE is one bytes comparison in SQL either way.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ def key_alias(route: Route) -> str:
 
 
 def _serving(loaded: LoadedTrigger) -> bytes:
-    """(version, deploy) as the 8 bytes a stamp holds them in: bytes compare like the tuple."""
-    return struct.pack(">II", max(loaded.version, 0), loaded.deploy_id)
+    """(version, deploy) as the 8 bytes a format 1 stamp holds them in, then as a format 2 stamp
+    does (:func:`stamps.serving`): bytes compare like the tuple."""
+    version = max(loaded.version, 0)
+    return struct.pack(">II", version, loaded.deploy_id) + stamps.serving(version, loaded.deploy_id)
 
 
 def _filter(route: Route, mode: str, condition: str | None, first: int) -> sql.Composable:
@@ -40,8 +42,12 @@ def _filter(route: Route, mode: str, condition: str | None, first: int) -> sql.C
     if mode == "stale":
         lin = sql.Identifier(route.lineage_column or "")
         parts.append(sql.SQL(
-            "(t.{lin} IS NULL OR pg_catalog.substr(t.{lin}, 5, 8) "
-            "OPERATOR(pg_catalog.<) ${n}::pg_catalog.bytea)"
+            "(t.{lin} IS NULL OR CASE WHEN pg_catalog.substr(t.{lin}, 1, 1) "
+            "OPERATOR(pg_catalog.=) '\\x01'::pg_catalog.bytea "
+            "THEN pg_catalog.substr(t.{lin}, 5, 8) "
+            "OPERATOR(pg_catalog.<) pg_catalog.substr(${n}::pg_catalog.bytea, 1, 8) "
+            "ELSE pg_catalog.substr(t.{lin}, 3) "
+            "OPERATOR(pg_catalog.<) pg_catalog.substr(${n}::pg_catalog.bytea, 9) END)"
         ).format(lin=lin, n=sql.SQL(str(first))))  # fmt: skip
     return sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")
 

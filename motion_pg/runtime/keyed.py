@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import struct
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,10 +20,8 @@ from types import MappingProxyType
 from typing import Any
 
 from motion_pg.queries import query
+from motion_pg.runtime import stamps
 from motion_pg.trigger import Context, Trigger
-
-_VERSION = struct.Struct(">I")  # a lineage stamp's state version (motion_pg.runtime.stamps)
-_VERSION_AT = 4
 
 
 def _plain(value: Any) -> Any:
@@ -141,4 +138,4 @@ class KeyCache:
 
 def restamp(stamp: bytes, version: int) -> bytes:
     """A lineage stamp naming the key's ``version`` instead of the serving one."""
-    return stamp[:_VERSION_AT] + _VERSION.pack(max(version, 0)) + stamp[_VERSION_AT + 4 :]
+    return stamps.with_version(stamp, version)

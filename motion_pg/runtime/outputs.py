@@ -62,8 +62,12 @@ def infer_one(
     new = td["new"]
     column = route.stamp_column
     keyed = loaded.keyed
-    for hidden in route.hidden:  # lineage columns: infer never sees them
+    hidden = route.hide
+    if hidden is not None:  # the relation's one lineage column: infer never sees it
         del new[hidden]
+    elif route.hidden:  # several motion triggers' lineage columns
+        for hidden in route.hidden:
+            del new[hidden]
     try:
         # STATE PER: the row's key's state (runtime.keyed); its loading fails as infer would
         ctx = (
@@ -80,12 +84,28 @@ def infer_one(
     if not out:
         return _unstamped(route, td, stamps.NOTHING) if inserting and column else None
     changed: dict[str, Any] = {}
-    problem = convert_into(plpy, route, out, changed)
-    if problem is not None:
-        infer_failed(plpy, loaded, route, new, problem, None)
-        return None
+    exact, bounds = route.exact, route.bounds
+    ready = type(out) is dict
+    if ready:  # convert_into's hot path inline: values of exactly their column's type, in range
+        for key, value in out.items():
+            if type(value) is exact.get(key):
+                bound = bounds.get(key)
+                if bound is None or -bound <= value < bound:  # type: ignore[operator]
+                    changed[key] = value
+                    continue
+            ready = False
+            break
+    if not ready:
+        problem = convert_into(plpy, route, out, changed)
+        if problem is not None:
+            infer_failed(plpy, loaded, route, new, problem, None)
+            return None
     if column is not None:
-        stamp = route.stamped.get(tuple(out)) or route.stamp_for(out)
+        one = route.one_key  # most rows write the same one column: no tuple of out's keys
+        if one is not None and len(out) == 1 and one in out:
+            stamp = route.one_stamp
+        else:
+            stamp = route.stamp_for(out)
         changed[column] = stamp if keyed is None else restamp(stamp, ctx.version)
     td["new"] = changed
     return "MODIFY"

@@ -48,20 +48,25 @@ class Route:
     # motion trigger on the relation (infer never sees them) and the relation's attnums
     lineage_column: str | None = None
     hidden: tuple[str, ...] = ()
+    hide: str | None = None  # hidden's one column, when it has exactly one (the row path's case)
     attnums: dict[str, int] = field(default_factory=dict)
     stamp_column: str | None = None  # lineage_column while the served settings say lineage = true
     stamp: bytes = b""  # this statement's stamp head (set per statement by check_serving)
     masks: dict[tuple[str, ...], bytes] = field(default_factory=dict)  # column masks by keys
     stamped: dict[tuple[str, ...], bytes] = field(default_factory=dict)  # this statement's stamps
+    # the hot path's shortcut: the one column the statement's last row wrote, and its stamp
+    one_key: str | None = None
+    one_stamp: bytes = b""
 
     def start_statement(self, stamp: bytes) -> None:
         """Stamp the rows of a new statement with ``stamp`` (a head, :func:`stamps.head`)."""
         self.stamp = stamp
         self.stamped = {}
+        self.one_key = None
 
     def stamp_for(self, out: Mapping[str, Any]) -> bytes:
-        """This statement's stamp for a row whose outputs are ``out`` (the hot path looks in
-        :attr:`stamped` first: ``route.stamped.get(tuple(out)) or route.stamp_for(out)``)."""
+        """This statement's stamp for a row whose outputs are ``out`` (the hot path first checks
+        :attr:`one_key`: a row that wrote exactly that one column gets :attr:`one_stamp`)."""
         keys = tuple(out)
         found = self.stamped.get(keys)
         if found is None:
@@ -70,6 +75,8 @@ class Route:
                 attnums = self.attnums
                 mask = self.masks[keys] = stamps.mask(attnums[c] for c in keys if c in attnums)
             found = self.stamped[keys] = self.stamp + mask
+        if len(keys) == 1:
+            self.one_key, self.one_stamp = keys[0], found
         return found
 
     def visible(self, row: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 import motion_pg
+from motion_pg.runtime.stamps import decode as decode_stamp
 
 from .conftest import ITEMS, Role
 
@@ -111,7 +112,8 @@ def test_a_reinferring_update_overwrites_a_forged_stamp(
     with writer.connect() as app:
         app.execute("UPDATE items SET value = 2, counter_lineage = '\\x0100'::bytea WHERE id = 1")
     stamp = stamps(conn)[1]
-    assert stamp is not None and stamp != b"\x01\x00" and len(stamp) >= 32
+    assert stamp is not None and stamp != b"\x01\x00"
+    assert decode_stamp(bytes(stamp)).xact > 0  # motion's own stamp
     assert conn.execute("SELECT count(*) FROM motion.lineage_changes").fetchone() == (0,)
 
 
