@@ -24,3 +24,15 @@ except MotionError as e:
 return json.dumps(found, default=str)
 $$;
 REVOKE ALL ON FUNCTION motion.compare(text, text, text, timestamptz, text) FROM PUBLIC;
+
+-- The statement triggers of an experiment's infer routes (…_shadow_begin BEFORE, …_shadow_end
+-- AFTER each INSERT or UPDATE): the row path collects a statement's shadow records and the AFTER
+-- trigger writes them with one INSERT (motion_pg.runtime.shadow_batch). Revoked from PUBLIC
+-- (Postgres checks EXECUTE at CREATE TRIGGER); it writes only records this backend computed.
+CREATE OR REPLACE FUNCTION motion.shadow_statement() RETURNS trigger
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
+from motion_pg.runtime import shadow_batch
+shadow_batch.statement(plpy, TD)
+$$;
+REVOKE ALL ON FUNCTION motion.shadow_statement() FROM PUBLIC;
