@@ -1467,13 +1467,16 @@ FROM (SELECT DISTINCT c.key FROM motion.key_states c
 -- backfill runs the worker drives (motion_pg.worker.backfill_loop).
 
 -- name: record_shadow_outputs
--- One statement's records of trigger $1 on relation $2, from parallel arrays (one INSERT).
+-- One statement's records of trigger $1 on relation $2, as one JSON array of
+-- [row key, outputs, served, latency seconds, error] (one INSERT, parsed by the server).
 INSERT INTO motion.shadow_outputs
     (trigger_name, relation, row_key, outputs, served, latency_seconds, error)
-SELECT $1, $2, r.k::jsonb, r.o::jsonb, r.s, r.l, r.e
-FROM ROWS FROM (pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::text[]),
-               pg_catalog.unnest($5::bool[]), pg_catalog.unnest($6::float8[]),
-               pg_catalog.unnest($7::text[])) AS r(k, o, s, l, e)
+SELECT $1, $2, r.e OPERATOR(pg_catalog.->) 0,
+       NULLIF(r.e OPERATOR(pg_catalog.->) 1, 'null'::jsonb),
+       (r.e OPERATOR(pg_catalog.->>) 2)::boolean, (r.e OPERATOR(pg_catalog.->>) 3)::float8,
+       r.e OPERATOR(pg_catalog.->>) 4
+FROM pg_catalog.jsonb_array_elements($3::jsonb) WITH ORDINALITY AS r(e, i)
+ORDER BY r.i
 
 -- name: experiment_canary_salt
 -- The secret split salt of the canary trigger $1 is, or of the canary that runs against it.

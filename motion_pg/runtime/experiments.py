@@ -17,10 +17,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from motion_pg.queries import query
@@ -28,11 +27,14 @@ from motion_pg.runtime import shadow_batch
 from motion_pg.runtime.outputs import convert_into, describe, must_propagate
 from motion_pg.runtime.outputs import infer_one as serve
 from motion_pg.runtime.routes import InferMethod, LoadedTrigger, Route
+from motion_pg.runtime.shadow_batch import dumps, jsonable  # noqa: F401  (jsonable: public here too)
 from motion_pg.trigger import Context
 
 BUCKETS = 10_000  # a canary of p % serves the keys whose bucket is below p * BUCKETS / 100
 _plan: Any = None  # the plan recording one shadow output
 _warned = False
+# a row key's canonical JSON (one encoder: json.dumps with options builds one per call)
+_canonical = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,11 @@ def bucket(key: Mapping[str, Any], salt: str | None = None) -> int:
     experiment's secret ``salt``, the same in every backend and for both sides of an experiment.
     A writer chooses row keys but cannot read the salt, so it cannot choose keys that land in the
     canary. Without a salt (experiments made before 0.5), a plain SHA-256 of the key."""
-    text = json.dumps(key, sort_keys=True, default=str, separators=(",", ":")).encode()
+    text = _canonical.encode(key).encode()
     if salt is None:
         digest = hashlib.sha256(text).digest()
     else:
-        digest = hmac.new(salt.encode(), text, hashlib.sha256).digest()
+        digest = hmac.digest(salt.encode(), text, "sha256")
     return int.from_bytes(digest[:8], "big") % BUCKETS
 
 
@@ -152,9 +154,15 @@ def _served(
 ) -> str | None:
     if not keep:
         return serve(plpy, loaded, route, td, inserting=inserting)
+    # the route's method is wrapped in place for the call (a copy of the route per row cost more
+    # than the infer itself); nested calls unwrap in turn
     capture = _Capture(route.method)  # type: ignore[arg-type]
     start = time.perf_counter()
-    done = serve(plpy, loaded, replace(route, method=capture), td, inserting=inserting)
+    route.method = capture
+    try:
+        done = serve(plpy, loaded, route, td, inserting=inserting)
+    finally:
+        route.method = capture.method
     elapsed = time.perf_counter() - start
     error = describe(capture.error) if capture.error is not None else None
     if error is None and capture.out and done is None:
@@ -162,25 +170,6 @@ def _served(
     out = capture.out if error is None else None
     record(plpy, loaded.name, route, key, out, True, elapsed, error, td["relid"])
     return done
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as JSON can hold it: NumPy values and arrays as lists and numbers, non-finite
-    floats as None, bytes as hex, anything else unknown as its text."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    tolist = getattr(value, "tolist", None)  # NumPy arrays and scalars
-    if callable(tolist):
-        return jsonable(tolist())
-    return str(value)
 
 
 def record(
@@ -200,11 +189,12 @@ def record(
     to record warns once per backend and never fails the writer's statement (PL/Python runs each
     query in its own subtransaction already, so a caught error leaves the transaction usable)."""
     global _plan, _warned
-    row_key = json.dumps(jsonable(dict(key)))
-    outputs = None if out is None else json.dumps(jsonable(out))
-    kept = (row_key, outputs, served, seconds, error)
-    if relid is not None and shadow_batch.add(trigger, route, relid, kept):
+    if isinstance(out, dict):
+        out = dict(out)  # as it was returned: written at the statement's end
+    if relid is not None and shadow_batch.add(trigger, route, relid,
+                                               (key, out, served, seconds, error)):  # fmt: skip
         return
+    kept = (dumps(key), None if out is None else dumps(out), served, seconds, error)
     try:
         if _plan is None:
             _plan = plpy.prepare(

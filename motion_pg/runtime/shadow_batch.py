@@ -15,6 +15,9 @@ never a partition), or a buffer that a chain rebuild (:mod:`motion_pg.compiler.c
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Mapping
 from typing import Any
 
 from motion_pg.queries import query
@@ -22,7 +25,7 @@ from motion_pg.runtime.outputs import must_propagate
 
 # the kinds (last part of the Postgres trigger names) of the statement triggers of a route
 KINDS = ("shadow_begin", "shadow_end")
-Record = tuple[str, str | None, bool, float, str | None]  # row key, outputs, served, secs, error
+Record = tuple[Any, Any, bool, float, str | None]  # row key, outputs, served, seconds, error
 
 _open: dict[tuple[str, int], list[Record]] = {}  # (trigger, route ordinal): this statement's
 _relations: dict[tuple[str, int], str] = {}  # the relation each route records rows of
@@ -66,15 +69,38 @@ def flush(plpy: Any, trigger: str, relation: str, records: list[Record]) -> None
     global _plan, _warned
     try:
         if _plan is None:
-            _plan = plpy.prepare(
-                query("record_shadow_outputs"),
-                ["text", "text", "text[]", "text[]", "bool[]", "float8[]", "text[]"],
-            )
-        keys, outs, served, seconds, errors = (list(c) for c in zip(*records, strict=True))
-        _plan.execute([trigger, relation, keys, outs, served, seconds, errors])
+            _plan = plpy.prepare(query("record_shadow_outputs"), ["text", "text", "text"])
+        _plan.execute([trigger, relation, dumps(records)])
     except plpy.SPIError as e:
         if must_propagate(plpy, e):
             raise
         if not _warned:
             _warned = True
             plpy.warning(f'motion trigger "{trigger}": shadow outputs are not recorded: {e}')
+
+
+def dumps(value: Any) -> str:
+    """``value`` as JSON text: plain values directly, anything else through :func:`jsonable`."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps(jsonable(value))
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON can hold it: NumPy values and arrays as lists and numbers, non-finite
+    floats as None, bytes as hex, anything else unknown as its text."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    tolist = getattr(value, "tolist", None)  # NumPy arrays and scalars
+    if callable(tolist):
+        return jsonable(tolist())
+    return str(value)
