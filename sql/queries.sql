@@ -1521,6 +1521,7 @@ UPDATE motion.backfills SET by_worker = true WHERE id = $1::bigint
 -- name: backfill_worker_next
 -- A running run left to the worker that no session is stepping right now; locked (SKIP LOCKED: two
 -- workers, or a worker and the CLI, never wait on each other) until the caller's transaction ends.
+-- $1: runs not to take now (their last chunk failed; they wait for their back-off).
 SELECT id, trigger_name FROM motion.backfills
-WHERE state = 'running' AND by_worker
+WHERE state = 'running' AND by_worker AND id <> ALL ($1::bigint[])
 ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED

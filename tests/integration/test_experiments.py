@@ -119,7 +119,9 @@ def test_canary_serves_a_deterministic_ten_percent_of_keys(
     assert {k for k, *_ in records(conn, "b")} == canary
     # deterministic: the same split in another session, for rows of every key
     with psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True) as other:
-        other.execute("INSERT INTO items (id, value) SELECT g, 2 FROM generate_series(1001, 2000) g")
+        other.execute(
+            "INSERT INTO items (id, value) SELECT g, 2 FROM generate_series(1001, 2000) g"
+        )
     later = {r[0] for r in conn.execute("SELECT id FROM items WHERE score = 0.5 AND id > 1000")}
     assert later == {i for i in range(1001, 2001) if in_canary({"id": i}, 10, salt[0])}
 
