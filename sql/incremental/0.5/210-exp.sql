@@ -10,3 +10,6 @@ ALTER TABLE motion.experiments ADD COLUMN salt text;
 -- Runs left by CREATE … WITH (backfill = true) (and ALTER … BACKFILL) beyond the rows inferred
 -- inline: the worker drives them (motion_pg.worker.backfill_loop), chunk by chunk.
 ALTER TABLE motion.backfills ADD COLUMN by_worker boolean NOT NULL DEFAULT false;
+
+-- motion.compare gained label_at (idempotent/120-experiments.sql makes the new signature)
+DROP FUNCTION IF EXISTS motion.compare(text, text, text, timestamptz, text);
