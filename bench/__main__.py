@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.harness import Bench, Sizes, machine, report
-from bench.workloads import async_infer, concurrent, inserts, keyed, peer, queue, state
+from bench.workloads import async_infer, concurrent, experiments, inserts, keyed, peer, queue, state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             ("A1", lambda: async_infer.a1(bench)),
             ("P", lambda: peer.peer(bench)),  # Motion side by side (P1-P4)
             ("B9", lambda: keyed.b9(bench, full=args.full)),
+            ("E1", lambda: experiments.e1(bench)),
         ]
         for step, run in steps:
             if only and step not in only and not (step == "B1" and "B2" in only):

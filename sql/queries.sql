@@ -1466,3 +1466,67 @@ SELECT $1, k.key, $3::integer,
         ORDER BY s.version DESC LIMIT 1)
 FROM (SELECT DISTINCT c.key FROM motion.key_states c
       WHERE c.trigger_name = $1 AND c.version > $2::integer AND c.version < $3::integer) k
+
+-- == exp2 ==
+-- Set-based shadow records, canary salts (motion_pg.runtime.shadow_batch, runtime.experiments),
+-- backfill runs the worker drives (motion_pg.worker.backfill_loop).
+
+-- name: record_shadow_outputs
+-- One statement's records of trigger $1 on relation $2, as one JSON array of
+-- [row key, outputs, served, latency seconds, error] (one INSERT, parsed by the server).
+INSERT INTO motion.shadow_outputs
+    (trigger_name, relation, row_key, outputs, served, latency_seconds, error)
+SELECT $1, $2, r.e OPERATOR(pg_catalog.->) 0,
+       NULLIF(r.e OPERATOR(pg_catalog.->) 1, 'null'::jsonb),
+       (r.e OPERATOR(pg_catalog.->>) 2)::boolean, (r.e OPERATOR(pg_catalog.->>) 3)::float8,
+       r.e OPERATOR(pg_catalog.->>) 4
+FROM pg_catalog.jsonb_array_elements($3::jsonb) WITH ORDINALITY AS r(e, i)
+ORDER BY r.i
+
+-- name: experiment_canary_salt
+-- The secret split salt of the canary trigger $1 is, or of the canary that runs against it.
+SELECT salt FROM motion.experiments
+WHERE kind = 'canary' AND (trigger_name = $1 OR baseline = $1)
+ORDER BY trigger_name LIMIT 1
+
+-- name: experiment_salt_of
+-- The salt of experiment $1 against baseline $2 (kept when the experiment is replaced in place).
+SELECT salt FROM motion.experiments WHERE trigger_name = $1 AND baseline = $2 AND kind = 'canary'
+
+-- name: set_experiment_salt
+UPDATE motion.experiments SET salt = $2 WHERE trigger_name = $1
+
+-- name: experiment_sides
+-- Trigger $1 and every trigger of an experiment it takes part in (either side).
+SELECT $1::text AS name
+UNION SELECT trigger_name FROM motion.experiments WHERE baseline = $1
+UNION SELECT baseline FROM motion.experiments WHERE trigger_name = $1
+
+-- name: statement_trigger_routes
+-- The infer routes of trigger $1 with their relation (schema-qualified parts) and Postgres triggers.
+SELECT r.ordinal, r.pg_triggers, n.nspname::text AS schema, c.relname::text AS name
+FROM motion.routes r
+JOIN pg_catalog.pg_class c ON c.oid = r.relation::oid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE r.trigger_name = $1 AND r.infer_method IS NOT NULL
+ORDER BY r.ordinal
+
+-- name: add_route_pg_triggers
+UPDATE motion.routes SET pg_triggers = pg_triggers || $3::text[]
+WHERE trigger_name = $1 AND ordinal = $2::integer
+
+-- name: backfill_running_run
+-- The running run of trigger $1 (not locked), for the message to a session that lost the race.
+SELECT id, mode, condition, started_by, started_at, visited, total
+FROM motion.backfills WHERE trigger_name = $1 AND state = 'running'
+
+-- name: backfill_hand_to_worker
+UPDATE motion.backfills SET by_worker = true WHERE id = $1::bigint
+
+-- name: backfill_worker_next
+-- A running run left to the worker that no session is stepping right now; locked (SKIP LOCKED: two
+-- workers, or a worker and the CLI, never wait on each other) until the caller's transaction ends.
+-- $1: runs not to take now (their last chunk failed; they wait for their back-off).
+SELECT id, trigger_name FROM motion.backfills
+WHERE state = 'running' AND by_worker AND id <> ALL ($1::bigint[])
+ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED

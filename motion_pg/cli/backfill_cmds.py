@@ -35,9 +35,12 @@ RETRIES = 5  # a chunk that lost a deadlock to a concurrent writer is retried th
 @click.option("--chunk", default=1000, show_default=True, type=click.IntRange(min=1),
               help="rows per transaction")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="print the finished run as JSON")
+@click.option("--say-every", default=SAY_EVERY, type=click.FloatRange(min=0), hidden=True,
+              help="seconds between two progress lines when stderr is not a terminal")  # fmt: skip
 def backfill_command(
-    dsn: str | None, trigger: str, stale: bool, condition: str | None, chunk: int, as_json: bool
-) -> None:
+    dsn: str | None, trigger: str, stale: bool, condition: str | None, chunk: int, as_json: bool,
+    say_every: float,
+) -> None:  # fmt: skip
     """Re-infer TRIGGER's stored rows with the serving version, CHUNK rows per transaction,
     without enqueueing fit events or firing other motion triggers.
 
@@ -62,7 +65,7 @@ def backfill_command(
             while run["state"] == "running":
                 run = _step(conn, run["id"], chunk)
                 progress.update(task, completed=run["visited"])
-                if progress.disable and not as_json and time.monotonic() - said >= SAY_EVERY:
+                if progress.disable and not as_json and time.monotonic() - said >= say_every:
                     said = time.monotonic()
                     rate = (run["visited"] - visited0) / max(said - started, 1e-9)
                     click.echo(f"backfilling {trigger}: {run['visited']}/{run['total']} rows "

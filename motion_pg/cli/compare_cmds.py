@@ -37,19 +37,22 @@ def _since_sql(since: str | None) -> tuple[str, list[Any]]:
 @click.option("--label-output", default=None,
               help="the output column --label grades (default: the same name, *_LABEL, or the "
               "only output)")  # fmt: skip
+@click.option("--label-at", default=None,
+              help="a timestamp column holding when --label was set: grade only the rows "
+              "labelled since --since (default: labelled now, on rows inferred since then)")  # fmt: skip
 @click.option("--since", default=None,
               help="a timestamp, or an interval back from now ('30 minutes'); default: when the "
               "experiment began")  # fmt: skip
 @json_option
 def compare(dsn: str | None, a: str, b: str, label: str | None, label_output: str | None,
-            since: str | None, as_json: bool) -> None:  # fmt: skip
+            label_at: str | None, since: str | None, as_json: bool) -> None:  # fmt: skip
     """Compare motion trigger B (a shadow or canary) with A, the trigger it runs against."""
     since_sql, since_args = _since_sql(since)
     try:
         with connect(resolve_dsn(dsn)) as conn:
             row = conn.execute(
-                f"SELECT motion.compare(%s, %s, %s, {since_sql}, %s)",
-                [a, b, label, *since_args, label_output],
+                f"SELECT motion.compare(%s, %s, %s, {since_sql}, %s, %s)",
+                [a, b, label, *since_args, label_output, label_at],
             ).fetchone()
     except psycopg.Error as e:
         raise server_error(e) from e
@@ -121,7 +124,7 @@ def show(found: dict[str, Any]) -> None:
     if label is not None:
         console.print(
             f"[bold]accuracy against {label['column']}[/bold] ({label['output']} on the "
-            f"{label['rows']} rows both inferred whose {label['column']} is set):\n"
+            f"{label['rows']} rows graded: {label['labelled']}):\n"
             f"  {a}: {label[a]['correct']}/{label['rows']} ({_cell(label[a]['accuracy'], True)})"
             f"\n  {b}: {label[b]['correct']}/{label['rows']} ({_cell(label[b]['accuracy'], True)})",
             soft_wrap=True,

@@ -26,6 +26,7 @@ from typing import Any
 from motion_pg.errors import DefinitionError
 from motion_pg.queries import query
 from motion_pg.runtime.plpy_db import PlpyDatabase
+from motion_pg.runtime.shadow_batch import KINDS as SHADOW_KINDS
 from motion_pg.trigger import Trigger
 from motion_pg.triggers_ddl import (
     LINEAGE_KINDS,
@@ -188,7 +189,7 @@ def _remake(db: PlpyDatabase, r: dict[str, Any], depth: int, upstream: list[str]
 
     table = sql.Identifier(r["schema"], r["name"])
     names: list[str] = list(r["pg_triggers"])
-    kept = [n for n in names if any(n.endswith("_" + k) for k in LINEAGE_KINDS)]
+    kept = [n for n in names if n.endswith(tuple(f"_{k}" for k in (*LINEAGE_KINDS, *SHADOW_KINDS)))]
     drop_route_triggers(db, [(table, n) for n in names if n not in kept])
     route = ResolvedRoute(
         ordinal=r["ordinal"], relid=int(r["relid"]), relation=r["relation"], schema=r["schema"],

@@ -105,6 +105,7 @@ def create(session: Session, catalog: Catalog, stmt: CreateMotionTrigger) -> str
     shadow = stmt.experiment is not None and stmt.experiment.kind == "shadow"
     lineage.apply(session.db, stmt.name, enabled=settings.lineage and not shadow, always=False,
                   made=made)  # fmt: skip
+    experiments.statement_triggers(session.db, stmt.name, catalog)  # one INSERT per statement
     # disables the standby fit triggers of batch routes; ALWAYS with fire_on_replica
     set_route_triggers_enabled(session.db, catalog.pg_triggers(stmt.name), enabled=True,
                                always=settings.fire_on_replica)  # fmt: skip

@@ -8,8 +8,11 @@ backend reloads their roles (:mod:`motion_pg.runtime.experiments`) from its next
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
 from typing import Any
+
+from psycopg import sql
 
 from motion_pg.compiler import lineage
 from motion_pg.compiler.catalog import Catalog
@@ -19,8 +22,9 @@ from motion_pg.dsl.spec import CreateMotionTrigger, Experiment
 from motion_pg.errors import DefinitionError
 from motion_pg.queries import query
 from motion_pg.runtime.plpy_db import PlpyDatabase
+from motion_pg.runtime.shadow_batch import KINDS
 from motion_pg.settings import Settings
-from motion_pg.triggers_ddl import ResolvedRoute
+from motion_pg.triggers_ddl import ResolvedRoute, pg_trigger_name, set_route_triggers_enabled
 
 
 def check(catalog: Catalog, stmt: CreateMotionTrigger, routes: list[ResolvedRoute]) -> None:
@@ -76,16 +80,57 @@ def check(catalog: Catalog, stmt: CreateMotionTrigger, routes: list[ResolvedRout
 
 
 def record(db: PlpyDatabase, name: str, experiment: Experiment | None, catalog: Catalog) -> None:
-    """Write trigger ``name``'s experiment row (none: it serves), and make both sides reload."""
+    """Write trigger ``name``'s experiment row (none: it serves), and make both sides reload. A
+    canary gets a secret salt that splits its rows (kept when it is replaced against the same
+    baseline, so its rows stay where they were)."""
+    salt = None
+    if experiment is not None and experiment.kind == "canary":
+        kept = db.query(query("experiment_salt_of"), [name, experiment.baseline])
+        salt = kept[0]["salt"] if kept and kept[0]["salt"] else secrets.token_hex(16)
     old = db.query(query("delete_experiment"), [name])
     if experiment is not None:
         db.query(
             query("insert_experiment"),
             [name, experiment.baseline, experiment.kind, experiment.percent, None],
         )
+        if salt is not None:
+            db.query(query("set_experiment_salt"), [name, salt])
         catalog.bump_revision(experiment.baseline)
     for row in old:
         catalog.bump_revision(row["baseline"])
+
+
+def statement_triggers(db: PlpyDatabase, name: str, catalog: Catalog) -> None:
+    """Give every infer route of ``name`` and of the triggers it runs an experiment with the
+    statement triggers that write a statement's shadow records with one INSERT
+    (:mod:`motion_pg.runtime.shadow_batch`); routes that have them already are left alone."""
+    sides = [r["name"] for r in db.query(query("experiment_sides"), [name])]
+    if len(sides) < 2:
+        return  # takes part in no experiment
+    for side in sides:
+        made: list[tuple[sql.Identifier, str]] = []
+        for route in db.query(query("statement_trigger_routes"), [side]):
+            table = sql.Identifier(route["schema"], route["name"])
+            ordinal = int(route["ordinal"])
+            args = sql.SQL(", ").join([sql.Literal(side), sql.Literal(str(ordinal))])
+            names = []
+            for kind, when in zip(KINDS, ("BEFORE", "AFTER"), strict=True):
+                pg_name = pg_trigger_name(side, ordinal, kind)
+                if pg_name in route["pg_triggers"]:
+                    continue
+                db.execute_ddl(sql.SQL(
+                    "CREATE TRIGGER {} {} INSERT OR UPDATE ON {} FOR EACH STATEMENT "
+                    "EXECUTE FUNCTION motion.shadow_statement({})"
+                ).format(sql.Identifier(pg_name), sql.SQL(when), table, args).as_string(None))  # fmt: skip
+                names.append(pg_name)
+                made.append((table, pg_name))
+            if names:
+                db.query(query("add_route_pg_triggers"), [side, ordinal, names])
+        if made and side != name:  # name's own are enabled with the rest of its triggers
+            found = catalog.definition(side)
+            always = found is not None and Settings.from_json(found["settings"]).fire_on_replica
+            set_route_triggers_enabled(db, made, enabled=True, always=always)
+            catalog.bump_revision(side)
 
 
 def check_drop(db: PlpyDatabase, name: str) -> None:

@@ -91,9 +91,35 @@ def start(plpy: Any, trigger: str, stale: bool, condition: str | None) -> dict[s
         db.query(query("backfill_supersede"), [run["id"]])
         plpy.notice(f'motion trigger "{trigger}": backfill run {run["id"]} is superseded')
     total = sum(backfill_rows.count(plpy, loaded, r, mode, condition) for r in routes)
-    found = db.query(query("backfill_insert"), [trigger, mode, condition, routes[0].info.ordinal,
-                                                total])  # fmt: skip
+    try:
+        found = db.query(query("backfill_insert"), [trigger, mode, condition,
+                                                    routes[0].info.ordinal, total])  # fmt: skip
+    except plpy.SPIError as e:
+        if getattr(e, "sqlstate", None) != "23505":  # unique_violation: lost the race
+            raise
+        raise _already_running(db, trigger) from None
     return dict(found[0], resumed=False)
+
+
+def _already_running(db: Any, trigger: str) -> DefinitionError:
+    """Another session started a run of ``trigger`` at the same moment (one running run per
+    trigger): say which, and what to do."""
+    found = db.query(query("backfill_running_run"), [trigger])
+    if not found:
+        return DefinitionError(
+            f'motion trigger "{trigger}": another session started a backfill run at the same '
+            "moment, and it has ended already",
+            hint="see motion.backfills; start again if rows are left",
+        )
+    run = found[0]
+    where = f", WHERE {run['condition']}" if run["condition"] else ""
+    return DefinitionError(
+        f'motion trigger "{trigger}": backfill run {run["id"]} ({run["mode"].upper()}{where}) was '
+        f"started by {run['started_by']} at the same moment and is running ({run['visited']} of "
+        f"{run['total']} rows visited)",
+        hint=f"follow or resume it with `motion-pg backfill {trigger}` and the same options, or "
+        "wait for it; a different --stale/--where supersedes it once it is no longer starting",
+    )
 
 
 def step(plpy: Any, run_id: int, chunk: int = CHUNK) -> dict[str, Any]:
@@ -187,12 +213,29 @@ def _infer(plpy: Any, loaded: LoadedTrigger, route: Route, rows: list[dict[str, 
     backend.writing_back.update(added)
     try:
         outputs, flags = batch.infer_rows(plpy, loaded, route, visible)
+        _check_arrays(loaded, route, outputs)
         batch.write_back(plpy, loaded, route, route.relid, visible, outputs, flags)
     except plpy.Error as e:  # our report: CONTEXT shows this frame, not motion's internals
         raise e.with_traceback(None) from None
     finally:
         backend.writing_back.difference_update(added)
         db.query("SELECT pg_catalog.set_config('motion.backfilling', '', true)")
+
+
+def _check_arrays(loaded: LoadedTrigger, route: Route, outputs: list[Any]) -> None:
+    """Refuse outputs for array columns, with a hint that fits backfill: a chunk is written back
+    with one UPDATE from unnest() of arrays, and Postgres has no arrays of arrays of a type."""
+    for out in outputs:
+        for c in out or ():
+            if route.columns[c].array_type is None:
+                raise DefinitionError(
+                    f'motion trigger "{loaded.name}": backfill cannot write array column "{c}" of '
+                    f"{route.info.relation}: each chunk is written back with one UPDATE from "
+                    "arrays, and Postgres has no arrays of arrays",
+                    hint=f'store "{c}" as jsonb, or re-infer these rows row by row with '
+                    f"UPDATE {route.info.relation} SET <an input column> = <itself> WHERE … "
+                    "(that enqueues fit events for them)",
+                )
 
 
 def inline(plpy: Any, trigger: str, stale: bool, condition: str | None) -> str:
@@ -207,9 +250,12 @@ def inline(plpy: Any, trigger: str, stale: bool, condition: str | None) -> str:
         plpy.notice(
             f'motion trigger "{trigger}": backfill run {run["id"]} has {run["total"]} rows to '
             f"visit; more than {INLINE_ROWS} are not inferred inside this statement (its "
-            "transaction would lock them all until commit)",
+            "transaction would lock them all until commit): a worker (motion-pg worker) infers "
+            f"them in the background, or `motion-pg backfill {trigger}` does with a progress bar",
         )
-        return f"run {run['id']}: {run['total']} rows left to `motion-pg backfill {trigger}`"
+        backend.database(plpy).query(query("backfill_hand_to_worker"), [run["id"]])
+        return (f"run {run['id']}: {run['total']} rows left to the worker or "
+                f"`motion-pg backfill {trigger}`")  # fmt: skip
     while run["state"] == "running":
         try:
             run = step(plpy, run["id"])

@@ -32,8 +32,13 @@ def report(
     label: str | None = None,
     since: str | None = None,
     label_output: str | None = None,
+    label_at: str | None = None,
 ) -> dict[str, Any]:
-    """The comparison of triggers ``a`` and ``b`` (see the module docstring)."""
+    """The comparison of triggers ``a`` and ``b`` (see the module docstring). ``label_at``: a
+    timestamp column of the relation holding when the label was set; then only rows labelled
+    since ``since`` (default: since the experiment began) are graded. Without it a row counts
+    when its label is set now and both sides inferred it since then (when the label was set is
+    not known): the report says which in ``label.labelled``."""
     for name in (a, b):
         if not db.query(query("trigger_definition"), [name]):
             raise DefinitionError(
@@ -60,7 +65,7 @@ def report(
         "variants": {n: _variant(db, n, start) for n in (a, b)},
     }
     if label is not None:
-        out["label"] = _label(db, label, label_output, records, paired, a, b)
+        out["label"] = _label(db, label, label_output, records, paired, a, b, label_at, start)
     return out
 
 
@@ -179,6 +184,8 @@ def _label(
     paired: Sequence[tuple[str, str]],
     a: str,
     b: str,
+    label_at: str | None,
+    start: str,
 ) -> dict[str, Any]:
     outputs: set[str] = set()
     for side in (a, b):
@@ -188,8 +195,16 @@ def _label(
     labels: dict[tuple[str, str], str] = {}
     for relation in sorted({rel for rel, _ in paired}):
         keys = [k for rel, k in paired if rel == relation]
-        labels.update({(relation, k): v for k, v in _labels(db, relation, label, keys).items()})
-    result: dict[str, Any] = {"column": label, "output": output, "rows": len(labels)}
+        found = _labels(db, relation, label, keys, label_at, start)
+        labels.update({(relation, k): v for k, v in found.items()})
+    labelled = (
+        f"{label} set since {start} (by {label_at}), on rows both sides inferred since then"
+        if label_at is not None
+        else f"{label} set now, on rows both sides inferred since {start} (when it was set is not "
+        "recorded: give label_at, a column holding that time, to grade only labels set since)"
+    )
+    result: dict[str, Any] = {"column": label, "output": output, "rows": len(labels),
+                              "label_at": label_at, "labelled": labelled}  # fmt: skip
     for side in (a, b):
         right = sum(
             1 for k, v in labels.items()
@@ -218,18 +233,22 @@ def _label_output(label: str, outputs: set[str]) -> str:
     )
 
 
-def _labels(db: PlpyDatabase, relation: str, label: str, keys: list[str]) -> dict[str, str]:
-    """``{row key: label text}`` of the rows of ``relation`` with these keys and a label set."""
+def _labels(
+    db: PlpyDatabase, relation: str, label: str, keys: list[str], label_at: str | None, start: str
+) -> dict[str, str]:
+    """``{row key: label text}`` of the rows of ``relation`` with these keys and a label set (at
+    or after ``start`` by column ``label_at``, when given)."""
     found = db.query(query("compare_relation"), [relation])
     if not found:
         return {}  # the relation was dropped since
     rel = sql.Identifier(found[0]["schema"], found[0]["name"])
     names = [c["name"] for c in db.query(query("relation_columns"), [found[0]["relid"]])]
-    if label not in names:
-        raise UnknownColumn(
-            f'label column "{label}" of relation {relation} does not exist',
-            hint=f"its columns are: {', '.join(names)}",
-        )
+    for what, column in (("label", label), ("label_at", label_at)):
+        if column is not None and column not in names:
+            raise UnknownColumn(
+                f'{what} column "{column}" of relation {relation} does not exist',
+                hint=f"its columns are: {', '.join(names)}",
+            )
     key_columns = list(json.loads(keys[0])) if keys else []
     if not keys or not set(key_columns) <= set(names):
         return {}
@@ -237,12 +256,14 @@ def _labels(db: PlpyDatabase, relation: str, label: str, keys: list[str]) -> dic
         "SELECT k.key::text AS key, t.{label}::text AS label "
         "FROM pg_catalog.unnest($1::text[]) AS k(key) "
         "CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::{rel}, k.key::jsonb) AS p "
-        "JOIN {rel} AS t ON {match} WHERE t.{label} IS NOT NULL"
+        "JOIN {rel} AS t ON {match} WHERE t.{label} IS NOT NULL{since}"
     ).format(
         label=sql.Identifier(label), rel=rel,
+        since=sql.SQL("") if label_at is None else sql.SQL(
+            " AND t.{} >= $2::timestamptz").format(sql.Identifier(label_at)),
         match=sql.SQL(" AND ").join(
             sql.SQL("t.{c} = p.{c}").format(c=sql.Identifier(c)) for c in key_columns
         ),
     )  # fmt: skip
-    rows = db.query(statement.as_string(None), [keys])
+    rows = db.query(statement.as_string(None), [keys] if label_at is None else [keys, start])
     return {r["key"]: r["label"] for r in rows}

@@ -15,34 +15,40 @@ infer path is unchanged. Per row:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from motion_pg.queries import query
+from motion_pg.runtime import shadow_batch
 from motion_pg.runtime.outputs import convert_into, describe, must_propagate
 from motion_pg.runtime.outputs import infer_one as serve
 from motion_pg.runtime.routes import InferMethod, LoadedTrigger, Route
+from motion_pg.runtime.shadow_batch import dumps, jsonable  # noqa: F401  (jsonable: public here too)
 from motion_pg.trigger import Context
 
 BUCKETS = 10_000  # a canary of p % serves the keys whose bucket is below p * BUCKETS / 100
 _plan: Any = None  # the plan recording one shadow output
 _warned = False
+# a row key's canonical JSON (one encoder: json.dumps with options builds one per call)
+_canonical = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
 class Role:
     """What a loaded trigger does in experiments: ``kind`` is ``'shadow'`` or ``'canary'`` when it
     is an experiment (``percent`` for a canary); ``canary`` the percent of a canary against it,
-    ``shadowed`` whether a shadow runs against it (then its served outputs are recorded)."""
+    ``shadowed`` whether a shadow runs against it (then its served outputs are recorded); ``salt``
+    the canary's secret split salt (None: an experiment made before 0.5, split unsalted)."""
 
     kind: str | None = None
     percent: float | None = None
     canary: float | None = None
     shadowed: bool = False
+    salt: str | None = None
 
 
 def load(db: Any, name: str) -> Role | None:
@@ -52,7 +58,9 @@ def load(db: Any, name: str) -> Role | None:
     if not own and not against:
         return None
     canaries = [float(r["percent"]) for r in against if r["kind"] == "canary"]
+    salts = db.query(query("experiment_canary_salt"), [name])
     return Role(
+        salt=salts[0]["salt"] if salts else None,
         kind=own[0]["kind"] if own else None,
         percent=float(own[0]["percent"]) if own and own[0]["percent"] is not None else None,
         canary=canaries[0] if canaries else None,
@@ -60,16 +68,22 @@ def load(db: Any, name: str) -> Role | None:
     )
 
 
-def bucket(key: Mapping[str, Any]) -> int:
-    """The row key's bucket in ``[0, BUCKETS)``: a hash of its canonical JSON, the same in every
-    backend and for both sides of an experiment."""
-    text = json.dumps(key, sort_keys=True, default=str, separators=(",", ":"))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") % BUCKETS
+def bucket(key: Mapping[str, Any], salt: str | None = None) -> int:
+    """The row key's bucket in ``[0, BUCKETS)``: an HMAC-SHA-256 of its canonical JSON under the
+    experiment's secret ``salt``, the same in every backend and for both sides of an experiment.
+    A writer chooses row keys but cannot read the salt, so it cannot choose keys that land in the
+    canary. Without a salt (experiments made before 0.5), a plain SHA-256 of the key."""
+    text = _canonical.encode(key).encode()
+    if salt is None:
+        digest = hashlib.sha256(text).digest()
+    else:
+        digest = hmac.digest(salt.encode(), text, "sha256")
+    return int.from_bytes(digest[:8], "big") % BUCKETS
 
 
-def in_canary(key: Mapping[str, Any], percent: float) -> bool:
-    """Whether a canary serving ``percent`` % of the keys serves this row key."""
-    return bucket(key) < percent * BUCKETS / 100
+def in_canary(key: Mapping[str, Any], percent: float, salt: str | None = None) -> bool:
+    """Whether a canary serving ``percent`` % of the keys (split under ``salt``) serves this key."""
+    return bucket(key, salt) < percent * BUCKETS / 100
 
 
 def infer_one(
@@ -80,21 +94,22 @@ def infer_one(
     new = td["new"]
     key = {c: new.get(c) for c in route.key_columns}
     if role.kind == "shadow":
-        _shadow(plpy, loaded, route, new, key)
+        _shadow(plpy, loaded, route, new, key, td["relid"])
         return None
     if role.kind == "canary":
-        if not in_canary(key, role.percent or 0.0):
+        if not in_canary(key, role.percent or 0.0, role.salt):
             return None
         return _served(plpy, loaded, route, td, key, inserting, keep=True)
-    if role.canary is not None and in_canary(key, role.canary):
-        _shadow(plpy, loaded, route, new, key)
+    if role.canary is not None and in_canary(key, role.canary, role.salt):
+        _shadow(plpy, loaded, route, new, key, td["relid"])
         return None
     return _served(plpy, loaded, route, td, key, inserting, keep=role.shadowed)
 
 
 def _shadow(
-    plpy: Any, loaded: LoadedTrigger, route: Route, new: dict[str, Any], key: dict[str, Any]
-) -> None:
+    plpy: Any, loaded: LoadedTrigger, route: Route, new: dict[str, Any], key: dict[str, Any],
+    relid: str,
+) -> None:  # fmt: skip
     start = time.perf_counter()
     out: Any = None
     error: str | None = None
@@ -107,7 +122,7 @@ def _shadow(
             raise
         error = describe(e)
     elapsed = time.perf_counter() - start
-    record(plpy, loaded.name, route, key, None if error else out, False, elapsed, error)
+    record(plpy, loaded.name, route, key, None if error else out, False, elapsed, error, relid)
 
 
 class _Capture:
@@ -139,35 +154,22 @@ def _served(
 ) -> str | None:
     if not keep:
         return serve(plpy, loaded, route, td, inserting=inserting)
+    # the route's method is wrapped in place for the call (a copy of the route per row cost more
+    # than the infer itself); nested calls unwrap in turn
     capture = _Capture(route.method)  # type: ignore[arg-type]
     start = time.perf_counter()
-    done = serve(plpy, loaded, replace(route, method=capture), td, inserting=inserting)
+    route.method = capture
+    try:
+        done = serve(plpy, loaded, route, td, inserting=inserting)
+    finally:
+        route.method = capture.method
     elapsed = time.perf_counter() - start
     error = describe(capture.error) if capture.error is not None else None
     if error is None and capture.out and done is None:
         error = "outputs rejected (see motion.infer_errors)"
     out = capture.out if error is None else None
-    record(plpy, loaded.name, route, key, out, True, elapsed, error)
+    record(plpy, loaded.name, route, key, out, True, elapsed, error, td["relid"])
     return done
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` as JSON can hold it: NumPy values and arrays as lists and numbers, non-finite
-    floats as None, bytes as hex, anything else unknown as its text."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    tolist = getattr(value, "tolist", None)  # NumPy arrays and scalars
-    if callable(tolist):
-        return jsonable(tolist())
-    return str(value)
 
 
 def record(
@@ -179,21 +181,27 @@ def record(
     served: bool,
     seconds: float,
     error: str | None,
+    relid: str | None = None,
 ) -> None:
-    """One row of ``motion.shadow_outputs``: a failure to record warns once per backend and never
-    fails the writer's statement (PL/Python runs each query in its own subtransaction already, so
-    a caught error leaves the writer's transaction usable)."""
+    """One row of ``motion.shadow_outputs``, kept for the statement's one INSERT
+    (:mod:`motion_pg.runtime.shadow_batch`) when the row was written into ``relid``, the route's
+    relation, inside a statement that opened the route's buffer; else written at once. A failure
+    to record warns once per backend and never fails the writer's statement (PL/Python runs each
+    query in its own subtransaction already, so a caught error leaves the transaction usable)."""
     global _plan, _warned
+    if isinstance(out, dict):
+        out = dict(out)  # as it was returned: written at the statement's end
+    if relid is not None and shadow_batch.add(trigger, route, relid,
+                                               (key, out, served, seconds, error)):  # fmt: skip
+        return
+    kept = (dumps(key), None if out is None else dumps(out), served, seconds, error)
     try:
         if _plan is None:
             _plan = plpy.prepare(
                 query("record_shadow_output"),
                 ["text", "text", "text", "text", "bool", "float8", "text"],
             )
-        _plan.execute([
-            trigger, route.info.relation, json.dumps(jsonable(dict(key))),
-            None if out is None else json.dumps(jsonable(out)), served, seconds, error,
-        ])  # fmt: skip
+        _plan.execute([trigger, route.info.relation, *kept])
     except plpy.SPIError as e:
         if must_propagate(plpy, e):
             raise

@@ -21,7 +21,7 @@ from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
 from motion_pg.trigger import Event
-from motion_pg.worker import keyed_claim
+from motion_pg.worker import backfill_loop, keyed_claim
 from motion_pg.worker.async_loop import AsyncLoop, drain
 from motion_pg.worker.backpressure import Shedder
 from motion_pg.worker.budget import (
@@ -136,6 +136,7 @@ class Worker:
                     self.scheduler.step(conn)
                     self.drift.step(conn)
                     self.shedder.step(conn)
+                    backfill_loop.step(conn, self.worker_id)
                     claim = self.claim(conn)
                     delay = 0.1
                     if claim is None:

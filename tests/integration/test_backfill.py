@@ -204,7 +204,7 @@ def test_large_tables_are_left_to_the_cli(
     [line] = motion_pg.execute(
         conn, f"CREATE MOTION TRIGGER s ON items USING '{APP}:Scaler' WITH (backfill = true)"
     )
-    assert "10001 rows left to `motion-pg backfill s`" in line
+    assert "10001 rows left to the worker or `motion-pg backfill s`" in line
     assert one(conn, "SELECT count(*) FROM items WHERE out IS NOT NULL") == 0
     out = motion_pg_cli("backfill", "s", "--chunk", "2500", "--json", dsn=dsn).stdout
     run = json.loads(out)

@@ -107,7 +107,9 @@ def test_canary_serves_a_deterministic_ten_percent_of_keys(
     conn.execute("INSERT INTO items (value) SELECT 2 FROM generate_series(1, 1000)")
     # value 2: the baseline says even (score 1), the variant odd (score 0.5)
     canary = {r[0] for r in conn.execute("SELECT id FROM items WHERE score = 0.5")}
-    expected = {i for i in range(1, 1001) if in_canary({"id": i}, 10)}
+    salt = conn.execute("SELECT salt FROM motion.experiments WHERE trigger_name = 'b'").fetchone()
+    assert salt is not None and len(salt[0]) == 32  # the canary's secret split salt
+    expected = {i for i in range(1, 1001) if in_canary({"id": i}, 10, salt[0])}
     assert canary == expected
     assert 70 <= len(canary) <= 130
     assert conn.execute("SELECT count(*) FROM items WHERE label IS NULL").fetchone() == (0,)
@@ -115,15 +117,13 @@ def test_canary_serves_a_deterministic_ten_percent_of_keys(
     shadowed = records(conn, "a")
     assert {k for k, *_ in shadowed} == canary and not any(s for _, _, s, _ in shadowed)
     assert {k for k, *_ in records(conn, "b")} == canary
-    # deterministic: the same keys go to the canary in another relation and another session
-    conn.execute("CREATE TABLE again (LIKE items INCLUDING ALL)")
-    motion_pg.execute(conn, f"CREATE MOTION TRIGGER a2 ON again USING '{APPS}:Baseline'")
-    motion_pg.execute(
-        conn, f"CREATE MOTION TRIGGER b2 ON again CANARY OF a2 (10) USING '{APPS}:Variant'"
-    )
+    # deterministic: the same split in another session, for rows of every key
     with psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True) as other:
-        other.execute("INSERT INTO again (id, value) SELECT g, 2 FROM generate_series(1, 1000) g")
-    assert {r[0] for r in conn.execute("SELECT id FROM again WHERE score = 0.5")} == canary
+        other.execute(
+            "INSERT INTO items (id, value) SELECT g, 2 FROM generate_series(1001, 2000) g"
+        )
+    later = {r[0] for r in conn.execute("SELECT id FROM items WHERE score = 0.5 AND id > 1000")}
+    assert later == {i for i in range(1001, 2001) if in_canary({"id": i}, 10, salt[0])}
 
 
 def test_compare_figures_against_known_data(
@@ -289,6 +289,7 @@ def test_a_batch_mode_baseline_is_refused_and_a_batch_class_shadows_row_by_row(
     motion_pg.execute(conn, f"CREATE MOTION TRIGGER b ON nums SHADOW OF a USING '{batch}'")
     conn.execute("INSERT INTO nums (value) VALUES (3), (4)")
     got = conn.execute(
-        "SELECT trigger_name, outputs ->> 'doubled' FROM motion.shadow_outputs ORDER BY id"
-    ).fetchall()
-    assert got == [("a", "6"), ("b", "6"), ("a", "8"), ("b", "8")]
+        "SELECT trigger_name, outputs ->> 'doubled' FROM motion.shadow_outputs"
+        " ORDER BY trigger_name, id"
+    ).fetchall()  # one INSERT per trigger and statement: ids follow the triggers, not the rows
+    assert got == [("a", "6"), ("a", "8"), ("b", "6"), ("b", "8")]
