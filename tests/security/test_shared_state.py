@@ -62,9 +62,9 @@ def test_a_role_cannot_point_the_cache_elsewhere(
     os.chmod(elsewhere, 0o777)
     statement = how.format(path=elsewhere, role=writer.name)
     if statement.startswith("ALTER"):  # applies from the role's next session on
-        with writer.connect() as c:
-            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
-                c.execute(statement)  # refused is even better: the role may not set it at all
+        # refused is even better: the role may not set it at all
+        with writer.connect() as c, contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            c.execute(statement)
     with writer.connect() as c:
         if statement.startswith("SET"):
             c.execute(statement)
