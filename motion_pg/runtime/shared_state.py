@@ -180,7 +180,13 @@ def identity(directory: str) -> str:
 def location(db: Database) -> tuple[str | None, str | None, int]:
     """``motion.state_cache_location()``: this database's cache directory on the server's host, its
     identity token and the size threshold; ``(None, None, 0)`` when the cache is off."""
-    shared = resolve(db, logger.info, create=True)
+    plpy = getattr(db, "plpy", None)
+    log: Callable[[str], None] = plpy.log if plpy is not None else logger.info
+    try:
+        shared = resolve(db, log, create=True)
+    except (OSError, CacheFileError) as e:  # the caller (a worker) reads the database instead
+        log(f"motion state cache: off: {e}")
+        return None, None, 0
     if shared is None:
         return None, None, 0
     return shared.directory, identity(shared.directory), shared.min_bytes

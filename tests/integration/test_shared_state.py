@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 import motion_pg
+from tests.integration.conftest import state
 
 TABLE = "CREATE TABLE items (id serial PRIMARY KEY, x int NOT NULL, y float8, mapped boolean)"
 CREATE = "CREATE MOTION TRIGGER emb ON items USING 'motion_test_apps.shared:Embeddings'"
@@ -179,3 +180,25 @@ def test_the_cache_can_be_turned_off_by_the_server_only(
         conn.execute("SELECT pg_reload_conf()")
     with psycopg.connect(dsn, autocommit=True) as c:
         assert insert(c) == (3.0, True)
+
+
+def test_the_worker_on_the_same_host_maps_the_servers_files(
+    conn: psycopg.Connection[Any], dsn: str, cache: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from motion_pg.runtime.state_files import write_value
+    from motion_pg.testing import fit_pending
+
+    with psycopg.connect(dsn, autocommit=True) as c:
+        insert(c)
+    [path] = files(cache)
+    # a valid file of a different value under the real name: only a worker that maps the
+    # server's file (and not the database's value) fits with it
+    digest = bytes.fromhex(path.name.removesuffix(".mps"))
+    planted = np.full(8, 42.0)
+    write_value(str(tmp_path), digest, planted)
+    os.rename(tmp_path / path.name, path)
+    os.chown(path, cache.stat().st_uid, cache.stat().st_gid)
+    assert fit_pending(conn) == 1
+    assert state(conn, "emb")["seen"] == 42.0
