@@ -1,0 +1,58 @@
+"""B7m: what a large state costs 20 backends in memory (PSS), mapped from the shared cache file.
+
+RSS counts a shared page in every process that maps it, so 20 backends mapping one 50 MB file
+show 20 x 50 MB of RSS; PSS (``/proc/PID/smaps_rollup``) divides each page among its mappers and
+sums to what the host really holds. Run after B7 (its ``b7`` table, ``big`` trigger and
+``bench_imports`` function).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from bench.harness import Bench, Row
+
+BACKENDS = 20
+
+
+def _rollup_kb(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/{pid}/smaps_rollup")
+
+
+def _totals(conns: list[psycopg.Connection[Any]]) -> tuple[float, float]:
+    pids = [c.info.backend_pid for c in conns]
+    pss = sum(_rollup_kb(p, "Pss") for p in pids) / 1024
+    rss = sum(_rollup_kb(p, "Rss") for p in pids) / 1024
+    return pss, rss
+
+
+def b7m(bench: Bench) -> None:
+    """20 new backends, interpreter and NumPy loaded; then each serves the state once."""
+    mb = bench.sizes.state_mb
+    conns = [bench.connect() for _ in range(BACKENDS)]
+    try:
+        for c in conns:
+            c.execute("SELECT motion._bootstrap()")
+            c.execute("SELECT bench_imports()")
+        pss0, rss0 = _totals(conns)
+        for c in conns:
+            c.execute("INSERT INTO b7 (x) VALUES (1)")
+        pss1, rss1 = _totals(conns)
+    finally:
+        for c in conns:
+            c.close()
+    pss, rss = pss1 - pss0, rss1 - rss0
+    ratio = pss / mb
+    bench.rows.append(Row(
+        "B7m", f"memory of a {mb} MB state served by {BACKENDS} backends (shared cache file)",
+        {"PSS growth, all backends": f"{pss:.0f} MB", "RSS growth, all backends": f"{rss:.0f} MB"},
+        f"PSS {ratio:.2f}x state (RSS counts shared pages {BACKENDS} times: {rss / mb:.1f}x)",
+        "PSS ≤ 2x state", None if bench.sizes.quick else ratio <= 2,
+        {"pss_mb": pss, "rss_mb": rss, "state_mb": mb, "backends": BACKENDS},
+    ))  # fmt: skip
