@@ -62,10 +62,11 @@ class SharedBlobs:
     def load(self, db: Database, blob_id: int, digest: bytes) -> tuple[bool, Any]:
         """``(True, value)`` of blob ``blob_id`` from its cache file, else read from the database
         (writing the file when this process may); ``(False, None)`` when the blob is gone."""
+        missing = False
         try:
             return True, read_value(self.directory, digest, self.owner)
         except FileNotFoundError:
-            reason = "no cache file yet"
+            reason, missing = "no cache file yet", True
         except CacheFileError as e:
             reason = str(e)
         except OSError as e:  # a symlink in its place (O_NOFOLLOW), no permission …
@@ -83,7 +84,7 @@ class SharedBlobs:
             self._log(f"motion state cache: blob {blob_id}: {reason}; read from the database")
             return True, value
         try:
-            write_value(self.directory, digest, value)
+            write_value(self.directory, digest, value, replace=not missing)
             del value  # serve the shared mapping, not this process's private copy
             value = read_value(self.directory, digest, self.owner)
         except (OSError, CacheFileError) as e:
@@ -186,6 +187,11 @@ def location(db: Database) -> tuple[str | None, str | None, int]:
         shared = resolve(db, log, create=True)
     except (OSError, CacheFileError) as e:  # the caller (a worker) reads the database instead
         log(f"motion state cache: off: {e}")
+        return None, None, 0
+    except Exception as e:  # e.g. no EXECUTE on motion._state_cache_settings for this role
+        if plpy is None or (getattr(e, "sqlstate", None) or "")[:2] in _PROPAGATE:
+            raise
+        log(f"motion state cache: off: {type(e).__name__}: {e}")
         return None, None, 0
     if shared is None:
         return None, None, 0

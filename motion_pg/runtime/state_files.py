@@ -73,9 +73,10 @@ def check_dir(path: str, owner: int, *, create: bool) -> None:
         )
 
 
-def write_value(directory: str, digest: bytes, value: Any) -> int:
+def write_value(directory: str, digest: bytes, value: Any, *, replace: bool = True) -> int:
     """Write ``value`` as the cache file for ``digest`` in ``directory`` (temporary file, then an
-    atomic rename; mode 0600); returns the file's size."""
+    atomic rename; mode 0600); returns the file's size. Without ``replace`` a file another process
+    wrote meanwhile is kept (and mapped by whoever maps it: one copy on the host)."""
     buffers: list[pickle.PickleBuffer] = []
     stream = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
     raws = [b.raw() for b in buffers]
@@ -113,7 +114,12 @@ def write_value(directory: str, digest: bytes, value: Any) -> int:
             for (start, _length), raw in zip(layout, raws, strict=True):
                 f.write(b"\0" * (start - f.tell()))
                 f.write(raw)
-        os.rename(temp, final)
+        if replace:
+            os.rename(temp, final)
+        else:
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, final)
+            os.unlink(temp)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)

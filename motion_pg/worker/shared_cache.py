@@ -14,6 +14,8 @@ import logging
 import os
 import stat
 
+import psycopg
+
 from motion_pg.queries import query
 from motion_pg.runtime.shared_state import IDENTITY, SharedBlobs
 from motion_pg.trigger import Database
@@ -36,7 +38,15 @@ class WorkerSource:
         """The cache, or None: another host, another OS user, or the cache is off."""
         if not self._resolved:
             self._resolved = True
-            self._shared = _resolve(db)
+            conn = getattr(db, "conn", None)
+            try:
+                if conn is None:
+                    self._shared = _resolve(db)
+                else:  # a savepoint: a failure here must not abort the fit's transaction
+                    with conn.transaction():
+                        self._shared = _resolve(db)
+            except psycopg.Error as e:
+                logger.info("motion state cache: not used by this worker (%s)", e)
         return self._shared
 
 
