@@ -10,7 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.harness import Bench, Sizes, machine, report
-from bench.workloads import async_infer, concurrent, experiments, inserts, keyed, peer, queue, state
+from bench.workloads import (
+    async_infer,
+    concurrent,
+    experiments,
+    inserts,
+    keyed,
+    peer,
+    queue,
+    shared_state,
+    state,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             ("B4", lambda: inserts.b4(bench)),
             ("B5", lambda: queue.b5(bench)),
             ("B6", lambda: queue.b6(bench)),
-            ("B7", lambda: state.b7(bench)),
+            ("B7", lambda: (state.b7(bench), shared_state.b7m(bench))),
             ("B8", lambda: (inserts.b8_rows(bench, b1), queue.b8_claim(bench))),
             ("A1", lambda: async_infer.a1(bench)),
             ("P", lambda: peer.peer(bench)),  # Motion side by side (P1-P4)

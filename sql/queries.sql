@@ -1530,3 +1530,27 @@ UPDATE motion.backfills SET by_worker = true WHERE id = $1::bigint
 SELECT id, trigger_name FROM motion.backfills
 WHERE state = 'running' AND by_worker AND id <> ALL ($1::bigint[])
 ORDER BY updated_at LIMIT 1 FOR UPDATE SKIP LOCKED
+
+-- == shared ==
+-- name: state_cache_config
+-- The shared state cache's settings as the server's configuration files hold them (never a session,
+-- role or database value: runtime/shared_state.py), and the database's oid (its cache subdirectory).
+SELECT d.oid::bigint AS database,
+       (SELECT c.setting FROM motion._state_cache_settings() c
+        WHERE c.name = 'motion.state_cache') AS location,
+       (SELECT c.setting FROM motion._state_cache_settings() c
+        WHERE c.name = 'motion.state_cache_min') AS min
+FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
+
+-- name: blob_sizes
+-- Size and digest of blobs without reading them (octet_length reads a TOAST pointer, not the value).
+SELECT id, digest, pg_catalog.octet_length(data)::bigint AS bytes FROM motion.blobs
+WHERE id = ANY ($1::bigint[])
+
+-- name: state_cache_kept
+-- Which of the hex digests $1 name a blob this database still holds.
+SELECT DISTINCT pg_catalog.encode(digest, 'hex') AS digest FROM motion.blobs
+WHERE digest = ANY (SELECT pg_catalog.decode(x, 'hex') FROM pg_catalog.unnest($1::text[]) x)
+
+-- name: state_cache_location
+SELECT path, identity, min_bytes FROM motion.state_cache_location()

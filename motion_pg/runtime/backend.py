@@ -28,6 +28,7 @@ from motion_pg.runtime import (
     latency,
     loader,
     outputs,
+    shared_state,
     stamping,
     violations,
 )
@@ -39,7 +40,7 @@ from motion_pg.runtime.values import Column
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, RouteInfo
 
-_blobs = BlobCache()
+_blobs = BlobCache(shared_state.BackendSource())  # large values: the host's shared cache
 _loaded: dict[str, LoadedTrigger] = {}
 # relids (TD["relid"]) whose batch write-back UPDATE is running in this backend: it must neither
 # re-fire infer nor enqueue fit events (motion._writing_back reads it for the enqueue triggers)

@@ -12,19 +12,30 @@ import json
 import pickle
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from motion_pg.errors import FitError
 from motion_pg.queries import query
 from motion_pg.runtime.retention import check_not_pruned
+from motion_pg.runtime.shared_state import SharedBlobs
 from motion_pg.settings import Settings
 from motion_pg.trigger import Database
 
 
-class BlobCache:
-    """Unpickled values by blob id, kept for the values the current versions use."""
+class SharedSource(Protocol):
+    """Where a process finds the host's shared state cache (:mod:`.shared_state`), if anywhere."""
 
-    def __init__(self) -> None:
+    def get(self, db: Database) -> SharedBlobs | None: ...
+
+
+class BlobCache:
+    """Unpickled values by blob id, kept for the values the current versions use.
+
+    With a ``shared`` source, large values are mapped from the host's shared cache files instead
+    of unpickled from the database into this process (:mod:`.shared_state`)."""
+
+    def __init__(self, shared: SharedSource | None = None) -> None:
+        self.shared = shared
         self._values: dict[int, Any] = {}
         self._in_use: dict[str, set[int]] = {}  # trigger -> blob ids of its latest loaded version
 
@@ -42,6 +53,15 @@ class BlobCache:
         self._in_use[trigger] = wanted
         self.retain(set().union(*self._in_use.values()))
         missing = [i for i in wanted if i not in self._values]
+        shared = self.shared.get(db) if self.shared is not None and missing else None
+        if shared is not None:
+            for meta in db.query(query("blob_sizes"), [missing]):
+                if int(meta["bytes"]) >= shared.min_bytes:
+                    found, value = shared.load(db, int(meta["id"]), bytes(meta["digest"]))
+                    if found:
+                        self._values[int(meta["id"])] = value
+                    del value
+            missing = [i for i in wanted if i not in self._values]
         for blob_id in missing:  # one at a time: a large state is never twice in flight
             for row in db.query(query("blobs_by_id"), [[blob_id]]):
                 data = row["data"]

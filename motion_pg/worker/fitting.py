@@ -31,6 +31,7 @@ from motion_pg.worker.committing import Claim, LostRun, check_updates, pickled_s
 from motion_pg.worker.folding import StateMemory, commit_fold, fold_updates
 from motion_pg.worker.keyed_claim import KeyedClaim
 from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
+from motion_pg.worker.shared_cache import WorkerSource
 
 __all__ = ["Claim", "Definition", "FitComputer", "LostRun"]
 
@@ -116,7 +117,7 @@ class FitComputer:
         self.conn = conn
         self.db = PgDatabase(conn)
         self.user_db = TypedDatabase(conn)
-        self.blobs = BlobCache()
+        self.blobs = BlobCache(WorkerSource())  # large values: the host's shared cache, if here
         self.memory = StateMemory()  # the state this process last wrote, per trigger
         self.last_seconds = 0.0  # how long the last fit call took (see budget.py)
         self._definitions: dict[str, Definition] = {}

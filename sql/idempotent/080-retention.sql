@@ -123,6 +123,10 @@ BEGIN
         kind := 'blobs'; count := cardinality(blob_ids); versions := doomed; bytes := blob_bytes;
         RETURN NEXT;
     END LOOP;
+    -- the shared state cache's files of the blobs gone (190-shared.sql; absent in managed mode)
+    IF NOT dry_run AND pg_catalog.to_regprocedure('motion._sweep_state_cache()') IS NOT NULL THEN
+        PERFORM motion._sweep_state_cache();
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION motion.prune(text, boolean, integer) FROM PUBLIC;
