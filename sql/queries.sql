@@ -1434,10 +1434,13 @@ WHERE trigger_name = $1 AND key = $2::jsonb AND version <= $3::integer
 ORDER BY version DESC LIMIT 1
 
 -- name: key_states_head
--- The newest state of each of the keys $2 (what a fit folds onto).
-SELECT DISTINCT ON (key) key::text AS key, version, data FROM motion.key_states
-WHERE trigger_name = $1 AND key = ANY ($2::jsonb[])
-ORDER BY key, version DESC
+-- The newest state of each of the keys $2 (what a fit folds onto): one index probe per key (a
+-- DISTINCT ON over `key = ANY` read every row of the trigger, growing with the keys).
+SELECT k.key::text AS key, s.version, s.data
+FROM pg_catalog.unnest($2::jsonb[]) AS k(key)
+CROSS JOIN LATERAL (SELECT v.version, v.data FROM motion.key_states v
+                    WHERE v.trigger_name = $1 AND v.key = k.key
+                    ORDER BY v.version DESC LIMIT 1) s
 
 -- name: insert_key_states
 -- The keys $2 changed by version $3, with their new states $4 (one statement per fit run).
