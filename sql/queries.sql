@@ -1464,3 +1464,20 @@ SELECT $1, k.key, $3::integer,
         ORDER BY s.version DESC LIMIT 1)
 FROM (SELECT DISTINCT c.key FROM motion.key_states c
       WHERE c.trigger_name = $1 AND c.version > $2::integer AND c.version < $3::integer) k
+
+-- == keyed2 ==
+-- Keyed state, continued: a key's failed fit fails its events alone, key listings, replay.
+
+-- name: fail_key_jobs
+-- The events of run $1 of the keys $2 whose fits failed (errors $3, one per key): back to pending
+-- with exponential backoff, or dead after max attempts ($4, delays $5 and $6), as fail_jobs does for
+-- a whole run; the run's other events are completed after this.
+UPDATE motion.jobs j SET
+    state = CASE WHEN j.attempts >= $4::integer THEN 'dead' ELSE 'pending' END,
+    run_at = now() + make_interval(secs => least($5::float8 * power(2, j.attempts - 1), $6::float8)
+                                          * (0.75 + random() * 0.5)),
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', j.attempts, 'at', now(), 'run', $1::bigint, 'error', f.error)),
+    finished_at = CASE WHEN j.attempts >= $4::integer THEN now() END
+FROM ROWS FROM (pg_catalog.unnest($2::text[]::jsonb[]), pg_catalog.unnest($3::text[])) AS f(key, error)
+WHERE j.run_id = $1::bigint AND j.state = 'running' AND j.state_key = f.key
