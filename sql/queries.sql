@@ -1481,3 +1481,39 @@ UPDATE motion.jobs j SET
     finished_at = CASE WHEN j.attempts >= $4::integer THEN now() END
 FROM ROWS FROM (pg_catalog.unnest($2::text[]::jsonb[]), pg_catalog.unnest($3::text[])) AS f(key, error)
 WHERE j.run_id = $1::bigint AND j.state = 'running' AND j.state_key = f.key
+
+-- name: key_states_of_version
+-- The keys version $2 of keyed trigger $1 changed (only key $3 unless NULL), with the sha256 and
+-- size of each key's pickled state (NULL: no state of its own there).
+SELECT key::text AS key, pg_catalog.encode(pg_catalog.sha256(data), 'hex') AS digest,
+       coalesce(pg_catalog.octet_length(data), 0) AS size
+FROM motion.key_states
+WHERE trigger_name = $1 AND version = $2::integer AND ($3::jsonb IS NULL OR key = $3::jsonb)
+ORDER BY key
+
+-- name: key_states_before
+-- Each of the keys $2 as it was just before version $3: its newest row below it.
+SELECT k.key::text AS key, s.version, s.data
+FROM pg_catalog.unnest($2::jsonb[]) AS k(key)
+CROSS JOIN LATERAL (SELECT v.version, v.data FROM motion.key_states v
+                    WHERE v.trigger_name = $1 AND v.key = k.key AND v.version < $3::integer
+                    ORDER BY v.version DESC LIMIT 1) s
+
+-- name: key_digests_at
+-- Each of the keys $2 at version $3 (its newest row at or below it): digest and size.
+SELECT k.key::text AS key, pg_catalog.encode(pg_catalog.sha256(s.data), 'hex') AS digest,
+       coalesce(pg_catalog.octet_length(s.data), 0) AS size
+FROM pg_catalog.unnest($2::jsonb[]) AS k(key)
+CROSS JOIN LATERAL (SELECT v.data FROM motion.key_states v
+                    WHERE v.trigger_name = $1 AND v.key = k.key AND v.version <= $3::integer
+                    ORDER BY v.version DESC LIMIT 1) s
+
+-- name: event_keys
+-- The key of each of the events $2 of keyed trigger $1: recorded in the queue, computed from the
+-- row in the job log (it keeps no key).
+SELECT e.id, coalesce(e.state_key, motion._state_key(e.row_data, t.state_per))::text AS key
+FROM (SELECT j.id, j.state_key, j.row_data FROM motion.jobs j WHERE j.id = ANY ($2::bigint[])
+      UNION ALL
+      SELECT l.id, NULL::jsonb, l.row_data FROM motion.job_log l WHERE l.id = ANY ($2::bigint[])) e
+CROSS JOIN motion.triggers t
+WHERE t.name = $1
