@@ -95,3 +95,28 @@ def test_replay_of_a_run_where_a_key_failed(conn: psycopg.Connection[Any], dsn: 
     found = json.loads(replay(dsn, "summary", 2, "--json").stdout)
     assert found["status"] == "equal" and sorted(found["keys"]) == ["[1]", "[3]"], found
     assert found["events"] == 2
+
+
+def test_retention_keeps_what_replay_of_a_kept_version_reads(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    """keep_versions = 2: a kept keyed version still replays equal (the key's rows below it that
+    it folds onto are kept), a pruned one is refused as pruned."""
+    conn.execute(TABLES)
+    motion_pg.execute(
+        conn,
+        f"CREATE MOTION TRIGGER summary ON messages (body) STATE PER (user_id)"
+        f" USING '{APPS}:Summary' WITH (keep_versions = 2)",
+    )
+    send(conn, (2, "b1"))
+    run_worker(dsn)
+    for i in range(4):  # key 1 changes in four versions, key 2 never again
+        send(conn, (1, f"a{i}"), (2 if i == 3 else 1, f"x{i}"))
+        run_worker(dsn)
+    conn.execute("SELECT * FROM motion.prune('summary')")
+    newest = conn.execute("SELECT max(version) FROM motion.versions").fetchone()
+    assert newest is not None and newest[0] == 6
+    kept = json.loads(replay(dsn, "summary", 6, "--json").stdout)
+    assert kept["status"] == "equal" and sorted(kept["keys"]) == ["[1]", "[2]"], kept
+    pruned = replay(dsn, "summary", 3)
+    assert pruned.returncode == 2 and "pruned" in pruned.stderr, pruned.stderr
