@@ -205,7 +205,8 @@ def commit(
         keys = list(updates)
         db.query(query("insert_key_states"),
                  [claim.trigger, keys, version, [updates[k][1] for k in keys]])  # fmt: skip
-    failed = [k for k in result.failed if k in set(claim.keys.values())]
+    claimed = set(claim.keys.values())
+    failed = [k for k in result.failed if k in claimed]
     fitted = sum(1 for k in claim.keys.values() if k not in result.failed)
     error = None
     if failed and not fitted:
