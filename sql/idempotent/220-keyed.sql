@@ -49,7 +49,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         SELECT coalesce($2, t.serving_version, 0) AS at FROM motion.triggers t WHERE t.name = $1
     ), keys AS (
         SELECT DISTINCT s.key FROM motion.key_states s, v
-        WHERE s.trigger_name = $1 AND s.version <= v.at AND ($4 IS NULL OR s.key > $4)
+        -- keys are non-empty arrays, which jsonb sorts above null: one index range either way
+        WHERE s.trigger_name = $1 AND s.key > coalesce($4, 'null'::jsonb) AND s.version <= v.at
         ORDER BY s.key LIMIT $3
     )
     SELECT k.key, h.version, pg_catalog.octet_length(h.data),
