@@ -3,9 +3,9 @@
 A ``fit`` version is rebuilt from its parent's state, the events its run fitted (``motion.jobs``
 and ``motion.job_log``) and its recorded params, settings and code, through the worker's own code
 path (:meth:`~motion_pg.worker.fitting.FitComputer.rebuild`) in a transaction that is rolled back:
-no version, state or table changes. A keyed trigger's (STATE PER) fit and rollback versions are
-compared key by key (:mod:`.keyed_replay`). ``rollback`` and ``params`` versions are checked against the
-version whose state they copied, without running code. ``setup`` and ``refit`` versions read the
+no version, state or table changes. ``rollback`` and ``params`` versions are checked against the
+version whose state they copied, without running code (a keyed trigger's, STATE PER, fit and
+rollback versions are compared key by key: :mod:`.keyed_replay`). ``setup`` and ``refit`` versions read the
 whole relation as it was then, which is not recorded: they are refused, as are versions whose code
 differs from the code on disk, whose events or parent state were pruned, or that do not exist.
 """
