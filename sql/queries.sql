@@ -1439,10 +1439,13 @@ WHERE trigger_name = $1 AND key = $2::jsonb AND version <= $3::integer
 ORDER BY version DESC LIMIT 1
 
 -- name: key_states_head
--- The newest state of each of the keys $2 (what a fit folds onto).
-SELECT DISTINCT ON (key) key::text AS key, version, data FROM motion.key_states
-WHERE trigger_name = $1 AND key = ANY ($2::jsonb[])
-ORDER BY key, version DESC
+-- The newest state of each of the keys $2 (what a fit folds onto): one index probe per key (a
+-- DISTINCT ON over `key = ANY` read every row of the trigger, growing with the keys).
+SELECT k.key::text AS key, s.version, s.data
+FROM pg_catalog.unnest($2::jsonb[]) AS k(key)
+CROSS JOIN LATERAL (SELECT v.version, v.data FROM motion.key_states v
+                    WHERE v.trigger_name = $1 AND v.key = k.key
+                    ORDER BY v.version DESC LIMIT 1) s
 
 -- name: insert_key_states
 -- The keys $2 changed by version $3, with their new states $4 (one statement per fit run).
@@ -1554,3 +1557,56 @@ WHERE digest = ANY (SELECT pg_catalog.decode(x, 'hex') FROM pg_catalog.unnest($1
 
 -- name: state_cache_location
 SELECT path, identity, min_bytes FROM motion.state_cache_location()
+
+-- == keyed2 ==
+-- Keyed state, continued: a key's failed fit fails its events alone, key listings, replay.
+
+-- name: fail_key_jobs
+-- The events of run $1 of the keys $2 whose fits failed (errors $3, one per key): back to pending
+-- with exponential backoff, or dead after max attempts ($4, delays $5 and $6), as fail_jobs does for
+-- a whole run; the run's other events are completed after this.
+UPDATE motion.jobs j SET
+    state = CASE WHEN j.attempts >= $4::integer THEN 'dead' ELSE 'pending' END,
+    run_at = now() + make_interval(secs => least($5::float8 * power(2, j.attempts - 1), $6::float8)
+                                          * (0.75 + random() * 0.5)),
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', j.attempts, 'at', now(), 'run', $1::bigint, 'error', f.error)),
+    finished_at = CASE WHEN j.attempts >= $4::integer THEN now() END
+FROM ROWS FROM (pg_catalog.unnest($2::text[]::jsonb[]), pg_catalog.unnest($3::text[])) AS f(key, error)
+WHERE j.run_id = $1::bigint AND j.state = 'running' AND j.state_key = f.key
+
+-- name: key_states_of_version
+-- The keys version $2 of keyed trigger $1 changed (only key $3 unless NULL), with the sha256 and
+-- size of each key's pickled state (NULL: no state of its own there).
+SELECT key::text AS key, pg_catalog.encode(pg_catalog.sha256(data), 'hex') AS digest,
+       coalesce(pg_catalog.octet_length(data), 0) AS size
+FROM motion.key_states
+WHERE trigger_name = $1 AND version = $2::integer AND ($3::jsonb IS NULL OR key = $3::jsonb)
+ORDER BY key
+
+-- name: key_states_before
+-- Each of the keys $2 as it was just before version $3: its newest row below it.
+SELECT k.key::text AS key, s.version, s.data
+FROM pg_catalog.unnest($2::jsonb[]) AS k(key)
+CROSS JOIN LATERAL (SELECT v.version, v.data FROM motion.key_states v
+                    WHERE v.trigger_name = $1 AND v.key = k.key AND v.version < $3::integer
+                    ORDER BY v.version DESC LIMIT 1) s
+
+-- name: key_digests_at
+-- Each of the keys $2 at version $3 (its newest row at or below it): digest and size.
+SELECT k.key::text AS key, pg_catalog.encode(pg_catalog.sha256(s.data), 'hex') AS digest,
+       coalesce(pg_catalog.octet_length(s.data), 0) AS size
+FROM pg_catalog.unnest($2::jsonb[]) AS k(key)
+CROSS JOIN LATERAL (SELECT v.data FROM motion.key_states v
+                    WHERE v.trigger_name = $1 AND v.key = k.key AND v.version <= $3::integer
+                    ORDER BY v.version DESC LIMIT 1) s
+
+-- name: event_keys
+-- The key of each of the events $2 of keyed trigger $1: recorded in the queue, computed from the
+-- row in the job log (it keeps no key).
+SELECT e.id, coalesce(e.state_key, motion._state_key(e.row_data, t.state_per))::text AS key
+FROM (SELECT j.id, j.state_key, j.row_data FROM motion.jobs j WHERE j.id = ANY ($2::bigint[])
+      UNION ALL
+      SELECT l.id, NULL::jsonb, l.row_data FROM motion.job_log l WHERE l.id = ANY ($2::bigint[])) e
+CROSS JOIN motion.triggers t
+WHERE t.name = $1

@@ -11,8 +11,10 @@ import click
 import psycopg
 
 from motion_pg.cli import main
-from motion_pg.cli.options import dsn_option, resolve_dsn
+from motion_pg.cli.key_option import KEY_HELP, resolve_key
+from motion_pg.cli.options import dsn_option, resolve_dsn, server_error
 from motion_pg.errors import InstallError, MotionError
+from motion_pg.pg import connect
 from motion_pg.worker.replay import ReplayRefused, ReplayResult, replay
 
 EQUAL, DIFFER, REFUSED = 0, 1, 2
@@ -23,6 +25,8 @@ EQUAL, DIFFER, REFUSED = 0, 1, 2
 @click.argument("trigger")
 @click.option("--version", "number", type=int, required=True, help="the state version to rebuild")
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--key", "state_key", default=None,
+              help="keyed triggers (STATE PER): rebuild this key only; " + KEY_HELP)  # fmt: skip
 @click.option(
     "--path",
     "paths",
@@ -32,12 +36,14 @@ EQUAL, DIFFER, REFUSED = 0, 1, 2
     "the version (repeatable; default: the paths `install` recorded)",
 )
 def replay_command(
-    dsn: str | None, trigger: str, number: int, as_json: bool, paths: tuple[str, ...]
-) -> None:
+    dsn: str | None, trigger: str, number: int, as_json: bool, state_key: str | None,
+    paths: tuple[str, ...],
+) -> None:  # fmt: skip
     """Rebuild TRIGGER's state version N from its parent, its recorded events and its recorded code
     (nothing is written), and compare each key's digest with the stored version.
 
-    A fit version is rebuilt by running the fit again; a rollback or params version is checked
+    A fit version is rebuilt by running the fit again (for a keyed trigger, STATE PER, each key it
+    changed, or the one --key names, onto that key's state before it); a rollback or params version is checked
     against the version it copied. Exits 0 when every digest is equal, 1 when some key differs
     (or the rebuild failed), 2 when replay refuses (unknown version, setup/refit version, code on
     disk that differs from the recorded code, pruned events or parent state).
@@ -48,7 +54,9 @@ def replay_command(
         _refuse(MotionError(e.message), as_json)
     progress = None if as_json else _progress(trigger, number)
     try:
-        result = replay(dsn, trigger, number, progress=progress, paths=list(paths) or None)
+        key = _key(dsn, trigger, state_key) if state_key is not None else None
+        result = replay(dsn, trigger, number, progress=progress, paths=list(paths) or None,
+                        key=key)  # fmt: skip
     except ReplayRefused as e:
         _refuse(e, as_json)
     except MotionError as e:
@@ -63,6 +71,15 @@ def replay_command(
     else:
         _print(result)
     sys.exit(EQUAL if result.equal else DIFFER)
+
+
+def _key(dsn: str, trigger: str, spec: str) -> str:
+    """``--key`` as jsonb text; what the database refuses of it, as a refusal."""
+    try:
+        with connect(dsn) as conn:
+            return resolve_key(conn, trigger, spec)
+    except psycopg.Error as e:
+        raise ReplayRefused(f"cannot replay key {spec!r}: {server_error(e).message}") from e
 
 
 def _progress(trigger: str, number: int) -> Any:

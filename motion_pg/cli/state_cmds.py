@@ -1,4 +1,5 @@
-"""``motion-pg state show`` and ``motion-pg wait``: a trigger's state, and waiting for its fits."""
+"""``motion-pg state show`` and ``motion-pg wait``: a trigger's state, and waiting for its fits.
+A keyed trigger's keys: ``state show --key`` and ``state keys`` (:mod:`.key_state_cmds`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import psycopg
 from rich.console import Console
 
 from motion_pg.cli import main
+from motion_pg.cli.key_option import KEY_HELP
+from motion_pg.cli.key_state_cmds import keys, show_key
 from motion_pg.cli.options import dsn_option, json_option, resolve_dsn, server_error
 from motion_pg.cli.tables import print_rows
 from motion_pg.errors import MotionError
@@ -35,15 +38,27 @@ def state() -> None:
     """Read a motion trigger's state versions."""
 
 
+state.add_command(keys)
+
+
 @state.command("show")
 @dsn_option
 @click.argument("trigger")
 @click.argument("key", required=False)
 @click.option("--version", type=int, default=None, help="this version (default: the serving one)")
+@click.option("--key", "state_key", default=None, help=KEY_HELP)
 @json_option
 def show(dsn: str | None, trigger: str, key: str | None, version: int | None,
-         as_json: bool) -> None:  # fmt: skip
-    """Show TRIGGER's state (a table of its keys), or the value of one KEY."""
+         state_key: str | None, as_json: bool) -> None:  # fmt: skip
+    """Show TRIGGER's state (a table of its keys), or the value of one KEY.
+
+    With --key, the state of one key of a keyed trigger (STATE PER): its own values (laid over the
+    trigger-wide state) and the version that last changed them.
+    """
+    if state_key is not None:
+        with _connect(dsn) as conn:
+            show_key(conn, trigger, state_key, version, key, as_json)
+        return
     with _connect(dsn) as conn:
         try:
             row = conn.execute("SELECT motion.state(%s, %s)", [trigger, version]).fetchone()

@@ -198,17 +198,24 @@ class FitComputer:
 
     def _fit_keyed(self, claim: KeyedClaim) -> int | None:
         """A keyed claim (STATE PER): each key's events fold onto that key's state; one version
-        for the run, in one transaction with its completion."""
-        with self.conn.transaction():
-            self.conn.execute(_MOTION_PATH)
-            definition, version, search_path = self._definition(claim.trigger)
-            keyed = keyed_fit.compute(self, claim, definition, version, search_path, JOBS)
-            refit.check_deployed(self.db, claim.trigger, definition.deployed)
-            written = keyed_fit.commit(self.conn, claim, keyed)
-            if written is not None and definition.code_digest is not None:
-                self.db.query(query("set_version_code"),
-                              [claim.trigger, written, definition.code_digest])  # fmt: skip
-            return written
+        for the run, in one transaction with its completion. A key whose fit fails fails alone
+        (:mod:`.keyed_fit`): computed again without it when its failure left writes behind."""
+        failed: dict[str, str] = {}
+        while True:
+            with self.conn.transaction() as tx:
+                self.conn.execute(_MOTION_PATH)
+                definition, version, search_path = self._definition(claim.trigger)
+                keyed = keyed_fit.compute(self, claim, definition, version, search_path, JOBS,
+                                          failed)  # fmt: skip
+                if keyed.restart:  # a failed key's ctx.db writes: drop them, compute again
+                    failed = keyed.failed
+                    raise psycopg.Rollback(tx)
+                refit.check_deployed(self.db, claim.trigger, definition.deployed)
+                written = keyed_fit.commit(self.conn, claim, keyed, definition.settings)
+                if written is not None and definition.code_digest is not None:
+                    self.db.query(query("set_version_code"),
+                                  [claim.trigger, written, definition.code_digest])  # fmt: skip
+                return written
 
     def rebuild(
         self, trigger: str, parent: int | None, params: Any, settings: Any, code_digest: str,

@@ -4,7 +4,8 @@ A ``fit`` version is rebuilt from its parent's state, the events its run fitted 
 and ``motion.job_log``) and its recorded params, settings and code, through the worker's own code
 path (:meth:`~motion_pg.worker.fitting.FitComputer.rebuild`) in a transaction that is rolled back:
 no version, state or table changes. ``rollback`` and ``params`` versions are checked against the
-version whose state they copied, without running code. ``setup`` and ``refit`` versions read the
+version whose state they copied, without running code (a keyed trigger's, STATE PER, fit and
+rollback versions are compared key by key: :mod:`.keyed_replay`). ``setup`` and ``refit`` versions read the
 whole relation as it was then, which is not recorded: they are refused, as are versions whose code
 differs from the code on disk, whose events or parent state were pruned, or that do not exist.
 """
@@ -22,7 +23,9 @@ from motion_pg.errors import MotionError
 from motion_pg.pg import PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.runtime import identity
+from motion_pg.runtime.keyed import canonical
 from motion_pg.trigger import Event
+from motion_pg.worker import keyed_replay
 from motion_pg.worker.fitting import FitComputer
 from motion_pg.worker.paths import prepend_paths, recorded_paths
 from motion_pg.worker.replay_result import Entry, ReplayRefused, ReplayResult, same_value
@@ -86,9 +89,12 @@ class _Version:
 
 def replay(
     dsn: str, trigger: str, version: int, progress: Progress | None = None,
-    paths: list[str] | None = None,
+    paths: list[str] | None = None, key: str | None = None,
 ) -> ReplayResult:  # fmt: skip
     """Rebuild version ``version`` of ``trigger`` and compare it with the stored one.
+
+    For a keyed trigger (STATE PER) the keys the version changed are compared (only ``key``, a
+    key as jsonb text, when given: :mod:`.keyed_replay`).
 
     The user's code is imported from ``paths`` (e.g. a checkout of the code that built the
     version), by default from the paths ``install`` recorded, as the workers do, and runs in this
@@ -112,12 +118,27 @@ def replay(
             raise _refused(trigger, version, "its state was pruned (retention)",
                            "nothing is left to compare a rebuild with")  # fmt: skip
         per = db.query(query("trigger_state_per"), [trigger])
-        if per and per[0]["state_per"] is not None and record.source == "fit":
-            raise _refused(trigger, version, "it is a keyed trigger (STATE PER): replay does not "
-                           "rebuild key states yet", "see a key's states in motion.key_states")  # fmt: skip
+        keyed = bool(per) and per[0]["state_per"] is not None
+        if key is not None:
+            if not keyed:
+                raise _refused(trigger, version, "it has no STATE PER: there is no key to replay",
+                               "replay the whole version (without --key)")  # fmt: skip
+            key = canonical(key)
+            if record.source in ("fit", "rollback"):
+                keyed_replay.check_key(db, trigger, version, key)
+        if keyed and record.source == "fit":
+            return _keyed_fit(conn, db, str(found[0]["class_ref"]), record, say, trigger, key)
         stored = _entries(db, trigger, version)
         if record.source in ("rollback", "params"):
-            return _copied(db, trigger, record, stored)
+            result = _copied(db, trigger, record, stored)
+            if keyed and record.source == "rollback" and record.restored_from is not None:
+                keys, then = keyed_replay.restored(db, trigger, version, record.restored_from, key)
+                if key is not None:  # only that key
+                    result.stored, result.rebuilt = {}, {}
+                result.stored.update(keys)
+                result.rebuilt.update(then)
+                result.basis += f", and the {len(keys)} key(s) it restored"
+            return result
         if record.source != "fit":
             raise _refused(
                 trigger, version,
@@ -163,6 +184,32 @@ def _refit(
                     f"{d.key}: the values compare equal but their pickles differ (e.g. the order "
                     "of a set of strings, which changes with each process's hash seed)"
                 )
+    if skipped:
+        result.notes.append(f"{skipped} event(s) of routes that no longer fit were skipped, as a "
+                            "worker skips them today")  # fmt: skip
+    return result
+
+
+def _keyed_fit(
+    conn: psycopg.Connection[Any], db: PgDatabase, class_ref: str, record: _Version,
+    say: Progress, trigger: str, key: str | None,
+) -> ReplayResult:  # fmt: skip
+    """A keyed fit version: each key it changed (or ``key``) rebuilt from the run's events."""
+    n = record.number
+    _check_code(trigger, n, class_ref, record.code_digest)
+    assert record.code_digest is not None
+    if record.run_id is None:
+        raise _refused(trigger, n, "it records no fit run", "nothing says which events built it")
+    events = _events(db, trigger, n, record.run_id)
+    _parent_entries(db, trigger, n, record.parent)  # refused when retention pruned it
+    fitting = {int(r["ordinal"]) for r in db.query(_FIT_ROUTES, [trigger])}
+    skipped = sum(1 for e in events if e.route not in fitting)
+    say(f"fitting {len(events)} event(s) of run {record.run_id} key by key"
+        f"{f' (key {key} only)' if key else ''} with code {record.code_digest[:12]}")  # fmt: skip
+    result = keyed_replay.rebuild(
+        conn, trigger, n, record.parent, record.run_id, record.params, record.settings,
+        record.code_digest, events, _EVENT_ROWS, key,
+    )  # fmt: skip
     if skipped:
         result.notes.append(f"{skipped} event(s) of routes that no longer fit were skipped, as a "
                             "worker skips them today")  # fmt: skip

@@ -49,3 +49,16 @@ class PairKey(motion_pg.Trigger):
 
     def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
         return {"count": ctx.state.get("count", 0) + len(events)}
+
+
+class Fragile(Summary):
+    """:class:`Summary` whose fit fails for a key with a message ``boom`` (after its ``ctx.db``
+    write when the body is ``boom-db``; without touching the database for ``boom``)."""
+
+    def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
+        if any(e.row["body"] == "boom" for e in events):
+            raise ValueError(f"boom in key {ctx.key}")
+        updates = super().fit(events, ctx)
+        if any(e.row["body"] == "boom-db" for e in events):
+            raise ValueError(f"boom after a write, key {ctx.key}")
+        return updates
