@@ -30,9 +30,11 @@ BEGIN
         IF NOT has_table_privilege(r.t_rel, 'SELECT') THEN
             CONTINUE;
         END IF;
+        -- the relation's pages, or its partitions' (pg_partition_tree lists no plain table)
         SELECT coalesce(sum(greatest(c.relpages, 0)), 0) INTO pages
-        FROM pg_partition_tree(r.t_rel) p JOIN pg_class c ON c.oid = p.relid
-        WHERE p.isleaf;
+        FROM pg_class c
+        WHERE c.oid = r.t_rel
+           OR c.oid IN (SELECT p.relid FROM pg_partition_tree(r.t_rel) p WHERE p.isleaf);
         IF pages IS NULL OR pages <= greatest(max_pages, 1) THEN
             percent := NULL;
             EXECUTE format('SELECT count(*) AS n, count(%I) AS s FROM %s', r.t_col, r.t_rel)

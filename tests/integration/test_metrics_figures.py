@@ -110,7 +110,7 @@ def test_lineage_coverage_samples_a_large_relation(conn: psycopg.Connection[Any]
     ).fetchone()
     assert row is not None
     total, stamped, coverage, sampled = row
-    assert sampled is True and coverage == 1.0 and total == stamped
+    assert sampled is True and coverage == 1.0 and total == stamped, row
     assert 5000 < total < 80000  # scaled from about 10 pages
 
 
