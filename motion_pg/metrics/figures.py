@@ -76,7 +76,9 @@ def drift_families(rows: Sequence[dict[str, Any]]) -> Iterator[Metric]:
         "motion_drift_current_events", "events in the column's current profile", labels=_COLUMN
     )
     share = GaugeMetricFamily(
-        "motion_drift_share", "share of the trigger's profiled columns that drifted", labels=["trigger"]
+        "motion_drift_share",
+        "share of the trigger's profiled columns that drifted",
+        labels=["trigger"],
     )
     verdict = GaugeMetricFamily(
         "motion_drift_drifted", "1 when the trigger is judged drifted", labels=["trigger"]
@@ -100,7 +102,9 @@ def backfill_families(rows: Sequence[dict[str, Any]]) -> Iterator[Metric]:
     """Backfill progress per run: rows to visit, visited, re-inferred, and whether it runs."""
     labels = ["trigger", "run"]
     total = GaugeMetricFamily(
-        "motion_backfill_rows", "rows the backfill run visits (counted when it started)", labels=labels
+        "motion_backfill_rows",
+        "rows the backfill run visits (counted when it started)",
+        labels=labels,
     )
     visited = GaugeMetricFamily(
         "motion_backfill_rows_visited", "rows the backfill run visited so far", labels=labels
@@ -109,7 +113,9 @@ def backfill_families(rows: Sequence[dict[str, Any]]) -> Iterator[Metric]:
         "motion_backfill_rows_inferred", "rows the backfill run re-inferred so far", labels=labels
     )
     running = GaugeMetricFamily(
-        "motion_backfill_running", "1 while the backfill run runs (0: done or superseded)", labels=labels
+        "motion_backfill_running",
+        "1 while the backfill run runs (0: done or superseded)",
+        labels=labels,
     )
     for r in rows:
         run = [r["trigger_name"], str(r["id"])]

@@ -54,7 +54,9 @@ class ExistingServer:
     def describe(self) -> str:
         """Host, port and user of the DSN (never its password), for messages."""
         parts = conninfo_to_dict(self.admin_dsn)
-        return ", ".join(f"{k}={parts[k]}" for k in ("host", "port", "user", "dbname") if parts.get(k))
+        return ", ".join(
+            f"{k}={parts[k]}" for k in ("host", "port", "user", "dbname") if parts.get(k)
+        )
 
 
 def _admin(server: Server) -> str:

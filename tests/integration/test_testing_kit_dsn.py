@@ -19,7 +19,7 @@ from motion_pg.embedded import Cluster
 
 from .conftest import ROOT
 
-APP = '''
+APP = """
 import motion_pg
 
 
@@ -32,9 +32,9 @@ class Counter(motion_pg.Trigger):
 
     def fit(self, events, ctx):
         return {"count": ctx.state["count"] + len(events)}
-'''
+"""
 
-TESTS = '''
+TESTS = """
 import os
 
 from motion_pg import execute
@@ -56,7 +56,7 @@ def test_runs_on_the_given_server(motion_server, motion_conn):
 def test_each_test_has_its_own_database(motion_conn):
     assert motion_conn.execute("SELECT to_regclass('items')").fetchone() == (None,)
     assert motion_conn.execute("SELECT count(*) FROM motion.triggers").fetchone() == (0,)
-'''
+"""
 
 
 @pytest.fixture
