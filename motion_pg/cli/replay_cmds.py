@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -9,10 +10,13 @@ from typing import Any, NoReturn
 
 import click
 import psycopg
+from rich.console import Console
 
 from motion_pg.cli import main
 from motion_pg.cli.options import dsn_option, resolve_dsn
+from motion_pg.cli.progress import TimedBar
 from motion_pg.errors import InstallError, MotionError
+from motion_pg.pg import connect
 from motion_pg.worker.replay import ReplayRefused, ReplayResult, replay
 
 EQUAL, DIFFER, REFUSED = 0, 1, 2
@@ -46,9 +50,15 @@ def replay_command(
         dsn = resolve_dsn(dsn)
     except click.ClickException as e:  # no database to replay from
         _refuse(MotionError(e.message), as_json)
-    progress = None if as_json else _progress(trigger, number)
+    console = Console(stderr=True)
+    expected = (
+        None if as_json or not console.is_terminal else _original_seconds(dsn, trigger, number)
+    )
+    bar = TimedBar(console, f"replaying {trigger} version {number}", expected) if expected else None
+    progress = None if as_json else bar.say if bar else _progress(trigger, number)
     try:
-        result = replay(dsn, trigger, number, progress=progress, paths=list(paths) or None)
+        with bar or contextlib.nullcontext():
+            result = replay(dsn, trigger, number, progress=progress, paths=list(paths) or None)
     except ReplayRefused as e:
         _refuse(e, as_json)
     except MotionError as e:
@@ -63,6 +73,22 @@ def replay_command(
     else:
         _print(result)
     sys.exit(EQUAL if result.equal else DIFFER)
+
+
+def _original_seconds(dsn: str, trigger: str, number: int) -> float | None:
+    """How long the fit run that built the version took (None: unknown, or no database)."""
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            row = conn.execute(_RUN_SECONDS, [trigger, number]).fetchone()
+    except (psycopg.Error, MotionError):
+        return None
+    return float(row[0]) if row and row[0] is not None else None
+
+
+_RUN_SECONDS = (
+    "SELECT extract(epoch FROM r.finished_at - r.started_at)::float8 FROM motion.versions v"
+    " JOIN motion.runs r ON r.id = v.run_id WHERE v.trigger_name = %s AND v.version = %s"
+)
 
 
 def _progress(trigger: str, number: int) -> Any:

@@ -57,3 +57,22 @@ def test_refit_names_an_unknown_trigger(dsn: str) -> None:
     failed = motion_pg_cli("refit", "nope", "--json", dsn=dsn, check=False)
     assert failed.returncode == 1
     assert 'motion trigger "nope" does not exist' in failed.stderr
+
+
+def test_replay_shows_a_bar_timed_against_the_original_fit(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    from motion_pg.testing import fit_pending
+
+    conn.execute("CREATE TABLE items (id serial PRIMARY KEY, value int NOT NULL, doubled int)")
+    motion_pg.execute(conn, "CREATE MOTION TRIGGER d ON items USING 'motion_test_apps.obs:Doubler'")
+    conn.execute("INSERT INTO items (value) SELECT g FROM generate_series(1, 50) g")
+    fit_pending(conn, "d")
+    env = {**os.environ, "MOTION_DSN": dsn, "FORCE_COLOR": "1", "COLUMNS": "160"}
+    done = subprocess.run(
+        [sys.executable, "-m", "motion_pg.cli", "replay", "d", "--version", "2"], env=env,
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the original took" in done.stderr and "ETA" in done.stderr, done.stderr
+    assert "fitting 50 event(s)" in done.stderr, done.stderr  # replay's own line, on the bar
