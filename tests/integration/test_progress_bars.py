@@ -1,4 +1,5 @@
-"""``motion-pg refit``: REFIT with a progress bar of the rows setup reads (rate, ETA), and JSON."""
+"""Progress bars with rate and ETA on long work: `motion-pg refit` (rows setup reads; and its JSON),
+`motion-pg backfill`, `motion-pg replay` (timed against the original fit)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,18 @@ def test_replay_shows_a_bar_timed_against_the_original_fit(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "the original took" in done.stderr and "ETA" in done.stderr, done.stderr
     assert "fitting 50 event(s)" in done.stderr, done.stderr  # replay's own line, on the bar
+
+
+def test_backfill_shows_a_bar_on_a_terminal(conn: psycopg.Connection[Any], dsn: str) -> None:
+    conn.execute("CREATE TABLE items (id serial PRIMARY KEY, value int NOT NULL, doubled int)")
+    conn.execute("INSERT INTO items (value) SELECT g FROM generate_series(1, 3000) g")
+    motion_pg.execute(conn, "CREATE MOTION TRIGGER d ON items USING 'motion_test_apps.obs:Doubler'")
+    env = {**os.environ, "MOTION_DSN": dsn, "FORCE_COLOR": "1", "COLUMNS": "160"}
+    done = subprocess.run(
+        [sys.executable, "-m", "motion_pg.cli", "backfill", "d", "--chunk", "500"], env=env,
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    bar = done.stdout + done.stderr
+    assert "backfilling d" in bar and "rows/s" in bar and "ETA" in bar, bar
+    assert "3000/3000" in bar.replace(",", ""), bar
