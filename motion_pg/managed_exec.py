@@ -91,10 +91,13 @@ def _plpython_loaders(cur: psycopg.RawCursor[Any]) -> None:
     adapters.register_loader("record", TextLoader)
 
 
-def run(conn: psycopg.Connection[Any], text: str) -> tuple[str, list[str]]:
+def run(
+    conn: psycopg.Connection[Any], text: str, plpy: ClientPlpy | None = None
+) -> tuple[str, list[str]]:
     """Compile and run the motion statements (and plain SQL) of ``text`` in ``conn``'s current
     transaction, as ``motion.exec`` would; returns (status lines, notices). Raises the
-    :class:`MotionError` (or ``psycopg.Error``) of a failing statement."""
+    :class:`MotionError` (or ``psycopg.Error``) of a failing statement. ``plpy``: the
+    :class:`ClientPlpy` (over ``conn``) to run it through, e.g. one that counts rows read."""
     from motion_pg.compiler import run_text
     from motion_pg.runtime.plpy_db import PlpyDatabase
 
@@ -102,7 +105,7 @@ def run(conn: psycopg.Connection[Any], text: str) -> tuple[str, list[str]]:
     prepend_paths(recorded_paths(conn))
     row = conn.execute("SELECT pg_catalog.current_schemas(false)::text[]").fetchone()
     caller_path = list(row[0]) if row else []
-    plpy = ClientPlpy(conn)
+    plpy = plpy or ClientPlpy(conn)
     conn.execute("SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)")
     try:
         out = run_text(plpy, PlpyDatabase(plpy), text, caller_path)

@@ -1610,3 +1610,26 @@ FROM (SELECT j.id, j.state_key, j.row_data FROM motion.jobs j WHERE j.id = ANY (
       SELECT l.id, NULL::jsonb, l.row_data FROM motion.job_log l WHERE l.id = ANY ($2::bigint[])) e
 CROSS JOIN motion.triggers t
 WHERE t.name = $1
+
+-- == obs ==
+
+-- name: metrics_drift
+-- Per profiled column: its last drift test (motion.drift_figures) and its trigger's verdict.
+SELECT f.trigger_name, f.relation, f.column_name, f.statistic, f.value, f.threshold, f.drifted,
+       f.current_count, s.share AS trigger_share, s.drifted AS trigger_drifted
+FROM motion.drift_figures f
+LEFT JOIN motion.drift_status s ON s.trigger_name = f.trigger_name
+ORDER BY f.trigger_name, f.route, f.column_name
+
+-- name: metrics_backfills
+-- Per trigger: its running backfill runs and its last finished one (rows done of total).
+SELECT b.trigger_name, b.id, b.state, b.total, b.visited, b.inferred, b.chunks
+FROM motion.backfills b
+WHERE b.state = 'running'
+   OR b.id = (SELECT max(l.id) FROM motion.backfills l
+              WHERE l.trigger_name = b.trigger_name AND l.state <> 'running')
+ORDER BY b.trigger_name, b.id
+
+-- name: metrics_lineage_coverage
+SELECT trigger_name, route, relation, lineage_column, rows_total, rows_stamped, coverage, sampled
+FROM motion.lineage_coverage($1)

@@ -26,6 +26,7 @@ def _register() -> None:
         managed_cmds,
         metrics_cmds,
         prune_cmds,
+        refit_cmds,
         replay_cmds,
         state_cmds,
         status_cmds,

@@ -1,11 +1,13 @@
-"""A progress bar for ``motion-pg worker --once`` draining a deep queue: events fitted of those ready
+"""Progress bars. ``motion-pg worker --once`` draining a deep queue: events fitted of those ready
 at the start, with rate and ETA. Counted from the database, so it holds for any ``--concurrency``;
-shown only on a terminal (never in pipes, nor with ``--log-format json``)."""
+shown only on a terminal (never in pipes, nor with ``--log-format json``). :class:`TimedBar`: one
+call that cannot report progress (``motion-pg replay``'s fit), against the time it took before."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -93,3 +95,43 @@ def _update(conn: Any, progress: Progress, task: Any, total: int, horizon: int, 
         row = conn.execute(_LEFT, [horizon, at]).fetchone()
         if row is not None:
             progress.update(task, completed=total - row[0])
+
+
+class TimedBar:
+    """A bar for one call that cannot report progress (a replayed fit): it fills with the time
+    spent against the time the same work took before (``expected`` seconds), so its ETA is
+    "as long as last time"; it says so, and finishes when the work does."""
+
+    def __init__(self, console: Console, label: str, expected: float) -> None:
+        self.expected = max(expected, 0.001)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), TimeElapsedColumn(),
+            TextColumn(f"(the original took {expected:.1f} s)"), console=console,
+            transient=False,
+        )  # fmt: skip
+        self.task = self.progress.add_task(label, total=self.expected)
+        self._done = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, name="motion-pg timed bar", daemon=True)
+
+    def _tick(self) -> None:
+        start = time.monotonic()
+        while not self._done.wait(0.2):  # never full before the work is done
+            spent = min(time.monotonic() - start, self.expected * 0.99)
+            self.progress.update(self.task, completed=spent)
+
+    def say(self, line: str) -> None:
+        """Show ``line`` as the bar's description."""
+        self.progress.update(self.task, description=line)
+
+    def __enter__(self) -> TimedBar:
+        self.progress.start()
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._ticker.join()
+        if exc[0] is None:
+            self.progress.update(self.task, completed=self.expected)
+        self.progress.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -9,10 +10,12 @@ from typing import Any, NoReturn
 
 import click
 import psycopg
+from rich.console import Console
 
 from motion_pg.cli import main
 from motion_pg.cli.key_option import KEY_HELP, resolve_key
 from motion_pg.cli.options import dsn_option, resolve_dsn, server_error
+from motion_pg.cli.progress import TimedBar
 from motion_pg.errors import InstallError, MotionError
 from motion_pg.pg import connect
 from motion_pg.worker.replay import ReplayRefused, ReplayResult, replay
@@ -52,11 +55,17 @@ def replay_command(
         dsn = resolve_dsn(dsn)
     except click.ClickException as e:  # no database to replay from
         _refuse(MotionError(e.message), as_json)
-    progress = None if as_json else _progress(trigger, number)
+    console = Console(stderr=True)
+    expected = (
+        None if as_json or not console.is_terminal else _original_seconds(dsn, trigger, number)
+    )
+    bar = TimedBar(console, f"replaying {trigger} version {number}", expected) if expected else None
+    progress = None if as_json else bar.say if bar else _progress(trigger, number)
     try:
         key = _key(dsn, trigger, state_key) if state_key is not None else None
-        result = replay(dsn, trigger, number, progress=progress, paths=list(paths) or None,
-                        key=key)  # fmt: skip
+        with bar or contextlib.nullcontext():
+            result = replay(dsn, trigger, number, progress=progress, paths=list(paths) or None,
+                            key=key)  # fmt: skip
     except ReplayRefused as e:
         _refuse(e, as_json)
     except MotionError as e:
@@ -80,6 +89,22 @@ def _key(dsn: str, trigger: str, spec: str) -> str:
             return resolve_key(conn, trigger, spec)
     except psycopg.Error as e:
         raise ReplayRefused(f"cannot replay key {spec!r}: {server_error(e).message}") from e
+
+
+def _original_seconds(dsn: str, trigger: str, number: int) -> float | None:
+    """How long the fit run that built the version took (None: unknown, or no database)."""
+    try:
+        with connect(dsn, autocommit=True) as conn:
+            row = conn.execute(_RUN_SECONDS, [trigger, number]).fetchone()
+    except (psycopg.Error, MotionError):
+        return None
+    return float(row[0]) if row and row[0] is not None else None
+
+
+_RUN_SECONDS = (
+    "SELECT extract(epoch FROM r.finished_at - r.started_at)::float8 FROM motion.versions v"
+    " JOIN motion.runs r ON r.id = v.run_id WHERE v.trigger_name = %s AND v.version = %s"
+)
 
 
 def _progress(trigger: str, number: int) -> Any:

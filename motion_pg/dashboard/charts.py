@@ -128,3 +128,50 @@ def sparkline(values: Sequence[float], bad: Sequence[bool] = (), *, title: str) 
         if failed:
             parts.append(f'<circle cx="{x}" cy="{y}" r="2" class="dot bad"/>')
     return Markup("".join(parts) + "</svg>")
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One labelled bar: ``value`` on the chart's scale, ``text`` written after it."""
+
+    label: str
+    value: float
+    text: str
+    bad: bool = False
+
+
+def bar_chart(bars: Sequence[Bar], *, title: str, mark: float | None = None,
+              mark_label: str = "", top: float | None = None) -> Markup:  # fmt: skip
+    """Horizontal bars from zero, one per row, with an optional vertical line at ``mark`` (e.g. a
+    threshold); values beyond ``top`` are drawn to the edge. Bad bars are red."""
+    label_w, text_w, row_h = 110, 240, 22
+    w = WIDTH - label_w - text_w
+    height = TOP + row_h * max(len(bars), 1) + 16
+    highest = max([b.value for b in bars] + [mark or 0.0, 1e-9])
+    scale = top if top is not None else nice_ceiling(highest)
+    parts = [
+        f'<svg class="chart bars" role="img" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
+        f'height="{height}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+    ]
+    for i, b in enumerate(bars):
+        y = TOP + i * row_h
+        length = max(min(b.value / scale, 1.0), 0.0) * w
+        css = "bar bad" if b.bad else "bar"
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 15}" class="ylabel">{escape(b.label)}</text>'
+        )
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 4}" width="{round(length, 1)}" height="{row_h - 8}" '
+            f'class="{css}"><title>{escape(b.label)}: {escape(b.text)}</title></rect>'
+        )
+        parts.append(f'<text x="{label_w + w + 8}" y="{y + 15}">{escape(b.text)}</text>')
+    if mark is not None:
+        x = label_w + min(mark / scale, 1.0) * w
+        bottom = TOP + row_h * max(len(bars), 1)
+        parts.append(f'<line x1="{x}" x2="{x}" y1="{TOP - 4}" y2="{bottom}" class="mark"/>')
+        parts.append(
+            f'<text x="{x}" y="{bottom + 13}" class="marklabel">{escape(mark_label)}</text>'
+        )
+    if not bars:
+        parts.append(f'<text x="{WIDTH / 2}" y="{TOP + 12}" class="empty">no figures yet</text>')
+    return Markup("".join(parts) + "</svg>")

@@ -123,3 +123,27 @@ SELECT EXISTS (
       AND p.proargtypes[1] = 'pg_catalog.jsonb'::pg_catalog.regtype
       AND p.pronargs - p.pronargdefaults <= 2
 ) AS available
+
+-- name: drift_available
+SELECT pg_catalog.to_regclass('motion.drift_figures') IS NOT NULL AS available
+
+-- name: drift_columns
+-- Every profiled column's last test, with its trigger's verdict.
+SELECT f.trigger_name, f.route, f.relation, f.column_name, f.kind, f.statistic, f.value,
+       f.threshold, f.drifted, f.since, f.reference_count, f.current_count, f.checked_at,
+       s.share AS trigger_share, s.drifted AS trigger_drifted, s.since AS trigger_since,
+       (t.settings).on_drift AS on_drift
+FROM motion.drift_figures f
+JOIN motion.triggers t ON t.name = f.trigger_name
+LEFT JOIN motion.drift_status s ON s.trigger_name = f.trigger_name
+ORDER BY f.trigger_name, f.route, f.column_name
+
+-- name: compare_available
+SELECT pg_catalog.to_regclass('motion.experiments') IS NOT NULL AS available
+
+-- name: experiments
+SELECT e.trigger_name, e.baseline, e.kind, e.percent, e.started_at,
+       (SELECT count(*) FROM motion.shadow_outputs o WHERE o.trigger_name = e.trigger_name)
+           AS records
+FROM motion.experiments e ORDER BY e.started_at DESC, e.trigger_name
+

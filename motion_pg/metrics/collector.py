@@ -1,9 +1,11 @@
 """The Prometheus collector: motion's metrics per trigger, read from the catalog on each scrape.
 
 Names follow Prometheus' conventions: a ``motion_`` prefix, ``_total`` counters, ``_seconds`` and
-``_bytes`` units, one label ``trigger``. A scrape runs two queries whatever the number of triggers
-(``metrics_triggers`` and ``metrics_runs``), plus, at most once a minute, a fold of the infer latency
-rows of backends that exited (``motion.fold_infer_latency()``).
+``_bytes`` units, a label ``trigger`` (and ``relation``, ``column``, ``run`` where a figure is per
+column or per run). A scrape runs a fixed number of queries whatever the number of triggers
+(``metrics_triggers``, ``metrics_runs``, and small ones for async infer, backlog, drift and
+backfills: :mod:`motion_pg.metrics.figures`), plus, at most once a minute, a fold of the infer
+latency rows of backends that exited (``motion.fold_infer_latency()``) and the lineage coverage.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from prometheus_client.core import (
 
 from motion_pg.errors import MotionError
 from motion_pg.metrics.async_infer import families as async_families
+from motion_pg.metrics.figures import Figures
 from motion_pg.metrics.fits import FIT_BOUNDS, FitTracker
 from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
@@ -48,8 +51,11 @@ def _buckets(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[str, 
 class CatalogCollector:
     """Collects motion's metrics from the database at ``dsn`` when Prometheus scrapes."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, coverage_every: float | None = None) -> None:
         self.dsn = dsn
+        # drift, backfill progress, lineage coverage (coverage_every: seconds between two
+        # computations of lineage coverage; default figures.COVERAGE_EVERY)
+        self._figures = Figures() if coverage_every is None else Figures(coverage_every)
         self._conn: psycopg.Connection[Any] | None = None
         self._fits = FitTracker()
         self._folded = 0.0
@@ -107,6 +113,7 @@ class CatalogCollector:
         self._fits.update(db)
         self._async = db.query(query("async_metrics"))
         self._backlog = {r["name"]: r for r in db.query(query("backlog_status"))}
+        self._figures.update(db)
         return db.query(query("metrics_triggers"))
 
     def _families(self, rows: list[dict[str, Any]]) -> Iterator[Metric]:
@@ -128,7 +135,8 @@ class CatalogCollector:
                                      "on_error = 'skip' (motion.infer_errors)", labels=_LABELS)  # fmt: skip
         latency = HistogramMetricFamily(
             "motion_infer_latency_seconds",
-            "infer call latency per row, sampled in the backends (one statement in ten)",
+            "infer latency per row, sampled in the backends (one statement in ten; a sampled "
+            "batch-mode statement counts its infer_batch call as one sample per row)",
             labels=_LABELS,
         )
         for r in rows:
@@ -142,6 +150,7 @@ class CatalogCollector:
         yield self._discarded([r["name"] for r in rows])
         yield from self._fit_families([r["name"] for r in rows])
         yield from async_families(self._async)
+        yield from self._figures.families()
 
     def _discarded(self, names: list[str]) -> Metric:
         family = CounterMetricFamily(

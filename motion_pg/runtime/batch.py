@@ -29,13 +29,14 @@ Visible differences from row mode:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from psycopg import sql
 
 from motion_pg.errors import InferError
-from motion_pg.runtime import backend, stamping, stamps, violations
+from motion_pg.runtime import backend, latency, stamping, stamps, violations
 from motion_pg.runtime.outputs import (
     convert_into,
     describe,
@@ -67,8 +68,12 @@ def infer_inserted(plpy: Any, td: Mapping[str, Any]) -> None:
         rows = [route.visible(r) for r in rows]
     if route.lineage_column is not None:
         stamping.fresh_stamp(plpy, loaded, route)
+    sampled = latency.batch_statement(plpy, loaded.name)  # one statement in latency.EVERY
     try:
+        started = time.perf_counter()
         outputs, flags = _infer(plpy, loaded, route, rows)
+        if sampled:
+            latency.record_batch(loaded.name, time.perf_counter() - started, len(rows))
         if loaded.settings.expect is not None:  # the rows as they will be stored
             stored = [{**r, **(o or {})} for r, o in zip(rows, outputs, strict=True)]
             violations.check_rows(plpy, loaded, route, stored)

@@ -6,6 +6,13 @@ its first :data:`ROWS` rows' infer calls are timed (``backend.infer_row`` tests 
 per row, and calls :func:`timed` only for those). Timings go into a histogram in this backend's
 memory (:data:`BOUNDS`).
 
+Batch mode (:mod:`motion_pg.runtime.batch`) has no statement trigger before its rows: its AFTER
+statement trigger calls :func:`batch_statement` instead, which counts the statement the same way and
+says whether it is sampled; a sampled statement's ``infer_batch`` call is timed once
+(:func:`record_batch`) and counts as one sample per row of the call's per-row latency (the call's
+seconds over its rows), so the exported histogram stays "seconds of infer per row" in both modes
+and its ``_sum`` the seconds spent.
+
 At most every :data:`FLUSH_EVERY` seconds, from the next statement's :func:`statement`, the
 backend writes its whole cumulative histograms (never deltas) into ``motion.infer_latency``, one
 row per trigger and backend, in a subtransaction of the user's transaction. A flush that rolls
@@ -69,6 +76,31 @@ def statement(plpy: Any, name: str) -> None:
         sampling.pop(name, None)
     if _dirty and time.monotonic() - _flushed_at >= FLUSH_EVERY:
         flush(plpy)
+
+
+def batch_statement(plpy: Any, name: str) -> bool:
+    """Count a batch-mode statement of trigger ``name``; whether its ``infer_batch`` call is
+    sampled. Flushes when due, like :func:`statement`."""
+    seen = _statements.get(name, 0)
+    _statements[name] = seen + 1
+    if _dirty and time.monotonic() - _flushed_at >= FLUSH_EVERY:
+        flush(plpy)
+    return seen % EVERY == 0
+
+
+def record_batch(name: str, seconds: float, rows: int) -> None:
+    """Add one sampled ``infer_batch`` call of ``rows`` rows that took ``seconds``: ``rows``
+    samples of ``seconds / rows`` each."""
+    global _dirty
+    if rows <= 0:
+        return
+    histogram = _histograms.get(name)
+    if histogram is None:
+        histogram = _histograms[name] = [0.0] * (len(BOUNDS) + 3)
+    histogram[bisect.bisect_left(BOUNDS, seconds / rows)] += rows
+    histogram[-2] += seconds
+    histogram[-1] += rows
+    _dirty = True
 
 
 def timed(name: str, func: Callable[..., R], *args: Any, **kwargs: Any) -> R:

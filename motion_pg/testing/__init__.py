@@ -5,6 +5,8 @@ Installed with motion_pg, the plugin (entry point ``pytest11``: ``motion_pg.test
 - ``motion_conn``: an autocommit connection to a fresh database with motion installed, copied per
   test from a template made once per session on a throwaway PostgreSQL 15 (``motion_dsn``: its
   DSN; ``motion_cluster``: the server; ``motion_template``: the template's name);
+- ``pytest --motion-dsn DSN`` (or ``$MOTION_PG_TEST_DSN``): the same on an existing server,
+  no cluster started (``motion_server``: the server in use);
 - :func:`fit_pending`: run the pending fits now, as ``motion-pg worker --once`` does;
 - :func:`assert_version`, :func:`serving_version`, :func:`versions`: the versions of a trigger.
 
@@ -19,6 +21,7 @@ from motion_pg.testing.plugin import (
     motion_conn,
     motion_dsn,
     motion_import_paths,
+    motion_server,
     motion_template,
     pytest_addoption,
 )
@@ -31,6 +34,7 @@ __all__ = [
     "motion_conn",
     "motion_dsn",
     "motion_import_paths",
+    "motion_server",
     "motion_template",
     "pytest_addoption",
     "serving_version",

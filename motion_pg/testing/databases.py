@@ -14,10 +14,11 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import motion_pg
 from motion_pg import extension as ext
@@ -25,6 +26,42 @@ from motion_pg.embedded import Cluster, bin_path
 from motion_pg.install import install
 
 ExtensionMode = Literal["direct", "build"]
+
+
+class Server(Protocol):
+    """A PostgreSQL server tests make databases on: a throwaway :class:`Cluster`, or an
+    :class:`ExistingServer`."""
+
+    def dsn(self, dbname: str = ...) -> str:
+        """The DSN of database ``dbname`` on this server."""
+        ...
+
+
+class ExistingServer:
+    """A server that is already running, given by the DSN of a database on it (``--motion-dsn``):
+    tests create (and drop) their databases there; nothing is started or stopped.
+
+    The role needs CREATEDB, and to install motion a superuser (``plpython3u``); the server must
+    run on this machine, since it imports the trigger modules from this checkout's paths."""
+
+    def __init__(self, dsn: str) -> None:
+        self.admin_dsn = dsn
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        """The DSN of database ``dbname``: the given DSN with its database replaced."""
+        return make_conninfo(self.admin_dsn, dbname=dbname)
+
+    def describe(self) -> str:
+        """Host, port and user of the DSN (never its password), for messages."""
+        parts = conninfo_to_dict(self.admin_dsn)
+        return ", ".join(
+            f"{k}={parts[k]}" for k in ("host", "port", "user", "dbname") if parts.get(k)
+        )
+
+
+def _admin(server: Server) -> str:
+    """The DSN to create and drop databases from."""
+    return server.admin_dsn if isinstance(server, ExistingServer) else server.dsn("postgres")
 
 
 @contextlib.contextmanager
@@ -56,7 +93,7 @@ def package_paths(extra: Sequence[str | Path] = ()) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def create_database(cluster: Cluster, name: str, *, template: str | None = None) -> None:
+def create_database(cluster: Server, name: str, *, template: str | None = None) -> None:
     """Create database ``name``, as a copy of ``template`` when given.
 
     Copying fails while another session is connected to the template: it is retried briefly.
@@ -65,7 +102,7 @@ def create_database(cluster: Cluster, name: str, *, template: str | None = None)
     if template is not None:
         statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
     deadline = time.monotonic() + 30
-    with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as admin:
+    with psycopg.connect(_admin(cluster), autocommit=True) as admin:
         while True:
             try:
                 admin.execute(statement)
@@ -76,9 +113,9 @@ def create_database(cluster: Cluster, name: str, *, template: str | None = None)
                 time.sleep(0.1)
 
 
-def drop_database(cluster: Cluster, name: str) -> None:
+def drop_database(cluster: Server, name: str) -> None:
     """Drop database ``name`` if it exists, disconnecting its sessions (a template too)."""
-    with psycopg.connect(cluster.dsn("postgres"), autocommit=True) as admin:
+    with psycopg.connect(_admin(cluster), autocommit=True) as admin:
         ident = sql.Identifier(name)
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if exists is None:
@@ -88,7 +125,7 @@ def drop_database(cluster: Cluster, name: str) -> None:
 
 
 def create_template(
-    cluster: Cluster, name: str, paths: Sequence[str], extension: ExtensionMode = "direct"
+    cluster: Server, name: str, paths: Sequence[str], extension: ExtensionMode = "direct"
 ) -> None:
     """(Re)create template database ``name`` with motion installed, importing from ``paths``.
 
@@ -109,7 +146,7 @@ def create_template(
 
 
 @contextlib.contextmanager
-def cloned_database(cluster: Cluster, template: str, prefix: str = "motion_test") -> Iterator[str]:
+def cloned_database(cluster: Server, template: str, prefix: str = "motion_test") -> Iterator[str]:
     """A new database copied from ``template`` for the block; yields its DSN, drops it after."""
     import uuid
 

@@ -292,3 +292,77 @@ def test_lineage_lookup_shows_only_where_motion_lineage_exists(
     conn.execute("DROP FUNCTION motion.lineage(regclass, jsonb, integer)")
     assert ">Lineage<" not in dashboard.request("GET", "/")[1]
     assert dashboard.request("GET", "/lineage")[0] == 404
+
+
+@pytest.fixture
+def views_scene(conn: psycopg.Connection[Any], dsn: str) -> None:
+    """What the drift, compare and backlog views show: a drifted stream, a shadow experiment, and
+    a trigger whose backlog backpressure cut (keep_latest = 5 of 20 events)."""
+    from .test_drift import READINGS, normal, shifted
+
+    conn.execute(READINGS)
+    normal(conn, 300)
+    motion_pg.execute(
+        conn,
+        "CREATE MOTION TRIGGER m ON readings (value, label) USING 'motion_test_apps.policies:Mean'"
+        " WITH (on_drift = 'alert', drift_window = 100)",
+    )
+    shifted(conn, 100)
+    conn.execute("CREATE TABLE items (id serial PRIMARY KEY, value int NOT NULL, label text,"
+                 " score real)")  # fmt: skip
+    exp = "motion_test_apps.experiments"
+    motion_pg.execute(conn, f"CREATE MOTION TRIGGER a ON items USING '{exp}:Baseline'")
+    motion_pg.execute(conn, f"CREATE MOTION TRIGGER b ON items SHADOW OF a USING '{exp}:Variant'")
+    conn.execute("INSERT INTO items (value) SELECT g FROM generate_series(0, 7) g")
+    conn.execute("CREATE TABLE tally (id serial PRIMARY KEY, value int, seen_version int)")
+    motion_pg.execute(conn, f"CREATE MOTION TRIGGER tally ON tally USING '{APPS}:Counter'"
+                      " WITH (keep_latest = 5)")  # fmt: skip
+    for v in range(20):
+        conn.execute("INSERT INTO tally (value) VALUES (%s)", [v])
+    for _ in range(3):  # a worker checks drift when it starts, before or after it fits
+        run_worker(dsn)
+        if conn.execute("SELECT drifted FROM motion.drift_status").fetchone() == (True,):
+            break
+
+
+def test_browser_sees_drift_compare_and_backlog(
+    views_scene: None, dsn: str, browser: Any, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    board = Dashboard(dsn)
+    shots = Path(os.environ.get("MOTION_DASHBOARD_SHOTS") or tmp_path)
+    try:
+        browser.get(board.url + "/")
+        follow(browser, browser.find_element(By.LINK_TEXT, "Drift"))
+        card = browser.find_element(By.ID, "drift-m")
+        assert "drifted since" in card.text and "on_drift = 'alert'" in card.text
+        chart = card.find_element(By.CSS_SELECTOR, "svg.chart.bars")
+        assert len(chart.find_elements(By.CSS_SELECTOR, "rect.bar")) == 3  # value, label, predicted
+        assert len(chart.find_elements(By.CSS_SELECTOR, "rect.bar.bad")) == 2  # value, label
+        assert chart.find_elements(By.CSS_SELECTOR, "line.mark")
+        assert "ks_p_value" in card.find_element(By.TAG_NAME, "table").text
+        shoot(browser, shots / "drift.png")
+
+        follow(browser, browser.find_element(By.LINK_TEXT, "Compare"))
+        row = browser.find_element(By.ID, "experiment-b")
+        assert "shadow" in row.text and "a" in row.text
+        follow(browser, row.find_element(By.LINK_TEXT, "compare"))
+        report = browser.find_element(By.ID, "report")
+        assert "both 8 (8 inferred by both)" in report.text
+        agreement = report.find_element(By.CSS_SELECTOR, "#agreement-chart svg.chart.bars")
+        assert "75.0% of 8 rows" in agreement.text  # label: 2 and 6 differ of 0..7
+        confusion = report.find_element(By.CSS_SELECTOR, "table.confusion").text
+        assert "even" in confusion and "odd" in confusion
+        shoot(browser, shots / "compare.png")
+
+        follow(browser, browser.find_element(By.LINK_TEXT, "Backlog"))
+        tally = browser.find_element(By.ID, "backlog-tally")
+        cells = [c.text for c in tally.find_elements(By.TAG_NAME, "td")]
+        assert cells[5] == "keep_latest 5" and cells[7] == "15", cells  # 15 beyond the latest 5
+        assert browser.find_element(By.ID, "backlog-chart-tally").find_elements(
+            By.CSS_SELECTOR, "svg.chart"
+        )
+        shoot(browser, shots / "backlog.png")
+    finally:
+        board.stop()

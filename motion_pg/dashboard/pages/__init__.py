@@ -32,7 +32,7 @@ class Page:
 
 
 def _modules() -> list[str]:
-    return ["overview", "trigger", "jobs", "lineage"]
+    return ["overview", "trigger", "backlog", "jobs", "drift", "compare", "lineage"]
 
 
 def pages() -> list[Page]:
