@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 run (CI smoke)")
     parser.add_argument(
-        "--only", default="",
+        "--only",
+        default="",
         help="comma-separated ids, e.g. B1,B4 (P: the Motion peer rows; C: the capacity rows)",
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")

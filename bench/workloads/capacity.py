@@ -36,7 +36,7 @@ def load() -> float:
 
 
 def _drain(bench: Bench, table: str, fill: str, rows: int, workers: int) -> float:
-    """Events/s for ``workers`` workers draining ``rows`` × TRIGGERS events."""
+    """Events/s for ``workers`` workers draining ``rows`` * TRIGGERS events."""
     with bench.connect() as conn:
         conn.execute(f"TRUNCATE {table}, motion.jobs")
         procs = _start_workers(bench, WORKER, workers)
