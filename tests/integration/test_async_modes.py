@@ -4,11 +4,15 @@ async infer isolated in a child process with ``infer_timeout``."""
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 import psycopg
+import pytest
 
 import motion_pg
+from motion_pg.errors import InvalidSetting
 from motion_pg.worker.async_loop import drain
 
 ITEMS = (
@@ -73,3 +77,70 @@ def test_alter_to_batch_and_back(conn: psycopg.Connection[Any]) -> None:
     conn.execute("INSERT INTO items (value) VALUES (1), (2)")
     sizes = conn.execute("SELECT batch_size FROM items ORDER BY id").fetchall()
     assert sizes == [(2,), (2,)]
+
+
+def test_async_infer_runs_in_a_child_process(conn: psycopg.Connection[Any], dsn: str) -> None:
+    conn.execute(ITEMS)
+    motion_pg.execute(conn, "CREATE MOTION TRIGGER counter ON items USING "
+                      "'motion_test_apps.async_modes:Pid' WITH (infer_mode = 'async')")  # fmt: skip
+    conn.execute("INSERT INTO items (value) VALUES (1)")
+    assert drain(dsn) == 1
+    found = conn.execute("SELECT doubled, note FROM items").fetchone()
+    assert found is not None and found[0] == 2
+    assert found[1] != str(os.getpid())  # not the process that called drain (the worker)
+
+
+def test_infer_timeout_is_a_typed_setting(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(ITEMS)
+    with pytest.raises(InvalidSetting, match="infer_timeout must be a number of seconds"):
+        motion_pg.execute(conn, "CREATE MOTION TRIGGER counter ON items USING "
+                          "'motion_test_apps.async_modes:Pid' WITH (infer_timeout = 'soon')")  # fmt: skip
+    motion_pg.execute(conn, "CREATE MOTION TRIGGER counter ON items USING "
+                      "'motion_test_apps.async_modes:Pid' WITH (infer_mode = 'async')")  # fmt: skip
+    got = conn.execute("SELECT (settings).infer_timeout FROM motion.triggers").fetchone()
+    assert got == (60.0,)
+    motion_pg.execute(conn, "ALTER MOTION TRIGGER counter SET (infer_timeout = 2.5)")
+    got = conn.execute("SELECT (settings).infer_timeout FROM motion.triggers").fetchone()
+    assert got == (2.5,)
+
+
+def _troubled(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(ITEMS)
+    conn.execute("CREATE TABLE other (id serial PRIMARY KEY, value int NOT NULL, doubled int)")
+    motion_pg.execute(conn, "CREATE MOTION TRIGGER troubled ON items USING "
+                      "'motion_test_apps.async_modes:Troubled' WITH (infer_mode = 'async', "
+                      "infer_timeout = 2); CREATE MOTION TRIGGER fine ON other USING "
+                      "'motion_test_apps.async_modes:Troubled' WITH (infer_mode = 'async')")  # fmt: skip
+
+
+def _errors(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    return conn.execute("SELECT trigger_name, row_key, error FROM motion.infer_errors").fetchall()
+
+
+def test_a_hanging_row_times_out_alone(conn: psycopg.Connection[Any], dsn: str) -> None:
+    _troubled(conn)
+    conn.execute("INSERT INTO items (value) VALUES (1), (13), (2)")
+    conn.execute("INSERT INTO other (value) VALUES (5)")
+    started = time.monotonic()
+    drain(dsn)
+    assert time.monotonic() - started < 30  # two 2 s timeouts (the batch, then the row alone)
+    assert doubled(conn) == [2, None, 4]  # the rows beside it are inferred one by one
+    assert conn.execute("SELECT doubled FROM other").fetchall() == [(10,)]
+    [(trigger, key, error)] = _errors(conn)
+    assert trigger == "troubled" and key == {"id": 2}
+    assert "timed out after 2 s (infer_timeout)" in error and "public.items" in error
+    assert conn.execute("SELECT count(*) FROM motion.async_rows").fetchone() == (0,)
+    failed = conn.execute("SELECT failed FROM motion.async_stats WHERE trigger_name = 'troubled'")
+    assert failed.fetchone() == (1,)
+
+
+def test_a_crashing_row_costs_only_itself(conn: psycopg.Connection[Any], dsn: str) -> None:
+    _troubled(conn)
+    conn.execute("INSERT INTO items (value) VALUES (66), (3)")
+    conn.execute("INSERT INTO other (value) VALUES (7)")
+    drain(dsn)
+    assert doubled(conn) == [None, 6]
+    assert conn.execute("SELECT doubled FROM other").fetchall() == [(14,)]
+    [(trigger, key, error)] = _errors(conn)
+    assert trigger == "troubled" and key == {"id": 1}
+    assert "the infer process exited with code 3" in error
