@@ -182,7 +182,7 @@ class AsyncInferer:
                 )
             )
         written, refused = write_rows(
-            self.db, route, [(i, keys[texts[i]], x, v, s) for i, x, v, s in writes]
+            self.db, route, [(i, keys[texts[i]], x, v, s) for i, x, v, s in writes], served.name
         )
         for i in refused:
             self._failed(served, route, keys[texts[i]], refused[i])

@@ -144,3 +144,63 @@ def test_a_crashing_row_costs_only_itself(conn: psycopg.Connection[Any], dsn: st
     [(trigger, key, error)] = _errors(conn)
     assert trigger == "troubled" and key == {"id": 1}
     assert "the infer process exited with code 3" in error
+
+
+CHAINED = (
+    "CREATE TABLE t (id serial PRIMARY KEY, value int NOT NULL, doubled int, quadrupled int,"
+    " calls int, other_calls int, seen_version int)"
+)
+
+
+def _t(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        "SELECT value, doubled, quadrupled, calls, other_calls FROM t ORDER BY id"
+    ).fetchall()
+
+
+def test_an_async_write_back_does_not_re_infer_unrelated_routes(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    conn.execute(CHAINED)
+    motion_pg.execute(conn, "CREATE MOTION TRIGGER up ON t USING "
+                      "'motion_test_apps.asynchronous:AsyncDoubler' WITH (infer_mode = 'async');"
+                      " CREATE MOTION TRIGGER other ON t USING "
+                      "'motion_test_apps.async_modes:Unrelated'")  # fmt: skip
+    conn.execute("INSERT INTO t (value) VALUES (1), (2)")
+    assert drain(dsn) == 2
+    # `other` reads every column, but `up` declares no outputs: no chain, so the write-back of
+    # doubled neither calls other's infer again nor queues fit events for it
+    assert _t(conn) == [(1, 2, None, None, 1), (2, 4, None, None, 1)]
+    events = conn.execute("SELECT count(*) FROM motion.jobs WHERE trigger_name = 'other'")
+    assert events.fetchone() == (2,)
+    conn.execute("UPDATE t SET value = 3 WHERE value = 1")  # a client's write still infers
+    assert _t(conn)[0] == (3, 2, None, None, 2)
+
+
+def test_a_sync_route_chained_on_async_outputs_infers_the_write_back(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    conn.execute(CHAINED)
+    motion_pg.execute(conn, "CREATE MOTION TRIGGER up ON t (value) USING "
+                      "'motion_test_apps.async_modes:Upstream' WITH (infer_mode = 'async');"
+                      " CREATE MOTION TRIGGER down ON t USING "
+                      "'motion_test_apps.async_modes:Downstream'")  # fmt: skip
+    conn.execute("INSERT INTO t (value) VALUES (1), (2)")
+    assert _t(conn) == [(1, None, None, 1, None), (2, None, None, 1, None)]
+    assert drain(dsn) == 2
+    assert _t(conn) == [(1, 2, 4, 2, None), (2, 4, 8, 2, None)]
+
+
+def test_an_async_route_chained_on_async_outputs_infers_them_too(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    conn.execute(CHAINED)
+    motion_pg.execute(conn, "CREATE MOTION TRIGGER up ON t (value) USING "
+                      "'motion_test_apps.async_modes:Upstream' WITH (infer_mode = 'async');"
+                      " CREATE MOTION TRIGGER down ON t USING "
+                      "'motion_test_apps.async_modes:Downstream' WITH (infer_mode = 'async')")  # fmt: skip
+    conn.execute("INSERT INTO t (value) VALUES (1), (2)")
+    drain(dsn)
+    found = [(v, d, q) for v, d, q, _, _ in _t(conn)]
+    assert found == [(1, 2, 4), (2, 4, 8)]  # down saw up's outputs, whichever ran first
+    assert conn.execute("SELECT count(*) FROM motion.async_rows").fetchone() == (0,)

@@ -42,7 +42,7 @@ class Downstream(motion_pg.Trigger):
     """``quadrupled = doubled * 2`` (reads Upstream's output); counts its infer calls per row in
     ``calls``."""
 
-    outputs = ("quadrupled",)
+    outputs = ("quadrupled", "calls")
 
     def infer(self, row: dict[str, Any], ctx: Context) -> dict[str, Any]:
         d = row["doubled"]
