@@ -12,6 +12,7 @@ from typing import Any
 from bench.harness import Bench, Sizes, machine, report
 from bench.workloads import (
     async_infer,
+    capacity,
     concurrent,
     experiments,
     inserts,
@@ -27,7 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 run (CI smoke)")
     parser.add_argument(
-        "--only", default="", help="comma-separated ids, e.g. B1,B4 (P: the Motion peer rows)"
+        "--only",
+        default="",
+        help="comma-separated ids, e.g. B1,B4 (P: the Motion peer rows; C: the capacity rows)",
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     parser.add_argument("--full", action="store_true", help="also the largest sizes (B9: 1M keys)")
@@ -54,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
             ("P", lambda: peer.peer(bench)),  # Motion side by side (P1-P4)
             ("B9", lambda: keyed.b9(bench, full=args.full)),
             ("E1", lambda: experiments.e1(bench)),
+            ("C", lambda: capacity.capacity(bench, only)),  # capacity model (C1-C4)
         ]
         for step, run in steps:
-            if only and step not in only and not (step == "B1" and "B2" in only):
+            wanted = step in only or (step == "B1" and "B2" in only)
+            if only and not wanted and not (step == "C" and any(o[:1] == "C" for o in only)):
                 continue
             t = time.perf_counter()
             run()

@@ -20,6 +20,7 @@ import psycopg
 from motion_pg import extension as ext
 from motion_pg.dsl import split_statements
 from motion_pg.errors import InstallError
+from motion_pg.managed_inspect import SQL as INSPECT_SQL
 
 _PLPYTHON = re.compile(r"\bLANGUAGE\s+plpython3u\b", re.I)
 _FUNCTION = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([\w.\"]+)\s*\(", re.I)
@@ -65,7 +66,7 @@ def managed_sql(script: str) -> str:
         if not found and any(n.lower() in dropped for n in _NAMES.findall(chunk.text)):
             continue  # REVOKE / GRANT / COMMENT ON / ALTER a function left out
         kept.append(chunk.text)
-    return ";\n".join(kept) + ";\n" + STUBS
+    return ";\n".join(kept) + ";\n" + STUBS + INSPECT_SQL
 
 
 def install_managed(conn: psycopg.Connection[Any]) -> None:

@@ -168,6 +168,7 @@ class Settings:
     expect: str | None = None
     on_violation: str = "raise"
     key_cache: int = 10000  # STATE PER: the most keys' states a backend keeps loaded (an LRU)
+    infer_timeout: float = 60.0  # async infer: seconds one batch may take in the infer process
 
     # how each setting's literal is checked and converted; every field has one
     CHECKS: ClassVar[dict[str, Callable[[str, Literal], Any]]] = {
@@ -195,6 +196,7 @@ class Settings:
         "expect": _expectations,
         "on_violation": _choice("raise", "record"),
         "key_cache": _positive_int,
+        "infer_timeout": _seconds,
     }
 
     @classmethod

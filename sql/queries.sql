@@ -1633,3 +1633,38 @@ ORDER BY b.trigger_name, b.id
 -- name: metrics_lineage_coverage
 SELECT trigger_name, route, relation, lineage_column, rows_total, rows_stamped, coverage, sampled
 FROM motion.lineage_coverage($1)
+
+-- == managed2 ==
+
+-- name: async_claim_of
+-- async_claim for one trigger ($2): its oldest recorded rows, $1 at most (the infer process
+-- retries a timed-out or crashed batch's rows one by one).
+SELECT a.id, a.trigger_name, a.route, a.row_key, a.xact, a.role,
+       extract(epoch FROM a.recorded_at)::float8 AS recorded_at
+FROM motion.async_rows a
+WHERE a.trigger_name = $2
+ORDER BY a.id LIMIT $1::integer FOR UPDATE SKIP LOCKED
+
+-- name: async_abandon
+-- A row whose async infer timed out or crashed the infer process, alone: its entries ($1) go, it
+-- is recorded in motion.infer_errors with why ($3), and counted failed in the trigger's ($2) stats.
+WITH gone AS (
+    DELETE FROM motion.async_rows a WHERE a.id = ANY ($1::bigint[]) AND a.trigger_name = $2
+    RETURNING a.route, a.row_key
+), failed AS (
+    INSERT INTO motion.infer_errors (trigger_name, relation, row_key, error)
+    SELECT DISTINCT $2, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+           g.row_key,
+           'motion trigger "' || $2 || '" async infer failed on '
+           || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+           || ' row ' || g.row_key::text || ': ' || $3::text
+    FROM gone g
+    JOIN motion.routes r ON r.trigger_name = $2 AND r.ordinal = g.route
+    JOIN pg_catalog.pg_class c ON c.oid = r.relation
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    RETURNING 1
+)
+INSERT INTO motion.async_stats AS s (trigger_name, failed)
+SELECT $2, count(*) FROM failed HAVING count(*) > 0
+ON CONFLICT (trigger_name) DO UPDATE SET failed = s.failed + EXCLUDED.failed,
+                                         updated_at = pg_catalog.now()

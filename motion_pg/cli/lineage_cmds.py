@@ -24,6 +24,20 @@ def _key(text: str) -> Any:
         return text  # a bare text key: 'abc' without JSON quotes
 
 
+def _lineage(conn: psycopg.Connection[Any], relation: str, key: Any, events: int) -> dict[str, Any]:
+    from motion_pg.managed_inspect import lineage_json
+    from motion_pg.managed_schema import is_managed
+
+    if is_managed(conn):  # no Python in the server: computed here
+        return lineage_json(conn, relation, key, events)
+    row = conn.execute(
+        "SELECT motion.lineage(%s::regclass, %s::jsonb, %s)", [relation, json.dumps(key), events]
+    ).fetchone()
+    assert row is not None
+    found: dict[str, Any] = row[0]
+    return found
+
+
 @main.command()
 @dsn_option
 @click.argument("relation")
@@ -37,16 +51,11 @@ def lineage(dsn: str | None, relation: str, key: str, as_json: bool, events: int
     since, and the versions and events behind it."""
     try:
         with connect(resolve_dsn(dsn)) as conn:
-            row = conn.execute(
-                "SELECT motion.lineage(%s::regclass, %s::jsonb, %s)",
-                [relation, json.dumps(_key(key)), events],
-            ).fetchone()
+            found = _lineage(conn, relation, _key(key), events)
     except MotionError as e:
         raise click.ClickException(str(e)) from e
     except psycopg.Error as e:
         raise server_error(e) from e
-    assert row is not None
-    found: dict[str, Any] = row[0]
     if as_json:
         click.echo(json.dumps(found))
         return

@@ -33,6 +33,18 @@ def _is_description(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"type", "summary", "bytes"}
 
 
+def _state(conn: psycopg.Connection[Any], trigger: str, version: int | None) -> dict[str, Any]:
+    from motion_pg.managed_inspect import state_json
+    from motion_pg.managed_schema import is_managed
+
+    if is_managed(conn):  # no Python in the server: unpickled and rendered here
+        return state_json(conn, trigger, version)
+    row = conn.execute("SELECT motion.state(%s, %s)", [trigger, version]).fetchone()
+    assert row is not None
+    rendered: dict[str, Any] = row[0]
+    return rendered
+
+
 @main.group()
 def state() -> None:
     """Read a motion trigger's state versions."""
@@ -61,11 +73,12 @@ def show(dsn: str | None, trigger: str, key: str | None, version: int | None,
         return
     with _connect(dsn) as conn:
         try:
-            row = conn.execute("SELECT motion.state(%s, %s)", [trigger, version]).fetchone()
+            row = _state(conn, trigger, version)
         except psycopg.Error as e:
             raise server_error(e) from e
-    assert row is not None
-    rendered: dict[str, Any] = row[0]
+        except MotionError as e:
+            raise click.ClickException(str(e)) from e
+    rendered: dict[str, Any] = row
     if key is not None:
         if key not in rendered["keys"]:
             known = ", ".join(sorted(rendered["keys"])) or "none"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from motion_pg.compiler import chains, checks, deploys, experiments, keyed, lineage
+from motion_pg.compiler import chains, checks, deploys, experiments, infer_modes, keyed, lineage
 from motion_pg.compiler.catalog import Catalog, unknown
 from motion_pg.compiler.create import run_setup
 from motion_pg.compiler.session import Session, recorded_path
@@ -62,6 +62,8 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         if "lineage" in named and settings.lineage:  # adds missing columns; false stops stamping
             lineage.apply(session.db, name, enabled=True, always=settings.fire_on_replica,
                           made=lineage.existing(session.db, name))  # fmt: skip
+        if "infer_mode" in named:  # the routes' Postgres triggers, as CREATE OR REPLACE makes them
+            infer_modes.apply(session, name)
         if "on_drift" in named:  # profiling starts: a reference from the data now
             ensure_reference(session.db, name, settings)
         version = write_version(session.db, name, {}, source="params", parent=serving,
@@ -86,6 +88,8 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
         catalog.set_config(name, params, restored)
         if restored.fire_on_replica != settings.fire_on_replica:
             _apply_enabled(session, catalog, name, current["enabled"], restored)
+        if restored.infer_mode != settings.infer_mode:
+            infer_modes.apply(session, name)
         version = write_version(session.db, name, {}, source="rollback", parent=serving,
                                 base=action.version, restored_from=action.version,
                                 params=params, settings=restored)  # fmt: skip

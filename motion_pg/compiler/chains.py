@@ -197,8 +197,9 @@ def _remake(db: PlpyDatabase, r: dict[str, Any], depth: int, upstream: list[str]
         infer=r["infer_method"], fit=r["fit_method"], key_columns=list(r["key_columns"]),
     )  # fmt: skip
     batch = any(n.endswith("_infer_batch") for n in names)
-    made = create_route_triggers(db, r["trigger_name"], route, batch=batch, depth=depth,
-                                 upstream=upstream)  # fmt: skip
+    deferred = any(n.endswith("_async_ins") for n in names)  # an async route stays async
+    made = create_route_triggers(db, r["trigger_name"], route, batch=batch, deferred=deferred,
+                                 depth=depth, upstream=upstream)  # fmt: skip
     db.query(query("set_route_chain"),
              [r["trigger_name"], r["ordinal"], depth, upstream, made + kept])  # fmt: skip
     db.query(query("bump_revision"), [r["trigger_name"]])

@@ -45,6 +45,9 @@ _loaded: dict[str, LoadedTrigger] = {}
 # relids (TD["relid"]) whose batch write-back UPDATE is running in this backend: it must neither
 # re-fire infer nor enqueue fit events (motion._writing_back reads it for the enqueue triggers)
 writing_back: set[str] = set()
+# triggers whose routes skip the statement in hand: the worker's async write-back of another
+# trigger's outputs that they are not chained on (motion._async_skip; motion.infer_statement)
+async_skipped: set[str] = set()
 _db: PlpyDatabase | None = None
 _sampling = latency.sampling
 
@@ -92,6 +95,8 @@ def check_serving(
     ``role``."""
     if writing_back and str(relid) in writing_back:  # motion's own write-back (batch, backfill)
         return
+    if async_skipped:
+        async_skipped.discard(name)  # a new statement: infer_statement did not skip it
     loaded = _loaded.get(name)
     if loaded is None or loaded.token != token:
         loaded = refresh(plpy, name)
@@ -272,6 +277,8 @@ def infer_row(plpy: Any, td: dict[str, Any]) -> str | None:
     if writing_back and td["relid"] in writing_back:  # a batch infer's own write-back
         return None
     name = td["args"][0] if td["args"] else ""
+    if async_skipped and name in async_skipped:  # an async write-back it is not chained on
+        return None
     # refresh when a statement trigger did not run first (e.g. it was disabled alone)
     loaded = _loaded.get(name) or refresh(plpy, name)
     known = loaded.by_pg_trigger.get(td["name"])

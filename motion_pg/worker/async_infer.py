@@ -68,6 +68,7 @@ class AsyncInferer:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="motion-infer")
         self.written = 0
         self.refused: dict[str, float] = {}  # trigger -> until when this worker leaves it alone
+        self.watch: Callable[[str, list[int], float | None], None] | None = None
 
     def close(self) -> None:
         """Stop the infer threads."""
@@ -80,18 +81,26 @@ class AsyncInferer:
             total += n
         return total
 
-    def step(self) -> int:
-        """Infer one batch of one trigger; returns the number of recorded rows handled (0: none
-        ready). Rows kept for another round (written again meanwhile) count as handled."""
+    def step(self, only: str | None = None, batch: int | None = None) -> int:
+        """Infer one batch of one trigger (``only``: of that trigger, ``batch`` rows at most);
+        returns the number of recorded rows handled (0: none ready). Rows kept for another round
+        (written again meanwhile) count as handled. :attr:`watch`, when set, hears of the claim
+        (trigger, entry ids, None) and then of its ``infer_timeout`` once the trigger is loaded."""
         with self.conn.transaction():
             now = time.monotonic()
-            refused = [name for name, until in self.refused.items() if until > now]
-            claimed = self.db.query(
-                query("async_claim"), [self.batch, [*self.excluded(), *refused]]
-            )
+            if only is not None:
+                claimed = self.db.query(query("async_claim_of"), [batch or self.batch, only])
+            else:
+                refused = [name for name, until in self.refused.items() if until > now]
+                claimed = self.db.query(
+                    query("async_claim"), [batch or self.batch, [*self.excluded(), *refused]]
+                )
             if not claimed:
                 return 0
             trigger = claimed[0]["trigger_name"]
+            ids = [int(c["id"]) for c in claimed]
+            if self.watch is not None:
+                self.watch(trigger, ids, None)
             try:
                 with self.conn.transaction():
                     served = self.served.get(self.db, trigger)
@@ -99,6 +108,8 @@ class AsyncInferer:
                 log.warning("async infer of %s skipped for %.0f s: %s", trigger, REFUSE_FOR, e)
                 self.refused[trigger] = now + REFUSE_FOR
                 return len(claimed)
+            if self.watch is not None and served is not None:
+                self.watch(trigger, ids, served.settings.infer_timeout)
             try:
                 with self.conn.transaction():
                     self._batch(trigger, served, claimed)
@@ -171,7 +182,7 @@ class AsyncInferer:
                 )
             )
         written, refused = write_rows(
-            self.db, route, [(i, keys[texts[i]], x, v, s) for i, x, v, s in writes]
+            self.db, route, [(i, keys[texts[i]], x, v, s) for i, x, v, s in writes], served.name
         )
         for i in refused:
             self._failed(served, route, keys[texts[i]], refused[i])

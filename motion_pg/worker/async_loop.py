@@ -18,6 +18,7 @@ from psycopg import sql
 from motion_pg.errors import MotionError
 from motion_pg.pg import MOTION_OPTIONS, connect
 from motion_pg.worker.async_infer import AsyncInferer
+from motion_pg.worker.async_isolation import InferProcess
 from motion_pg.worker.paths import prepend_paths, recorded_paths
 
 log = logging.getLogger("motion_pg.worker")
@@ -27,15 +28,27 @@ CHANNEL = "motion_async"
 
 def open_inferer(
     dsn: str, *, batch: int, threads: int, excluded: Callable[[], list[str]],
-    paths: list[str] | None = None,
+    paths: list[str] | None = None, listen: bool = True,
 ) -> AsyncInferer:  # fmt: skip
-    """An :class:`AsyncInferer` on a new connection to ``dsn`` (listening on ``motion_async``);
-    trigger code is imported from ``paths`` (None: the paths `install` recorded)."""
+    """An :class:`AsyncInferer` in this process on a new connection to ``dsn`` (listening on
+    ``motion_async`` with ``listen``); trigger code is imported from ``paths`` (None: the paths
+    `install` recorded). The worker runs it in its infer process (:mod:`.async_isolation`)."""
     conn = connect(dsn, autocommit=True, application_name="motion-pg async infer",
                    options=f"-c jit=off {MOTION_OPTIONS}")  # fmt: skip
     prepend_paths(paths if paths is not None else recorded_paths(conn))
-    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+    if listen:
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
     return AsyncInferer(conn, batch=batch, threads=threads, excluded=excluded)
+
+
+def open_isolated(dsn: str, *, batch: int, threads: int,
+                  paths: list[str] | None = None) -> InferProcess:  # fmt: skip
+    """An :class:`InferProcess` (async infer in a child process) whose own connection listens on
+    ``motion_async``."""
+    conn = connect(dsn, autocommit=True, application_name="motion-pg async infer watch",
+                   options=MOTION_OPTIONS)  # fmt: skip
+    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+    return InferProcess(conn, dsn, paths, batch=batch, threads=threads)
 
 
 class AsyncLoop(threading.Thread):
@@ -53,7 +66,7 @@ class AsyncLoop(threading.Thread):
         self.threads = threads
         self.excluded = excluded
         self._stopping = threading.Event()
-        self._inferer: AsyncInferer | None = None
+        self._inferer: InferProcess | None = None
 
     def stop(self) -> None:
         """Stop after the batch in hand (its transaction commits or rolls back whole)."""
@@ -64,7 +77,7 @@ class AsyncLoop(threading.Thread):
         while not self._stopping.is_set():
             try:
                 inferer = self._connected()
-                handled = inferer.step()
+                handled = inferer.step(self.excluded())
                 delay = 0.1
                 if handled == 0:
                     for _ in inferer.conn.notifies(timeout=self.poll_interval, stop_after=1):
@@ -82,15 +95,13 @@ class AsyncLoop(threading.Thread):
                 delay = min(delay * 2, 5.0)
         self._close()
 
-    def _connected(self) -> AsyncInferer:
+    def _connected(self) -> InferProcess:
         inferer = self._inferer
         if inferer is not None and not inferer.conn.closed and not inferer.conn.broken:
             return inferer
         self._close()
-        self._inferer = open_inferer(
-            self.dsn, batch=self.batch, threads=self.threads, excluded=self.excluded,
-            paths=self.paths,
-        )  # fmt: skip
+        self._inferer = open_isolated(self.dsn, batch=self.batch, threads=self.threads,
+                                      paths=self.paths)  # fmt: skip
         return self._inferer
 
     def _close(self) -> None:
@@ -105,11 +116,14 @@ def drain(
     dsn: str, *, batch: int = 100, threads: int = 8, excluded: Any = list,
     paths: list[str] | None = None,
 ) -> int:  # fmt: skip
-    """Infer every recorded row once (``motion-pg worker --once``); returns rows handled."""
-    inferer = open_inferer(dsn, batch=batch, threads=threads, excluded=excluded, paths=paths)
+    """Infer every recorded row once, in an infer process (``motion-pg worker --once``);
+    returns rows handled."""
+    inferer = open_isolated(dsn, batch=batch, threads=threads, paths=paths)
     started = time.monotonic()
+    handled = 0
     try:
-        handled = inferer.drain()
+        while (n := inferer.step(excluded())) > 0:
+            handled += n
     finally:
         inferer.close()
         inferer.conn.close()

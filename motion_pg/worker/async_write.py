@@ -132,11 +132,12 @@ def _update(route: AsyncRoute, columns: tuple[str, ...], stamp: bool) -> str:
 
 
 def write_rows(
-    db: PgDatabase, route: AsyncRoute, writes: Sequence[Write]
+    db: PgDatabase, route: AsyncRoute, writes: Sequence[Write], trigger: str | None = None
 ) -> tuple[set[int], dict[int, str]]:
-    """Write the outputs (and stamps) of ``writes`` where each row still has the version infer
-    read; returns (indexes written, or with nothing to write; indexes refused → why). Rows not
-    in either were written again meanwhile: they are inferred again."""
+    """Write the outputs (and stamps) of ``writes`` of motion trigger ``trigger`` where each row
+    still has the version infer read; returns (indexes written, or with nothing to write; indexes
+    refused → why). Rows not in either were written again meanwhile: they are inferred again.
+    Routes chained on ``trigger``'s outputs infer the write-back; other routes skip it."""
     groups: dict[tuple[tuple[str, ...], bool], list[Write]] = {}
     written: set[int] = set()
     for w in writes:
@@ -148,7 +149,7 @@ def write_rows(
     refused: dict[int, str] = {}
     if not groups:
         return written, refused
-    db.query(query_mark, [])
+    db.query(query_mark, [trigger])
     try:
         for (columns, stamp), members in groups.items():
             statement = _update(route, columns, stamp)
@@ -184,8 +185,9 @@ def _run(db: PgDatabase, statement: str, members: Sequence[Write]) -> set[int]:
 # the write-back mark: motion's triggers skip this transaction's writes (motion._async_writing)
 query_mark = (
     "WITH s AS (SELECT pg_catalog.set_config('motion.async_writeback', 'on', true)) "
-    "INSERT INTO motion.async_writebacks (xact) SELECT pg_catalog.pg_current_xact_id() FROM s "
-    "ON CONFLICT DO NOTHING"
+    "INSERT INTO motion.async_writebacks (xact, trigger_name) "
+    "SELECT pg_catalog.pg_current_xact_id(), $1::text FROM s "
+    "ON CONFLICT (xact) DO UPDATE SET trigger_name = EXCLUDED.trigger_name"
 )
 query_unmark = (
     "WITH s AS (SELECT pg_catalog.set_config('motion.async_writeback', '', true)) "

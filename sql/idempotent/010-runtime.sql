@@ -66,6 +66,14 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     serving text;
 BEGIN
+    -- the worker writing async outputs back: only routes chained on them infer it (the cheap
+    -- setting first; motion._async_writing checks the worker's mark)
+    IF pg_catalog.current_setting('motion.async_writeback', true) = 'on'
+       AND motion._async_writing()
+       AND NOT motion._async_chained(TG_ARGV[0], TG_ARGV[1]::integer) THEN
+        PERFORM motion._async_skip(TG_ARGV[0]);  -- and its row triggers in this statement
+        RETURN NULL;
+    END IF;
     SELECT t.revision || ':' || coalesce(t.serving_version, 0) || ':' || t.enabled INTO serving
     FROM motion.triggers t WHERE t.name = TG_ARGV[0];
     -- the statement's transaction, time and login role go into the lineage stamps of its rows

@@ -13,6 +13,32 @@ SELECT coalesce(pg_catalog.current_setting('motion.async_writeback', true), '') 
 $$;
 REVOKE ALL ON FUNCTION motion._async_writing() FROM PUBLIC;
 
+-- Whether route (trigger, ordinal) is chained on the outputs the worker is writing back in this
+-- transaction: downstream, directly or through other routes, of the writing trigger's routes on
+-- the same relation (its input columns, NULL: all, include a declared output upstream; see
+-- motion_pg.compiler.chains). Such a route infers the write-back (a sync route in the statement,
+-- an async one records the row); every other route skips it. Revoked from PUBLIC.
+CREATE OR REPLACE FUNCTION motion._async_chained(trigger_name text, ordinal integer)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+WITH RECURSIVE writer AS (
+    SELECT w.trigger_name FROM motion.async_writebacks w
+    WHERE w.xact = pg_catalog.pg_current_xact_id_if_assigned()
+), down AS (
+    SELECT r.trigger_name, r.ordinal, r.relation, r.outputs
+    FROM motion.routes r JOIN writer w ON r.trigger_name = w.trigger_name
+    WHERE r.infer_method IS NOT NULL
+    UNION
+    SELECT r.trigger_name, r.ordinal, r.relation, r.outputs
+    FROM down d JOIN motion.routes r ON r.relation = d.relation
+    WHERE r.infer_method IS NOT NULL AND pg_catalog.cardinality(d.outputs) > 0
+      AND (r.columns IS NULL OR r.columns OPERATOR(pg_catalog.&&) d.outputs)
+)
+SELECT EXISTS (SELECT FROM down d WHERE d.trigger_name = $1 AND d.ordinal = $2
+               AND d.trigger_name NOT IN (SELECT w.trigger_name FROM writer w))
+$$;
+REVOKE ALL ON FUNCTION motion._async_chained(text, integer) FROM PUBLIC;
+
 -- AFTER INSERT / AFTER UPDATE FOR EACH STATEMENT with a transition table: one set-based insert of
 -- the statement's row keys into motion.async_rows; the writer never waits for infer.
 CREATE OR REPLACE FUNCTION motion.async_record() RETURNS trigger
@@ -30,8 +56,8 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
     END IF;
-    IF motion._async_writing() THEN
-        RETURN NULL;  -- the worker writing outputs back: not a new write
+    IF motion._async_writing() AND NOT motion._async_chained(TG_ARGV[0], TG_ARGV[1]::integer) THEN
+        RETURN NULL;  -- the worker writing another trigger's outputs back: not a new write
     END IF;
     INSERT INTO motion.async_rows (trigger_name, route, row_key, xact, role)
     SELECT TG_ARGV[0], TG_ARGV[1]::integer,
@@ -67,7 +93,7 @@ BEGIN
             USING ERRCODE = '42501',
                   HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
     END IF;
-    IF motion._async_writing() THEN
+    IF motion._async_writing() AND NOT motion._async_chained(TG_ARGV[0], TG_ARGV[1]::integer) THEN
         RETURN NULL;
     END IF;
     j := pg_catalog.to_jsonb(NEW);

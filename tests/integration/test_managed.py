@@ -3,6 +3,7 @@ database where it may not create plpython3u (as on RDS, Cloud SQL, Azure, Supaba
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -174,3 +175,63 @@ def test_the_cli_exec_command(managed: psycopg.Connection[Any], owner_dsn: str) 
     motion_pg_cli("worker", "--once", dsn=owner_dsn)
     got = managed.execute("SELECT DISTINCT batch_size FROM items").fetchall()
     assert got == [(3,)]
+
+
+def test_state_lineage_and_warm_exist_in_sql(
+    managed: psycopg.Connection[Any], owner_dsn: str
+) -> None:
+    managed.execute(ITEMS)
+    motion_pg.execute(managed, "CREATE MOTION TRIGGER counter ON items USING "
+                      "'motion_test_apps.asynchronous:AsyncDoubler'")  # fmt: skip
+    managed.execute("INSERT INTO items (value) VALUES (4)")
+    Worker(owner_dsn).run(once=True)
+    assert managed.execute("SELECT motion.warm('counter')").fetchone() == (2,)
+    with pytest.raises(psycopg.Error, match="does not exist"):
+        managed.execute("SELECT motion.warm('nope')")
+    row = managed.execute("SELECT motion.state('counter')").fetchone()
+    assert row is not None
+    assert row[0]["version"] == 2 and set(row[0]["keys"]) == {"count", "values", "factor"}
+    assert row[0]["keys"]["count"]["type"] == "pickle" and row[0]["keys"]["count"]["bytes"] > 0
+    with pytest.raises(psycopg.Error, match="has no version 9"):
+        managed.execute("SELECT motion.state('counter', 9)")
+    found = managed.execute("SELECT motion.lineage('items', '1')").fetchone()
+    assert found is not None
+    [t] = found[0]["triggers"]
+    assert t["stamped"] and t["trigger"] == "counter" and t["version"] == 1 and t["route"] == 0
+    assert sorted(t["inferred_columns"]) == ["doubled", "seen_version"]
+    assert t["login_role"] == managed.info.user and t["params"] == {}
+    assert t["code_digest"] and t["infer"] == "wrote outputs"
+    xact = managed.execute("SELECT xmin::text::bigint FROM motion.async_rows").fetchone()
+    assert xact is None  # drained
+    with pytest.raises(psycopg.Error, match="no row with key"):
+        managed.execute("SELECT motion.lineage('items', '99')")
+
+
+def test_state_show_lineage_and_status_work_on_managed(
+    managed: psycopg.Connection[Any], owner_dsn: str
+) -> None:
+    managed.execute(ITEMS)
+    motion_pg.execute(managed, "CREATE MOTION TRIGGER counter ON items USING "
+                      "'motion_test_apps.asynchronous:AsyncDoubler'")  # fmt: skip
+    managed.execute("INSERT INTO items (value) VALUES (4), (5)")
+    Worker(owner_dsn).run(once=True)
+    shown = motion_pg_cli("state", "show", "counter", "--json", dsn=owner_dsn)
+    assert json.loads(shown.stdout) == {
+        "trigger": "counter",
+        "version": 2,
+        "keys": {"count": 2, "values": [4, 5], "factor": 2},
+    }  # rendered on the client, as motion.state renders them on a full install
+    one = motion_pg_cli("state", "show", "counter", "values", "--version", "1", dsn=owner_dsn)
+    assert json.loads(one.stdout) == []
+    traced = motion_pg_cli("lineage", "items", "1", "--json", dsn=owner_dsn)
+    [t] = json.loads(traced.stdout)["triggers"]
+    assert t["stamped"] and t["version"] == 1 and t["events"]["count"] == 0
+    assert [v["version"] for v in t["chain"]] == [1]
+    text = motion_pg_cli("lineage", "items", "2", dsn=owner_dsn)
+    assert "motion trigger counter" in text.stdout and "version 1" in text.stdout
+    status = motion_pg_cli("status", "--json", dsn=owner_dsn)
+    [s] = json.loads(status.stdout)
+    assert s["trigger"] == "counter" and s["serving_version"] == 2
+    assert motion_pg_cli("status", dsn=owner_dsn).returncode == 0
+    missing = motion_pg_cli("state", "show", "nope", dsn=owner_dsn, check=False)
+    assert missing.returncode != 0 and 'motion trigger "nope" does not exist' in missing.stderr
