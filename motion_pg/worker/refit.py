@@ -31,6 +31,8 @@ def pending_refit(db: PgDatabase, claim: Claim) -> int | None:
     """The id of the trigger's pending REFIT job when this claim must refit, else None."""
     if any(e.op == "REFIT" for e in claim.events):
         return max(e.id for e in claim.events if e.op == "REFIT")
+    if claim.refit_known:  # the claim step asked already, in its round trip
+        return claim.refit
     rows = db.query(query("pending_refit"), [claim.trigger])
     return int(rows[0]["id"]) if rows else None
 

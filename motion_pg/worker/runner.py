@@ -20,27 +20,22 @@ from motion_pg.errors import MotionError
 from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
-from motion_pg.trigger import Event
-from motion_pg.worker import keyed_claim
 from motion_pg.worker.async_loop import AsyncLoop, drain
-from motion_pg.worker.backpressure import Shedder
 from motion_pg.worker.budget import (
     DEFAULT_BYTES,
     DEFAULT_EVENTS,
     DEFAULT_SECONDS,
-    PROBE,
     Budget,
     Limits,
 )
+from motion_pg.worker.claiming import Claimer, SettingsReader
 from motion_pg.worker.code_gate import CodeGate
-from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
+from motion_pg.worker.committing import Claim, fail_fit
 from motion_pg.worker.drift import DriftWatch
-from motion_pg.worker.folding import claim_rows, row_of
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
 from motion_pg.worker.logs import log_context
 from motion_pg.worker.paths import prepend_paths, recorded_paths
-from motion_pg.worker.policy import held_triggers
 from motion_pg.worker.schedule import Scheduler
 
 log = logging.getLogger("motion_pg.worker")
@@ -51,8 +46,6 @@ _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 # and pruning round (once a minute)
 PRUNE_BATCH = 1000
 PRUNE_ROUNDS = 20
-# how old the settings a fit call runs with (fit_timeout, fit_batch_time) may be, in seconds
-SETTINGS_TTL = 1.0
 
 
 class Worker:
@@ -104,9 +97,10 @@ class Worker:
         self.scheduler = Scheduler(poll_interval)
         self.infer_threads = infer_threads  # async infer (infer_mode = 'async'); 0: none here
         self.drift = DriftWatch(max(2.0, 10 * poll_interval))
-        self._read_settings: dict[str, tuple[float, Settings]] = {}
-        self.shedder = Shedder()  # discard_after / keep_latest, before each claim
-        self._keyed_first = False  # keyed and plain claims take turns going first
+        self.settings = SettingsReader()
+        # the policy gate, the backlog trim and the claims, in one round trip per claim
+        self.claimer = Claimer(self.worker_id, lease_seconds, fit_batch, self.budget,
+                               self.code_gate, self.drift, self.settings)  # fmt: skip
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -135,7 +129,6 @@ class Worker:
                     self._housekeeping(conn)
                     self.scheduler.step(conn)
                     self.drift.step(conn)
-                    self.shedder.step(conn)
                     claim = self.claim(conn)
                     delay = 0.1
                     if claim is None:
@@ -282,73 +275,8 @@ class Worker:
                     break
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
-        """Claim ready events: of one trigger with no running fit, or of keys of one keyed
-        trigger (STATE PER) no running fit holds; the two kinds take turns first. None if none."""
-        self._keyed_first = not self._keyed_first
-        if self._keyed_first:
-            return self._claim_keyed(conn) or self._claim_plain(conn)
-        return self._claim_plain(conn) or self._claim_keyed(conn)
-
-    def _claim_keyed(self, conn: psycopg.Connection[Any]) -> Claim | None:
-        found = keyed_claim.claim(conn, self.worker_id, self.lease_seconds, self.fit_batch,
-                                  self.code_gate.excluded)  # fmt: skip
-        if found is not None and self.code_gate.refusal(conn, found.trigger) is not None:
-            PgDatabase(conn).query(query("release_runs"), [
-                self.worker_id, True,
-                f"not fitted on this host: {self.code_gate.refusal(conn, found.trigger)}",
-            ])  # fmt: skip
-            return None
-        return found
-
-    def _claim_plain(self, conn: psycopg.Connection[Any]) -> Claim | None:
-        """The oldest ready events of one trigger with no running fit, or None."""
-        excluded = self.code_gate.excluded + held_triggers(conn)  # refit policies
-        for _ in range(3):
-            try:
-                rows = claim_rows(
-                    conn,
-                    [
-                        self.worker_id,
-                        self.lease_seconds,
-                        self.fit_batch,
-                        excluded,
-                        self.budget.caps_json(),
-                        PROBE,
-                        self.budget.limits.bytes,
-                    ],
-                )
-                break
-            except psycopg.errors.UniqueViolation:
-                continue  # another worker opened a run for that trigger first: try the next one
-        else:
-            return None
-        if not rows:
-            return None
-        trigger = rows[0]["trigger_name"]
-        refusal = self.code_gate.refusal(conn, trigger)
-        if refusal is not None:  # hand it back unspent: workers with the deployed code fit it
-            PgDatabase(conn).query(
-                query("release_runs"), [self.worker_id, True, f"not fitted on this host: {refusal}"]
-            )
-            return self._claim_plain(conn)
-        refit = any(r["op"] == "REFIT" for r in rows)  # a refit rebuilds the reference: it runs
-        if (
-            not refit
-            and self._recent_settings(conn, trigger).on_drift == "pause"
-            and self.drift.holds(conn, trigger, max(r["id"] for r in rows))
-        ):
-            # on_drift = 'pause' and these events drifted: hand them back unspent, unfitted
-            PgDatabase(conn).query(
-                query("release_runs"), [self.worker_id, True, "held: the events drifted"]
-            )
-            return None
-        events = sorted(
-            (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
-                   row=row_of(r["op"], r["row_data"])) for r in rows),
-            key=lambda e: e.id,
-        )  # fmt: skip
-        return Claim(run_id=rows[0]["run_id"], trigger=rows[0]["trigger_name"], events=events,
-                     worker_id=self.worker_id)  # fmt: skip
+        """Claim ready events in one round trip (:mod:`.claiming`); None if none are ready."""
+        return self.claimer.claim(conn)
 
     def _isolated(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
         """Process ``claim``; whatever goes wrong with it (other than a lost connection) is that
@@ -365,7 +293,9 @@ class Worker:
             log.warning("fit of %s failed (run %s): %s: %s", claim.trigger, claim.run_id,
                         type(e).__name__, e)  # fmt: skip
             try:
-                fail_fit(conn, self.worker_id, claim, error, self._settings(conn, claim.trigger))
+                fail_fit(
+                    conn, self.worker_id, claim, error, self.settings.fresh(conn, claim.trigger)
+                )
             except _LOST:
                 raise
             except Exception as again:  # e.g. an error text the database refuses: say less
@@ -374,28 +304,9 @@ class Worker:
                          f"the worker failed processing this run: {type(e).__name__}",
                          Settings())  # fmt: skip
 
-    def _settings(self, conn: psycopg.Connection[Any], trigger: str) -> Settings:
-        try:
-            return trigger_settings(conn, trigger)
-        except _LOST:
-            raise
-        except Exception as e:  # unreadable settings are this trigger's problem: the defaults
-            log.warning("cannot read the settings of %s (%s); using the defaults", trigger, e)
-            return Settings()
-
-    def _recent_settings(self, conn: psycopg.Connection[Any], trigger: str) -> Settings:
-        """The settings of ``trigger`` read at most ``SETTINGS_TTL`` seconds ago: a fit call does
-        not pay a round trip for them (a failure reads them afresh)."""
-        now = time.monotonic()
-        read_at, settings = self._read_settings.get(trigger, (float("-inf"), Settings()))
-        if now - read_at > SETTINGS_TTL:
-            settings = self._settings(conn, trigger)
-            self._read_settings[trigger] = (now, settings)
-        return settings
-
     def _process(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
         assert self._fit is not None
-        settings = self._recent_settings(conn, claim.trigger)
+        settings = self.settings.recent(conn, claim.trigger)
         timeout = settings.fit_timeout or self.fit_timeout
         started = time.monotonic()
         result = self._fit.run(claim, timeout, abort=lambda: time.monotonic() > self._stop_deadline)
