@@ -160,8 +160,9 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- name: claim_jobs
 -- One statement claims the oldest ready events of one trigger with no running fit: it opens the
 -- run (the partial unique index refuses a second running fit of that trigger, so a concurrent
--- claimer of the same trigger fails instead of fitting in parallel) and marks that trigger's
--- ready events as running, oldest first, up to its fit_batch param (default $3), skipping the
+-- claimer of the same trigger fails instead of fitting in parallel) naming that trigger's ready
+-- events (runs.job_ids; the events are not written), oldest first, up to its fit_batch param
+-- (default $3), each locked while the claim commits, skipping the
 -- triggers named in $4. Under on_fit_error = 'block' a trigger with a dead job is skipped, and a
 -- batch stops before the first event that waits for a retry. A batch is always a prefix of the
 -- trigger's ready events.
@@ -169,7 +170,7 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- huge), and its plan must not depend on the statistics of motion.jobs: they are usually taken on
 -- a drained queue and say nothing is pending. So each step has one cheap plan under any estimate:
 -- ordered row ranges with LIMIT on a (trigger_name, id) index (a scan of the heap would have to
--- sort all it reads), and the locks and the update by primary key alone, with no condition that
+-- sort all it reads), and the locks by primary key alone, with no condition that
 -- a partial index's predicate could match (tests/integration/test_claim_plan.py).
 -- The statement is the body of the function called here (sql/idempotent/180-claim.sql), which
 -- the worker's one-round-trip claim step (motion.claim_step) calls too.
@@ -200,9 +201,14 @@ WITH released AS (
     WHERE worker_id = $1 AND state = 'running'
     RETURNING id
 )
-UPDATE motion.jobs j SET state = 'pending', run_at = now(),
-       attempts = j.attempts - CASE WHEN $2::boolean THEN 1 ELSE 0 END
-FROM released WHERE j.run_id = released.id AND j.state = 'running'
+-- a plain run's events are still pending: written only when the attempt counts
+UPDATE motion.jobs j SET state = 'pending', run_at = now(), run_id = released.id,
+       attempts = j.attempts + CASE WHEN j.state = 'pending' THEN (CASE WHEN $2::boolean THEN 0 ELSE 1 END)
+                                    ELSE (CASE WHEN $2::boolean THEN -1 ELSE 0 END) END
+FROM released
+WHERE j.id = ANY (motion._run_jobs(released.id)) AND j.state IN ('pending', 'running')
+  -- a CASE, not an OR: the planner would serve an OR from the partial indexes on state
+  AND CASE WHEN j.state = 'pending' THEN NOT $2::boolean ELSE true END
 RETURNING j.id
 
 -- name: reclaim_expired
@@ -221,17 +227,19 @@ WITH expired AS (
     FROM expired WHERE r.id = expired.id AND r.state = 'running'
     RETURNING r.id, r.worker_id, r.trigger_name
 )
+-- n: the attempts with the lost one (a plain run's events count it now, a keyed run's at claim)
 UPDATE motion.jobs j SET
-    state = CASE WHEN j.attempts >= coalesce((t.settings).max_attempts, 5)
+    state = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= coalesce((t.settings).max_attempts, 5)
                  THEN 'dead' ELSE 'pending' END,
+    attempts = (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), run_id = a.id,
     run_at = now(),
-    finished_at = CASE WHEN j.attempts >= coalesce((t.settings).max_attempts, 5)
+    finished_at = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= coalesce((t.settings).max_attempts, 5)
                        THEN now() END,
     errors = j.errors || jsonb_build_array(jsonb_build_object(
-        'attempt', j.attempts, 'at', now(), 'run', a.id,
+        'attempt', (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), 'at', now(), 'run', a.id,
         'error', 'worker ' || a.worker_id || ' was lost during the fit (lease expired)'))
 FROM abandoned a LEFT JOIN motion.triggers t ON t.name = a.trigger_name
-WHERE j.run_id = a.id AND j.state = 'running'
+WHERE j.id = ANY (motion._run_jobs(a.id)) AND j.state IN ('pending', 'running')
 RETURNING j.id, j.state
 
 -- name: forget_dead_workers
@@ -262,18 +270,33 @@ WHERE id = $1::bigint AND worker_id = $2 AND state = 'running'
 RETURNING id
 
 -- name: complete_jobs
-UPDATE motion.jobs SET state = 'done', finished_at = now() WHERE run_id = $1::bigint AND state = 'running'
+-- The run's events are done: moved into the job log with their data, in one statement (the run
+-- names them: motion._run_jobs). Returns their ids.
+WITH moved AS (
+    DELETE FROM motion.jobs j
+    WHERE j.id = ANY (motion._run_jobs($1::bigint)) AND j.state IN ('pending', 'running')
+    RETURNING j.id, j.trigger_name, j.attempts, j.state, j.created_at, j.route, j.relation, j.op,
+              j.row_data, j.errors
+)
+INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at, route,
+                            relation, op, row_data, errors)
+SELECT id, trigger_name, $1::bigint, attempts + CASE WHEN state = 'pending' THEN 1 ELSE 0 END,
+       created_at, now(), route, relation, op, row_data, nullif(errors, '[]'::jsonb)
+FROM moved
+RETURNING id
 
 -- name: fail_jobs
 -- Back to pending with exponential backoff, or dead after max attempts; keeps every traceback.
-UPDATE motion.jobs SET
-    state = CASE WHEN attempts >= $3::integer THEN 'dead' ELSE 'pending' END,
-    run_at = now() + make_interval(secs => least($4::float8 * power(2, attempts - 1), $5::float8)
-                                          * (0.75 + random() * 0.5)),
-    errors = errors || jsonb_build_array(jsonb_build_object(
-        'attempt', attempts, 'at', now(), 'run', $1::bigint, 'error', $2::text)),
-    finished_at = CASE WHEN attempts >= $3::integer THEN now() END
-WHERE run_id = $1::bigint AND state = 'running'
+-- n: the attempts with this one (a plain run's events count it now, a keyed run's at claim).
+UPDATE motion.jobs j SET
+    state = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= $3::integer THEN 'dead' ELSE 'pending' END,
+    attempts = (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), run_id = $1::bigint,
+    run_at = now() + make_interval(secs => least($4::float8 * power(2, (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) - 1),
+                                                 $5::float8) * (0.75 + random() * 0.5)),
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), 'at', now(), 'run', $1::bigint, 'error', $2::text)),
+    finished_at = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= $3::integer THEN now() END
+WHERE j.id = ANY (motion._run_jobs($1::bigint)) AND j.state IN ('pending', 'running')
 
 -- name: bump_revision
 UPDATE motion.triggers SET revision = pg_catalog.nextval('motion.revisions'::regclass),
@@ -308,8 +331,9 @@ RETURNING id
 -- latencies of its recent fits (the last 50 runs).
 SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.params,
        to_jsonb(t.settings) AS settings,
-       count(j.id) FILTER (WHERE j.state = 'pending') AS pending,
-       count(j.id) FILTER (WHERE j.state = 'running') AS running,
+       -- a plain run's events stay 'pending' while it runs: they count as running
+       count(j.id) FILTER (WHERE j.state = 'pending') - h.held AS pending,
+       count(j.id) FILTER (WHERE j.state = 'running') + h.held AS running,
        count(j.id) FILTER (WHERE j.state = 'dead') AS dead,
        extract(epoch FROM now() - min(j.created_at) FILTER (WHERE j.state = 'pending'))::float8
            AS oldest_pending_s,
@@ -324,7 +348,9 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
        (SELECT min(s.next_run_at) FROM motion.schedules s WHERE s.trigger_name = t.name)
            AS next_run_at
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
-GROUP BY t.name ORDER BY t.name
+CROSS JOIN LATERAL (SELECT coalesce(sum(r.jobs), 0)::bigint AS held FROM motion.runs r
+                    WHERE r.trigger_name = t.name AND r.state = 'running' AND NOT r.keyed) h
+GROUP BY t.name, h.held ORDER BY t.name
 
 -- Catalog statements of the compiler (CREATE/ALTER/DROP/SHOW MOTION TRIGGER). They run with
 -- search_path = pg_catalog, pg_temp and still qualify every function they call.
@@ -433,10 +459,11 @@ SELECT trigger_name, kind, count, versions, bytes FROM motion.prune($1, $2::bool
 -- Per trigger: queue, dead jobs, serving version, state size, infer errors and the summed infer
 -- latency histograms of every backend (motion.infer_latency; buckets are not cumulative).
 SELECT t.name, t.enabled, coalesce(t.serving_version, 0) AS serving_version,
+       -- a plain run's events stay 'pending' while it runs: they count as running
        (SELECT count(*) FROM motion.jobs j
-        WHERE j.trigger_name = t.name AND j.state = 'pending') AS pending,
+        WHERE j.trigger_name = t.name AND j.state = 'pending') - h.held AS pending,
        (SELECT count(*) FROM motion.jobs j
-        WHERE j.trigger_name = t.name AND j.state = 'running') AS running,
+        WHERE j.trigger_name = t.name AND j.state = 'running') + h.held AS running,
        (SELECT count(*) FROM motion.jobs j
         WHERE j.trigger_name = t.name AND j.state = 'dead') AS dead,
        coalesce((SELECT extract(epoch FROM now() - j.created_at) FROM motion.jobs j
@@ -459,6 +486,8 @@ LEFT JOIN (SELECT s.trigger_name, array_agg(s.n ORDER BY s.i) AS buckets,
                  FROM motion.infer_latency il, unnest(il.buckets) WITH ORDINALITY AS u(n, i)
                  GROUP BY il.trigger_name, u.i) s
            GROUP BY s.trigger_name) l ON l.trigger_name = t.name
+CROSS JOIN LATERAL (SELECT coalesce(sum(r.jobs), 0)::bigint AS held FROM motion.runs r
+                    WHERE r.trigger_name = t.name AND r.state = 'running' AND NOT r.keyed) h
 ORDER BY t.name
 
 -- name: metrics_runs
@@ -923,12 +952,21 @@ WHERE d.trigger_name = $1 RETURNING job.id
 SELECT id FROM (SELECT motion._pending_refit($1) AS id) r WHERE id IS NOT NULL
 
 -- name: absorb_jobs
--- A refit folds the trigger's pending events up to $3: they are done with its run.
-UPDATE motion.jobs j SET state = 'done', run_id = $2::bigint, attempts = j.attempts + 1,
-       finished_at = pg_catalog.now()
-WHERE (j.trigger_name, j.id) >= ($1, 0) AND (j.trigger_name, j.id) <= ($1, $3::bigint)
-  AND j.state = 'pending'
-RETURNING j.id
+-- A refit folds the trigger's pending events up to $3 (its run's own among them): they are done
+-- with its run, moved into the job log.
+WITH moved AS (
+    DELETE FROM motion.jobs j
+    WHERE (j.trigger_name, j.id) >= ($1, 0) AND (j.trigger_name, j.id) <= ($1, $3::bigint)
+      AND j.state = 'pending'
+    RETURNING j.id, j.trigger_name, j.attempts, j.created_at, j.route, j.relation, j.op, j.row_data,
+              j.errors
+)
+INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at, route,
+                            relation, op, row_data, errors)
+SELECT id, trigger_name, $2::bigint, attempts + 1, created_at, pg_catalog.now(), route, relation,
+       op, row_data, nullif(errors, '[]'::jsonb)
+FROM moved
+RETURNING id
 
 -- name: drift_triggers
 -- The enabled triggers the worker profiles: on_drift set, or a policy reading drift.
@@ -1064,7 +1102,7 @@ WITH t AS (
     UPDATE motion.runs r SET state = 'succeeded', finished_at = pg_catalog.now(),
            jobs = $4::integer, version_before = go.parent, version_after = go.version, error = NULL
     FROM go WHERE r.id = $2::bigint AND r.worker_id = $3 AND r.state = 'running'
-    RETURNING go.version
+    RETURNING go.version, r.id
 ), new AS (
     SELECT version FROM fenced WHERE version IS NOT NULL
 ), input AS (
@@ -1106,9 +1144,20 @@ WITH t AS (
            serving_version = CASE WHEN pinned_version IS NULL THEN new.version
                                   ELSE serving_version END
     FROM new WHERE name = $1
-), done AS (
-    UPDATE motion.jobs SET state = 'done', finished_at = pg_catalog.now()
-    WHERE run_id = $2::bigint AND state = 'running' AND EXISTS (SELECT 1 FROM fenced)
+), moved AS (
+    -- the run's events are done: moved into the job log with their data
+    DELETE FROM motion.jobs j
+    WHERE j.id = ANY (motion._run_jobs($2::bigint)) AND j.state IN ('pending', 'running')
+      AND EXISTS (SELECT 1 FROM fenced)
+    RETURNING j.id, j.trigger_name, j.attempts, j.state, j.created_at, j.route, j.relation, j.op,
+              j.row_data, j.errors
+), logged AS (
+    INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at, route,
+                                relation, op, row_data, errors)
+    SELECT id, trigger_name, $2::bigint, attempts + CASE WHEN state = 'pending' THEN 1 ELSE 0 END,
+           created_at, pg_catalog.now(), route, relation, op, row_data,
+           nullif(errors, '[]'::jsonb)
+    FROM moved
 )
 SELECT EXISTS (SELECT 1 FROM t) AS found, coalesce((SELECT code_ok FROM t), false) AS code_ok,
        EXISTS (SELECT 1 FROM fenced) AS fenced, (SELECT version FROM new) AS version,
@@ -1238,3 +1287,10 @@ SELECT $1, k.key, $3::integer,
         ORDER BY s.version DESC LIMIT 1)
 FROM (SELECT DISTINCT c.key FROM motion.key_states c
       WHERE c.trigger_name = $1 AND c.version > $2::integer AND c.version < $3::integer) k
+
+-- == claim2 ==
+-- The claim step (motion_pg.worker.claiming, sql/idempotent/180-claim.sql).
+
+-- name: function_body
+-- The text of a motion function (the claim statements' bodies), for EXPLAIN in tests and bench.
+SELECT p.prosrc FROM pg_catalog.pg_proc p WHERE p.oid = $1::pg_catalog.regprocedure

@@ -36,7 +36,10 @@ log = logging.getLogger("motion_pg.worker")
 _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 # how old the settings a fit call runs with (fit_timeout, fit_batch_time) may be, in seconds
 SETTINGS_TTL = 1.0
-_STEP = "SELECT * FROM motion.claim_step($1, $2, $3, $4, $5, $6, $7, $8)"
+_STEP = (
+    "SELECT * FROM motion.claim_step($1::text, $2::float8, $3::integer, $4::text[], $5::jsonb,"
+    " $6::integer, $7::bigint, $8::boolean)"
+)
 
 
 class SettingsReader:

@@ -87,11 +87,14 @@ def _commit(db: PgDatabase, claim: Claim, pickled: dict[str, bytes], horizon: in
         settings=Settings.from_json(row["settings"]), run_id=claim.run_id, pickled=True,
         inherit=False,
     )  # fmt: skip
-    absorbed = db.query(query("absorb_jobs"), [claim.trigger, claim.run_id, horizon])
+    # the pending events up to the horizon, this run's own among them (a plain run does not mark
+    # its events)
+    absorbed = {int(r["id"]) for r in db.query(query("absorb_jobs"),
+                                                [claim.trigger, claim.run_id, horizon])}  # fmt: skip
     fenced = db.query(
         query("finish_run"),
-        [claim.run_id, claim.worker_id, "succeeded", len(claim.events) + len(absorbed), parent,
-         version, None],
+        [claim.run_id, claim.worker_id, "succeeded", len(absorbed | {e.id for e in claim.events}),
+         parent, version, None],
     )  # fmt: skip
     if not fenced:
         raise LostRun(claim.run_id)

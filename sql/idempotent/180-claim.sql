@@ -62,7 +62,8 @@ WITH candidate AS MATERIALIZED (
     -- id = ANY (...) from jobs_pending_by_trigger, a walk of every pending event per claim. A row
     -- another claimer took meanwhile is locked at its newest version and dropped by the state
     -- filter in batch (a MATERIALIZED CTE: the filter is not pushed down into it).
-    SELECT j.id, j.state FROM motion.jobs j
+    SELECT j.id, j.state, j.trigger_name, j.route, j.relation, j.op, j.row_data, j.attempts
+    FROM motion.jobs j
     WHERE j.id = ANY (ARRAY(SELECT id FROM ready WHERE due))
     FOR UPDATE SKIP LOCKED
 ), batch AS MATERIALIZED (
@@ -77,20 +78,33 @@ WITH candidate AS MATERIALIZED (
                                 AND id > (SELECT min(id) FROM ready))),
                         9223372036854775807)
 ), run AS (
-    -- no run without events: an empty run would hold the trigger's one running slot
-    INSERT INTO motion.runs (trigger_name, worker_id, lease_until)
-    SELECT trigger_name, $1, now() + make_interval(secs => $2::float8) FROM candidate
+    -- no run without events: an empty run would hold the trigger's one running slot. The run
+    -- names its events; they are not written (completion moves them to the job log)
+    INSERT INTO motion.runs (trigger_name, worker_id, lease_until, jobs, job_ids)
+    SELECT trigger_name, $1, now() + make_interval(secs => $2::float8),
+           (SELECT count(*) FROM batch)::integer, ARRAY(SELECT id FROM batch ORDER BY id)
+    FROM candidate
     WHERE EXISTS (SELECT 1 FROM batch)
-    RETURNING id, trigger_name
+    RETURNING id
 )
-UPDATE motion.jobs j SET state = 'running', run_id = run.id, attempts = j.attempts + 1
-FROM run
-WHERE j.id = ANY (ARRAY(SELECT id FROM batch))  -- primary key lookups, not a join over the queue
-RETURNING run.id AS run_id, j.trigger_name, j.id, j.route, j.relation, j.op, j.row_data,
-          j.attempts
+-- attempts: this one included (the event's row counts the attempts that ended)
+SELECT run.id AS run_id, l.trigger_name, l.id, l.route, l.relation, l.op, l.row_data,
+       l.attempts + 1 AS attempts
+FROM run CROSS JOIN locked l
+WHERE l.id IN (SELECT id FROM batch)
 $$;
 REVOKE ALL ON FUNCTION motion._claim_plain(text, float8, integer, text[], jsonb, integer, bigint)
     FROM PUBLIC;
+
+-- The events of run $1: those a plain run named when it claimed them (still 'pending' in
+-- motion.jobs until the run ends), or those a keyed run marked 'running'. Primary key lookups.
+CREATE OR REPLACE FUNCTION motion._run_jobs(bigint) RETURNS bigint[]
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT coalesce(r.job_ids, ARRAY(SELECT j.id FROM motion.jobs j
+                                 WHERE j.run_id = r.id AND j.state = 'running'))
+FROM motion.runs r WHERE r.id = $1
+$$;
+REVOKE ALL ON FUNCTION motion._run_jobs(bigint) FROM PUBLIC;
 
 -- The keyed claim (claim_keyed_jobs in sql/queries.sql): see the comment there.
 CREATE OR REPLACE FUNCTION motion._claim_keyed(text, float8, integer, text[])
@@ -160,11 +174,28 @@ RETURNING run.id AS run_id, j.trigger_name, j.id, j.route, j.relation, j.op, j.r
 $$;
 REVOKE ALL ON FUNCTION motion._claim_keyed(text, float8, integer, text[]) FROM PUBLIC;
 
--- The backlog trim (shed_backlog in sql/queries.sql): see the comment there.
+-- Whether event $2 of trigger $1 is named by the trigger's running plain run (its events are not
+-- marked: a run's events are a range of ids in claim order).
+CREATE OR REPLACE FUNCTION motion._in_running_run(text, bigint) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT EXISTS (SELECT 1 FROM motion.runs r
+               WHERE r.trigger_name = $1 AND r.state = 'running' AND NOT r.keyed
+                 AND $2 BETWEEN r.job_ids[1] AND r.job_ids[pg_catalog.cardinality(r.job_ids)])
+$$;
+REVOKE ALL ON FUNCTION motion._in_running_run(text, bigint) FROM PUBLIC;
+
+-- The backlog trim (shed_backlog in sql/queries.sql): see the comment there. Two statements: the
+-- second one's snapshot sees every plain run that committed before the first locked its events.
 CREATE OR REPLACE FUNCTION motion._shed_backlog()
 RETURNS TABLE (trigger_name text, reason text, events bigint)
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-WITH policy AS MATERIALIZED (
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_ids bigint[];
+    v_reasons text[];
+BEGIN
+    -- 1. lock the doomed events (a claim in flight holds its events: skipped)
+    WITH policy AS MATERIALIZED (
     SELECT t.name, (t.settings).keep_latest AS keep_latest,
            pg_catalog.now() - pg_catalog.make_interval(secs => (t.settings).discard_after)
                AS older_than
@@ -198,13 +229,26 @@ WITH policy AS MATERIALIZED (
           AND (j.trigger_name, j.id) <= (c.name, greatest(c.latest_cut, c.age_cut))
           AND j.state = 'pending' AND j.op <> 'SCHEDULE'
           AND (j.id <= c.latest_cut OR j.created_at < c.older_than)
+          AND NOT motion._in_running_run(j.trigger_name, j.id)
         FOR UPDATE SKIP LOCKED
     ) d
-), gone AS (
-    DELETE FROM motion.jobs j USING doomed d
-    WHERE j.id = d.id AND j.state = 'pending'
-    RETURNING j.trigger_name, d.reason, j.created_at
-), counted AS (
+)
+    SELECT array_agg(d.id ORDER BY d.id), array_agg(d.reason ORDER BY d.id)
+      INTO v_ids, v_reasons FROM doomed d;
+    IF v_ids IS NULL THEN
+        RETURN;
+    END IF;
+    -- 2. in a snapshot taken with those locks held: a plain run that committed meanwhile names
+    -- events it did not write; they are not dropped
+    RETURN QUERY
+    WITH doomed AS (
+        SELECT u.id, u.reason FROM unnest(v_ids, v_reasons) AS u(id, reason)
+    ), gone AS (
+        DELETE FROM motion.jobs j USING doomed d
+        WHERE j.id = d.id AND j.state = 'pending'
+          AND NOT motion._in_running_run(j.trigger_name, j.id)
+        RETURNING j.trigger_name, d.reason, j.created_at
+    ), counted AS (
     SELECT trigger_name, reason, count(*) AS events, min(created_at) AS oldest,
            max(created_at) AS newest
     FROM gone GROUP BY trigger_name, reason
@@ -220,7 +264,8 @@ WITH policy AS MATERIALIZED (
         newest_created_at = greatest(x.newest_created_at, excluded.newest_created_at),
         last_at = excluded.last_at
 )
-SELECT trigger_name, reason, events FROM counted ORDER BY trigger_name, reason
+SELECT trigger_name, reason, events FROM counted ORDER BY trigger_name, reason;
+END
 $$;
 REVOKE ALL ON FUNCTION motion._shed_backlog() FROM PUBLIC;
 
@@ -433,3 +478,16 @@ END
 $$;
 REVOKE ALL ON FUNCTION motion.claim_step(text, float8, integer, text[], jsonb, integer, bigint,
                                          boolean) FROM PUBLIC;
+
+-- Every event motion still knows of: the queue (pending, dead; 'running' for a keyed run's) and
+-- the finished ones in the job log (state 'done'), one row per event. For administrators.
+DROP VIEW IF EXISTS motion.job_history;
+CREATE VIEW motion.job_history AS
+SELECT j.id, j.trigger_name, j.state, j.attempts, j.run_id, j.route, j.relation, j.op, j.row_data,
+       j.errors, j.created_at, j.finished_at
+FROM motion.jobs j
+UNION ALL
+SELECT l.id, l.trigger_name, 'done', l.attempts, l.run_id, l.route, l.relation, l.op, l.row_data,
+       coalesce(l.errors, '[]'::jsonb), l.created_at, l.finished_at
+FROM motion.job_log l;
+REVOKE ALL ON motion.job_history FROM PUBLIC;

@@ -64,7 +64,7 @@ def test_three_workers_fire_each_period_once(
         w.wait(30)
     elapsed = time.monotonic() - started
     fired = conn.execute(
-        "SELECT id, state, extract(epoch FROM created_at)::float8 FROM motion.jobs"
+        "SELECT id, state, extract(epoch FROM created_at)::float8 FROM motion.job_history"
         " WHERE trigger_name = 'ticker' AND op = 'SCHEDULE' ORDER BY id"
     ).fetchall()
     # a period fires at or after its second starts and before the next period is due
