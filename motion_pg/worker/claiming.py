@@ -75,7 +75,7 @@ class Claimer:
 
     def __init__(
         self, worker_id: str, lease_seconds: float, fit_batch: int, budget: Budget,
-        code_gate: CodeGate, drift: DriftWatch, settings: SettingsReader,
+        code_gate: CodeGate, drift: DriftWatch,
     ) -> None:  # fmt: skip
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
@@ -83,7 +83,6 @@ class Claimer:
         self.budget = budget
         self.code_gate = code_gate
         self.drift = drift
-        self.settings = settings
         self.discarded = 0
         self.steps = 0
         self._keyed_first = False  # keyed and plain claims take turns going first

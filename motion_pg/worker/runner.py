@@ -9,7 +9,6 @@ import os
 import random
 import socket
 import time
-import traceback
 import uuid
 from typing import Any
 
@@ -19,7 +18,7 @@ from psycopg import sql
 from motion_pg.errors import MotionError
 from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
-from motion_pg.settings import Settings
+from motion_pg.worker import fit_call
 from motion_pg.worker.async_loop import AsyncLoop, drain
 from motion_pg.worker.budget import (
     DEFAULT_BYTES,
@@ -30,11 +29,10 @@ from motion_pg.worker.budget import (
 )
 from motion_pg.worker.claiming import Claimer, SettingsReader
 from motion_pg.worker.code_gate import CodeGate
-from motion_pg.worker.committing import Claim, fail_fit
+from motion_pg.worker.committing import Claim
 from motion_pg.worker.drift import DriftWatch
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
-from motion_pg.worker.logs import log_context
 from motion_pg.worker.paths import prepend_paths, recorded_paths
 from motion_pg.worker.schedule import Scheduler
 
@@ -85,12 +83,12 @@ class Worker:
         self.code_gate = CodeGate()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = False
-        self._stop_deadline = float("inf")
+        self.stop_deadline = float("inf")
         self.fitted_events = 0
         self.reconnects = 0
         self._conn: psycopg.Connection[Any] | None = None
         self._listener: psycopg.Connection[Any] | None = None
-        self._fit: FitProcess | None = None
+        self.fit_process: FitProcess | None = None
         self._housekept = 0.0
         self._was_connected = False
         self._pruned = 0.0
@@ -100,7 +98,7 @@ class Worker:
         self.settings = SettingsReader()
         # the policy gate, the backlog trim and the claims, in one round trip per claim
         self.claimer = Claimer(self.worker_id, lease_seconds, fit_batch, self.budget,
-                               self.code_gate, self.drift, self.settings)  # fmt: skip
+                               self.code_gate, self.drift)  # fmt: skip
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -108,12 +106,12 @@ class Worker:
         """Stop claiming; a running fit may finish within ``grace_seconds``."""
         if not self.stopping:
             self.stopping = True
-            self._stop_deadline = time.monotonic() + self.grace_seconds
+            self.stop_deadline = time.monotonic() + self.grace_seconds
 
     def kill_fit(self) -> None:
         """Kill a running fit at once (a second signal); its jobs wait for lease expiry."""
-        if self._fit is not None:
-            self._fit.kill()
+        if self.fit_process is not None:
+            self.fit_process.kill()
 
     def run(self, *, once: bool = False) -> int:
         """Work until stopped (or, with ``once``, until nothing is ready); returns fit runs done."""
@@ -197,10 +195,10 @@ class Worker:
         listener = connect(self.dsn, autocommit=True, application_name="motion-pg listener",
                            options=MOTION_OPTIONS)  # fmt: skip
         listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
-        if self._fit is None:
+        if self.fit_process is None:
             paths = self.paths if self.paths is not None else recorded_paths(conn)
             prepend_paths(paths)
-            self._fit = FitProcess(self.dsn, paths)
+            self.fit_process = FitProcess(self.dsn, paths)
         else:
             self.reconnects += 1
             # whatever this worker had running died with its old connection's transaction
@@ -219,8 +217,8 @@ class Worker:
         self._conn = self._listener = None
 
     def _shutdown(self) -> None:
-        if self._fit is not None:
-            self._fit.close()
+        if self.fit_process is not None:
+            self.fit_process.close()
         try:
             with connect(self.dsn, autocommit=True, options=MOTION_OPTIONS) as conn:
                 db = PgDatabase(conn)
@@ -279,56 +277,5 @@ class Worker:
         return self.claimer.claim(conn)
 
     def _isolated(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
-        """Process ``claim``; whatever goes wrong with it (other than a lost connection) is that
-        run's failure, never the worker's: one trigger never stops the others."""
-        try:
-            with log_context(trigger=claim.trigger, run_id=claim.run_id,
-                             job_ids=[e.id for e in claim.events]):  # fmt: skip
-                self._process(conn, claim)
-        except _LOST:
-            raise
-        except Exception as e:
-            error = (f'motion trigger "{claim.trigger}": the worker failed processing run '
-                     f"{claim.run_id}:\n" + "".join(traceback.format_exception(e)))  # fmt: skip
-            log.warning("fit of %s failed (run %s): %s: %s", claim.trigger, claim.run_id,
-                        type(e).__name__, e)  # fmt: skip
-            try:
-                fail_fit(
-                    conn, self.worker_id, claim, error, self.settings.fresh(conn, claim.trigger)
-                )
-            except _LOST:
-                raise
-            except Exception as again:  # e.g. an error text the database refuses: say less
-                log.error("could not record the failure of run %s: %s", claim.run_id, again)
-                fail_fit(conn, self.worker_id, claim,
-                         f"the worker failed processing this run: {type(e).__name__}",
-                         Settings())  # fmt: skip
-
-    def _process(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
-        assert self._fit is not None
-        settings = self.settings.recent(conn, claim.trigger)
-        timeout = settings.fit_timeout or self.fit_timeout
-        started = time.monotonic()
-        result = self._fit.run(claim, timeout, abort=lambda: time.monotonic() > self._stop_deadline)
-        if result.status == "aborted":
-            PgDatabase(conn).query(query("release_runs"), [self.worker_id, True, "worker stopping"])
-            log.warning("fit of %s handed back: the grace period ended", claim.trigger)
-            return
-        if result.status != "ok":
-            lines = [line for line in result.error.strip().splitlines()
-                     if not line.startswith("hint: ")]  # fmt: skip
-            last = lines[-1] if lines else result.status
-            log.warning("fit of %s failed (run %s): %s", claim.trigger, claim.run_id, last)
-            fail_fit(conn, self.worker_id, claim, result.error, settings)
-            return
-        if result.status == "lost":
-            log.warning("run %s of %s was reclaimed meanwhile; its result was discarded",
-                        claim.run_id, claim.trigger)  # fmt: skip
-            return
-        version = result.version
-        self.fitted_events += len(claim.events)
-        seconds = result.seconds or time.monotonic() - started
-        self.budget.observe(claim.trigger, len(claim.events), seconds, settings)
-        log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
-                 (time.monotonic() - started) * 1000,
-                 f" -> version {version}" if version is not None else "")  # fmt: skip
+        """Process ``claim`` in the fit process (:mod:`.fit_call`)."""
+        fit_call.isolated(self, conn, claim)
