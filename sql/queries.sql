@@ -322,8 +322,10 @@ WHERE state IN ('dead', 'pending') AND (id = ANY ($1::bigint[]) OR ($2::text IS 
 RETURNING id
 
 -- name: discard_jobs
+-- Never an event a running fit holds (a plain run's events are still 'pending').
 DELETE FROM motion.jobs WHERE state IN ('dead', 'pending')
   AND (id = ANY ($1::bigint[]) OR ($2::text IS NOT NULL AND trigger_name = $2 AND state = 'dead'))
+  AND NOT (state = 'pending' AND motion._in_running_run(trigger_name, id))
 RETURNING id
 
 -- name: status
