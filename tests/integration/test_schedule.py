@@ -106,7 +106,9 @@ def test_missed_periods_fire_once_on_recovery(conn: psycopg.Connection[Any], dsn
     after = schedule_row(conn, "ticker")
     assert after["future"] and after["until"].total_seconds() <= 300
     assert after["next_run_at"].minute % 5 == 0 and after["next_run_at"].second == 0
-    job = conn.execute("SELECT id, route, relation, op, row_data FROM motion.jobs").fetchall()
+    job = conn.execute(
+        "SELECT id, route, relation, op, row_data FROM motion.job_history"
+    ).fetchall()
     assert job == [(after["last_job_id"], 1, "", "SCHEDULE", {})]
     assert conn.execute("SELECT op, route, method FROM ticks").fetchall() == [
         ("SCHEDULE", 1, "nightly")
