@@ -953,13 +953,18 @@ WHERE d.trigger_name = $1 RETURNING job.id
 -- the worker's one-round-trip claim step (motion.claim_step) calls too.
 SELECT id FROM (SELECT motion._pending_refit($1) AS id) r WHERE id IS NOT NULL
 
+-- name: refit_seen_jobs
+-- The trigger's pending events up to $2 that a refit's setup saw (run in its snapshot).
+SELECT j.id FROM motion.jobs j
+WHERE (j.trigger_name, j.id) >= ($1, 0) AND (j.trigger_name, j.id) <= ($1, $2::bigint)
+  AND j.state = 'pending'
+
 -- name: absorb_jobs
--- A refit folds the trigger's pending events up to $3 (its run's own among them): they are done
+-- A refit folds the pending events its setup saw ($3; its run's own among them): they are done
 -- with its run, moved into the job log.
 WITH moved AS (
     DELETE FROM motion.jobs j
-    WHERE (j.trigger_name, j.id) >= ($1, 0) AND (j.trigger_name, j.id) <= ($1, $3::bigint)
-      AND j.state = 'pending'
+    WHERE j.trigger_name = $1 AND j.id = ANY ($3::bigint[]) AND j.state = 'pending'
     RETURNING j.id, j.trigger_name, j.attempts, j.created_at, j.route, j.relation, j.op, j.row_data,
               j.errors
 )

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import functools
 import hashlib
 import importlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -31,6 +29,7 @@ from typing import Any
 
 import motion_pg
 from motion_pg.errors import UserCodeError
+from motion_pg.runtime import distributions as dists
 
 # the identity of the code each module name was imported with in this process, by class module
 _loaded: dict[str, CodeIdentity] = {}
@@ -83,7 +82,7 @@ def identify(class_ref: str) -> CodeIdentity:
         modules[name] = hashlib.sha256(source).hexdigest()
         is_package = path.name == "__init__.py"
         todo.extend(_imports(source, name, is_package))
-    distributions = _distributions(outside - {top, "motion_pg"})
+    distributions = dists.versions(outside - {top, "motion_pg"})
     body = {
         "modules": dict(sorted(modules.items())),
         "motion_pg": motion_pg.__version__,
@@ -110,7 +109,7 @@ def reload(class_ref: str) -> CodeIdentity:
     module_name = class_ref.split(":", 1)[0]
     before = _loaded.get(module_name)
     importlib.invalidate_caches()
-    _package_map.cache_clear()  # distributions installed since count as the deployer sees them
+    dists.forget()  # distributions installed since count as the deployer sees them
     names = set(before.modules) if before else {module_name}
     with contextlib.suppress(UserCodeError):  # not found: the import below says so
         names |= set(identify(class_ref).modules)
@@ -216,22 +215,6 @@ def _imports(source: bytes, name: str, is_package: bool) -> list[str]:
         parts = full.split(".")
         with_parents.extend(".".join(parts[: i + 1]) for i in range(len(parts)))
     return with_parents
-
-
-@functools.lru_cache(maxsize=1)
-def _package_map() -> dict[str, list[str]]:
-    return dict(importlib.metadata.packages_distributions())
-
-
-def _distributions(top_levels: set[str]) -> dict[str, str]:
-    """Distribution -> version for the top-level import names (the standard library has none)."""
-    versions: dict[str, str] = {}
-    mapping = _package_map()
-    for top in sorted(top_levels):
-        for dist in mapping.get(top, ()):
-            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-                versions[dist] = importlib.metadata.version(dist)
-    return versions
 
 
 def _forget_bytecode(module: Any) -> None:

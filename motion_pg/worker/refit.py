@@ -1,11 +1,11 @@
 """A refit in the fit process: the trigger's ``setup`` rebuilds its state over all data, as
-``ALTER MOTION TRIGGER … REFIT`` does, in one transaction with the completion of its run.
+``ALTER MOTION TRIGGER … REFIT`` does: setup reads one snapshot, and the version is committed with the
+completion of its run.
 
 A claim refits instead of fitting when a REFIT job of its trigger is pending (``REFIT EVERY``,
 ``REFIT WHEN``, ``on_drift = 'refit'``): setup reads the data those events wrote, so the claimed
 events and every pending event up to the REFIT job are folded by the refit and completed with its
-run; later events fit on top of the new version. The drift reference is rebuilt from the data the
-refit saw.
+run; later events fit on top of the new version. The drift reference is rebuilt with the commit.
 """
 
 from __future__ import annotations
@@ -39,9 +39,15 @@ def pending_refit(db: PgDatabase, claim: Claim) -> int | None:
 
 def refit(computer: FitComputer, claim: Claim, horizon: int, motion_path: str) -> int:
     """Run the trigger's setup and commit its state as a new version (source 'refit') with the
-    completion of the claim and of the pending events up to ``horizon``; returns the version."""
+    completion of the claim and of the pending events up to ``horizon``; returns the version.
+
+    Setup reads one snapshot (a REPEATABLE READ transaction of its own), and the refit absorbs
+    exactly the pending events that snapshot saw: an event committed while setup ran stays
+    pending and is fitted on top of the new version. The commit is a second transaction, fenced
+    by the run like every fit's, so a lease renewed meanwhile never fails it."""
     conn, db = computer.conn, computer.db
     with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         conn.execute(motion_path)
         definition, _, search_path = computer._definition(claim.trigger)
         conn.execute(computer._user_path(search_path))
@@ -55,8 +61,12 @@ def refit(computer: FitComputer, claim: Claim, horizon: int, motion_path: str) -
         computer._check_transaction(claim.trigger)
         conn.execute(motion_path)
         pickled = pickled_state(claim.trigger, checked)
+        upto = max(horizon, *(e.id for e in claim.events))
+        seen = [int(r["id"]) for r in db.query(query("refit_seen_jobs"), [claim.trigger, upto])]
+    with conn.transaction():
+        conn.execute(motion_path)
         check_deployed(db, claim.trigger, definition.deployed)
-        version = _commit(db, claim, pickled, max(horizon, *(e.id for e in claim.events)))
+        version = _commit(db, claim, pickled, seen)
         if definition.code_digest is not None:
             db.query(query("set_version_code"), [claim.trigger, version, definition.code_digest])
         after_setup(db, claim.trigger, definition.settings, "refit")
@@ -74,7 +84,7 @@ def check_deployed(db: PgDatabase, trigger: str, deployed: str | None) -> None:
         )
 
 
-def _commit(db: PgDatabase, claim: Claim, pickled: dict[str, bytes], horizon: int) -> int:
+def _commit(db: PgDatabase, claim: Claim, pickled: dict[str, bytes], seen: list[int]) -> int:
     current = db.query(query("trigger_for_update"), [claim.trigger])
     if not current:
         raise LostRun(claim.run_id)
@@ -87,10 +97,9 @@ def _commit(db: PgDatabase, claim: Claim, pickled: dict[str, bytes], horizon: in
         settings=Settings.from_json(row["settings"]), run_id=claim.run_id, pickled=True,
         inherit=False,
     )  # fmt: skip
-    # the pending events up to the horizon, this run's own among them (a plain run does not mark
-    # its events)
+    # the pending events setup saw, this run's own among them (a plain run does not mark them)
     absorbed = {int(r["id"]) for r in db.query(query("absorb_jobs"),
-                                                [claim.trigger, claim.run_id, horizon])}  # fmt: skip
+                                                [claim.trigger, claim.run_id, seen])}  # fmt: skip
     fenced = db.query(
         query("finish_run"),
         [claim.run_id, claim.worker_id, "succeeded", len(absorbed | {e.id for e in claim.events}),

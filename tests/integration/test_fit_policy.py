@@ -201,3 +201,44 @@ def test_bad_policy_is_a_syntax_error_at_its_token(conn: psycopg.Connection[Any]
         )
     assert e.value.col == 53
     assert conn.execute("SELECT count(*) FROM motion.triggers").fetchone() == (0,)
+
+
+def test_a_worker_refit_reads_one_snapshot(
+    conn: psycopg.Connection[Any], dsn: str, workers: list[Any]
+) -> None:
+    """Setup's queries during a worker-side refit see one snapshot: rows committed while setup
+    runs are not half-counted (they are fitted on top of the refit's version afterwards)."""
+    conn.execute(READINGS)
+    insert(conn, 5, 2.0)
+    motion_pg.execute(
+        conn,
+        "CREATE MOTION TRIGGER m ON readings FIT WHEN (COUNT >= 1000) REFIT WHEN (COUNT >= 3)"
+        " USING 'motion_test_apps.policies:SnapshotMean'",
+    )
+    workers.append(start_worker(dsn))
+    insert(conn, 3)
+
+    def pausing() -> bool:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s",
+            ["%motion_test_snapshot_pause%"],
+        ).fetchone()
+        return row is not None and row[0] > 0  # the marker is a parameter here, not query text
+
+    wait_until(pausing, 30)
+    insert(conn, 2)  # committed while setup pauses between its two reads
+    wait_until(
+        lambda: (
+            conn.execute(
+                "SELECT count(*) FROM motion.versions WHERE trigger_name = 'm' AND source = 'refit'"
+            ).fetchone()
+            == (1,)
+        ),
+        30,
+    )
+    refit = conn.execute(
+        "SELECT version FROM motion.versions WHERE trigger_name = 'm' AND source = 'refit'"
+    ).fetchone()
+    assert refit is not None
+    built = state(conn, "m", refit[0])
+    assert built["first_count"] == built["count"] == 8, built

@@ -31,3 +31,15 @@ class Mean(motion_pg.Trigger):
             "total": ctx.state["total"] + sum(float(r["value"]) for r in rows),
             "batches": [*ctx.state["batches"], len(events)],
         }
+
+
+class SnapshotMean(Mean):
+    """Setup reads ``readings`` twice with a pause between (the test writes rows during the
+    pause): a refit that reads one snapshot counts the same rows both times."""
+
+    def setup(self, ctx: Context) -> dict[str, Any]:
+        first = ctx.db.query("SELECT count(*) AS n FROM readings")
+        ctx.db.query("SELECT pg_sleep(2) AS motion_test_snapshot_pause")
+        second = ctx.db.query("SELECT count(*) AS n, coalesce(sum(value), 0) AS s FROM readings")
+        return {"count": int(second[0]["n"]), "total": float(second[0]["s"]), "batches": [],
+                "setups": 1, "first_count": int(first[0]["n"])}  # fmt: skip
