@@ -160,8 +160,9 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- name: claim_jobs
 -- One statement claims the oldest ready events of one trigger with no running fit: it opens the
 -- run (the partial unique index refuses a second running fit of that trigger, so a concurrent
--- claimer of the same trigger fails instead of fitting in parallel) and marks that trigger's
--- ready events as running, oldest first, up to its fit_batch param (default $3), skipping the
+-- claimer of the same trigger fails instead of fitting in parallel) naming that trigger's ready
+-- events (runs.job_ids; the events are not written), oldest first, up to its fit_batch param
+-- (default $3), each locked while the claim commits, skipping the
 -- triggers named in $4. Under on_fit_error = 'block' a trigger with a dead job is skipped, and a
 -- batch stops before the first event that waits for a retry. A batch is always a prefix of the
 -- trigger's ready events.
@@ -169,87 +170,12 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- huge), and its plan must not depend on the statistics of motion.jobs: they are usually taken on
 -- a drained queue and say nothing is pending. So each step has one cheap plan under any estimate:
 -- ordered row ranges with LIMIT on a (trigger_name, id) index (a scan of the heap would have to
--- sort all it reads), and the locks and the update by primary key alone, with no condition that
+-- sort all it reads), and the locks by primary key alone, with no condition that
 -- a partial index's predicate could match (tests/integration/test_claim_plan.py).
-WITH candidate AS MATERIALIZED (
-    SELECT t.name AS trigger_name,
-           -- the event cap: the trigger's fit_batch (else the worker's $3), and what its time
-           -- budget allows ($5: caps by trigger name, $6 for a trigger the worker has not timed)
-           LEAST(coalesce((t.settings).fit_batch, $3::integer),
-                 coalesce(($5::jsonb ->> t.name)::integer, $6::integer)) AS fit_batch,
-           coalesce((t.settings).fit_batch_bytes, $7::bigint) AS fit_bytes,
-           (t.settings).on_fit_error = 'block' AS strict
-    FROM motion.triggers t
-    CROSS JOIN LATERAL (
-        -- the trigger's oldest ready event; under 'block' its oldest pending one, which must be
-        -- ready. A row range, not trigger_name = t.name: the planner then cannot take an index on
-        -- id and filter a deep queue of other triggers' events for a trigger with none pending.
-        SELECT j.id, j.run_at <= now() AS due FROM motion.jobs j
-        WHERE (j.trigger_name, j.id) >= (t.name, 0)
-          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
-          AND j.state = 'pending'
-          AND (j.run_at <= now() OR (t.settings).on_fit_error = 'block')
-        ORDER BY j.trigger_name, j.id LIMIT 1
-    ) oldest
-    -- a disabled trigger keeps its events: they are fitted after ENABLE; $4: the triggers whose
-    -- deployed code this worker does not have (motion_pg.worker.code_gate)
-    WHERE t.enabled AND oldest.due AND NOT (t.name = ANY ($4::text[]))
-      AND t.state_per IS NULL  -- keyed triggers (STATE PER) are claimed per key: claim_keyed_jobs
-      AND NOT EXISTS (SELECT 1 FROM motion.runs r
-                      WHERE r.trigger_name = t.name AND r.state = 'running')
-      AND NOT ((t.settings).on_fit_error = 'block'
-               AND (SELECT d.id FROM motion.jobs d
-                    WHERE (d.trigger_name, d.id) >= (t.name, 0)
-                      AND (d.trigger_name, d.id) <= (t.name, 9223372036854775807)
-                      AND d.state = 'dead'
-                    ORDER BY d.trigger_name, d.id LIMIT 1) IS NOT NULL)
-    ORDER BY oldest.id
-    LIMIT 1
-), ready AS MATERIALIZED (
-    -- the candidate's oldest ready events; under 'block' its oldest pending ones, cut in batch
-    -- before the first that waits for a retry
-    SELECT j.id, j.run_at <= now() AS due,
-           -- the event data up to and including this event, for the bytes budget
-           pg_catalog.sum(pg_catalog.pg_column_size(j.row_data))
-             OVER (ORDER BY j.trigger_name, j.id) AS bytes
-    FROM motion.jobs j
-    WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
-      AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
-      AND j.state = 'pending'
-      AND (j.run_at <= now() OR (SELECT strict FROM candidate))
-    ORDER BY j.trigger_name, j.id
-    LIMIT (SELECT fit_batch FROM candidate)
-), locked AS MATERIALIZED (
-    -- primary key lookups only. No condition on state here: with one, the planner may serve
-    -- id = ANY (...) from jobs_pending_by_trigger, a walk of every pending event per claim. A row
-    -- another claimer took meanwhile is locked at its newest version and dropped by the state
-    -- filter in batch (a MATERIALIZED CTE: the filter is not pushed down into it).
-    SELECT j.id, j.state FROM motion.jobs j
-    WHERE j.id = ANY (ARRAY(SELECT id FROM ready WHERE due))
-    FOR UPDATE SKIP LOCKED
-), batch AS MATERIALIZED (
-    -- the ready events up to the first one that waits or that another claimer holds: skipping it
-    -- would fit a later event before an earlier one; and up to the bytes budget (the first event
-    -- always goes, whatever its size)
-    SELECT id FROM ready
-    WHERE id < coalesce((SELECT min(id) FROM ready
-                         WHERE NOT due
-                            OR id NOT IN (SELECT id FROM locked WHERE state = 'pending')
-                            OR (bytes > (SELECT fit_bytes FROM candidate)
-                                AND id > (SELECT min(id) FROM ready))),
-                        9223372036854775807)
-), run AS (
-    -- no run without events: an empty run would hold the trigger's one running slot
-    INSERT INTO motion.runs (trigger_name, worker_id, lease_until)
-    SELECT trigger_name, $1, now() + make_interval(secs => $2::float8) FROM candidate
-    WHERE EXISTS (SELECT 1 FROM batch)
-    RETURNING id, trigger_name
-)
-UPDATE motion.jobs j SET state = 'running', run_id = run.id, attempts = j.attempts + 1
-FROM run
-WHERE j.id = ANY (ARRAY(SELECT id FROM batch))  -- primary key lookups, not a join over the queue
-RETURNING run.id AS run_id, j.trigger_name, j.id, j.route, j.relation, j.op, j.row_data,
-          j.attempts
+-- The statement is the body of the function called here (sql/idempotent/180-claim.sql), which
+-- the worker's one-round-trip claim step (motion.claim_step) calls too.
+SELECT * FROM motion._claim_plain($1, $2::float8, $3::integer, $4::text[], $5::jsonb, $6::integer,
+                                  $7::bigint)
 
 -- name: register_worker
 INSERT INTO motion.workers (id, host, pid) VALUES ($1, $2, $3::integer)
@@ -275,9 +201,14 @@ WITH released AS (
     WHERE worker_id = $1 AND state = 'running'
     RETURNING id
 )
-UPDATE motion.jobs j SET state = 'pending', run_at = now(),
-       attempts = j.attempts - CASE WHEN $2::boolean THEN 1 ELSE 0 END
-FROM released WHERE j.run_id = released.id AND j.state = 'running'
+-- a plain run's events are still pending: written only when the attempt counts
+UPDATE motion.jobs j SET state = 'pending', run_at = now(), run_id = released.id,
+       attempts = j.attempts + CASE WHEN j.state = 'pending' THEN (CASE WHEN $2::boolean THEN 0 ELSE 1 END)
+                                    ELSE (CASE WHEN $2::boolean THEN -1 ELSE 0 END) END
+FROM released
+WHERE j.id = ANY (motion._run_jobs(released.id)) AND j.state IN ('pending', 'running')
+  -- a CASE, not an OR: the planner would serve an OR from the partial indexes on state
+  AND CASE WHEN j.state = 'pending' THEN NOT $2::boolean ELSE true END
 RETURNING j.id
 
 -- name: reclaim_expired
@@ -296,17 +227,19 @@ WITH expired AS (
     FROM expired WHERE r.id = expired.id AND r.state = 'running'
     RETURNING r.id, r.worker_id, r.trigger_name
 )
+-- n: the attempts with the lost one (a plain run's events count it now, a keyed run's at claim)
 UPDATE motion.jobs j SET
-    state = CASE WHEN j.attempts >= coalesce((t.settings).max_attempts, 5)
+    state = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= coalesce((t.settings).max_attempts, 5)
                  THEN 'dead' ELSE 'pending' END,
+    attempts = (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), run_id = a.id,
     run_at = now(),
-    finished_at = CASE WHEN j.attempts >= coalesce((t.settings).max_attempts, 5)
+    finished_at = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= coalesce((t.settings).max_attempts, 5)
                        THEN now() END,
     errors = j.errors || jsonb_build_array(jsonb_build_object(
-        'attempt', j.attempts, 'at', now(), 'run', a.id,
+        'attempt', (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), 'at', now(), 'run', a.id,
         'error', 'worker ' || a.worker_id || ' was lost during the fit (lease expired)'))
 FROM abandoned a LEFT JOIN motion.triggers t ON t.name = a.trigger_name
-WHERE j.run_id = a.id AND j.state = 'running'
+WHERE j.id = ANY (motion._run_jobs(a.id)) AND j.state IN ('pending', 'running')
 RETURNING j.id, j.state
 
 -- name: forget_dead_workers
@@ -337,18 +270,33 @@ WHERE id = $1::bigint AND worker_id = $2 AND state = 'running'
 RETURNING id
 
 -- name: complete_jobs
-UPDATE motion.jobs SET state = 'done', finished_at = now() WHERE run_id = $1::bigint AND state = 'running'
+-- The run's events are done: moved into the job log with their data, in one statement (the run
+-- names them: motion._run_jobs). Returns their ids.
+WITH moved AS (
+    DELETE FROM motion.jobs j
+    WHERE j.id = ANY (motion._run_jobs($1::bigint)) AND j.state IN ('pending', 'running')
+    RETURNING j.id, j.trigger_name, j.attempts, j.state, j.created_at, j.route, j.relation, j.op,
+              j.row_data, j.errors
+)
+INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at, route,
+                            relation, op, row_data, errors)
+SELECT id, trigger_name, $1::bigint, attempts + CASE WHEN state = 'pending' THEN 1 ELSE 0 END,
+       created_at, now(), route, relation, op, row_data, nullif(errors, '[]'::jsonb)
+FROM moved
+RETURNING id
 
 -- name: fail_jobs
 -- Back to pending with exponential backoff, or dead after max attempts; keeps every traceback.
-UPDATE motion.jobs SET
-    state = CASE WHEN attempts >= $3::integer THEN 'dead' ELSE 'pending' END,
-    run_at = now() + make_interval(secs => least($4::float8 * power(2, attempts - 1), $5::float8)
-                                          * (0.75 + random() * 0.5)),
-    errors = errors || jsonb_build_array(jsonb_build_object(
-        'attempt', attempts, 'at', now(), 'run', $1::bigint, 'error', $2::text)),
-    finished_at = CASE WHEN attempts >= $3::integer THEN now() END
-WHERE run_id = $1::bigint AND state = 'running'
+-- n: the attempts with this one (a plain run's events count it now, a keyed run's at claim).
+UPDATE motion.jobs j SET
+    state = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= $3::integer THEN 'dead' ELSE 'pending' END,
+    attempts = (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), run_id = $1::bigint,
+    run_at = now() + make_interval(secs => least($4::float8 * power(2, (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) - 1),
+                                                 $5::float8) * (0.75 + random() * 0.5)),
+    errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), 'at', now(), 'run', $1::bigint, 'error', $2::text)),
+    finished_at = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= $3::integer THEN now() END
+WHERE j.id = ANY (motion._run_jobs($1::bigint)) AND j.state IN ('pending', 'running')
 
 -- name: bump_revision
 UPDATE motion.triggers SET revision = pg_catalog.nextval('motion.revisions'::regclass),
@@ -374,8 +322,10 @@ WHERE state IN ('dead', 'pending') AND (id = ANY ($1::bigint[]) OR ($2::text IS 
 RETURNING id
 
 -- name: discard_jobs
+-- Never an event a running fit holds (a plain run's events are still 'pending').
 DELETE FROM motion.jobs WHERE state IN ('dead', 'pending')
   AND (id = ANY ($1::bigint[]) OR ($2::text IS NOT NULL AND trigger_name = $2 AND state = 'dead'))
+  AND NOT (state = 'pending' AND motion._in_running_run(trigger_name, id))
 RETURNING id
 
 -- name: status
@@ -383,8 +333,9 @@ RETURNING id
 -- latencies of its recent fits (the last 50 runs).
 SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.params,
        to_jsonb(t.settings) AS settings,
-       count(j.id) FILTER (WHERE j.state = 'pending') AS pending,
-       count(j.id) FILTER (WHERE j.state = 'running') AS running,
+       -- a plain run's events stay 'pending' while it runs: they count as running
+       count(j.id) FILTER (WHERE j.state = 'pending') - h.held AS pending,
+       count(j.id) FILTER (WHERE j.state = 'running') + h.held AS running,
        count(j.id) FILTER (WHERE j.state = 'dead') AS dead,
        extract(epoch FROM now() - min(j.created_at) FILTER (WHERE j.state = 'pending'))::float8
            AS oldest_pending_s,
@@ -399,7 +350,9 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
        (SELECT min(s.next_run_at) FROM motion.schedules s WHERE s.trigger_name = t.name)
            AS next_run_at
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
-GROUP BY t.name ORDER BY t.name
+CROSS JOIN LATERAL (SELECT coalesce(sum(r.jobs), 0)::bigint AS held FROM motion.runs r
+                    WHERE r.trigger_name = t.name AND r.state = 'running' AND NOT r.keyed) h
+GROUP BY t.name, h.held ORDER BY t.name
 
 -- Catalog statements of the compiler (CREATE/ALTER/DROP/SHOW MOTION TRIGGER). They run with
 -- search_path = pg_catalog, pg_temp and still qualify every function they call.
@@ -508,10 +461,11 @@ SELECT trigger_name, kind, count, versions, bytes FROM motion.prune($1, $2::bool
 -- Per trigger: queue, dead jobs, serving version, state size, infer errors and the summed infer
 -- latency histograms of every backend (motion.infer_latency; buckets are not cumulative).
 SELECT t.name, t.enabled, coalesce(t.serving_version, 0) AS serving_version,
+       -- a plain run's events stay 'pending' while it runs: they count as running
        (SELECT count(*) FROM motion.jobs j
-        WHERE j.trigger_name = t.name AND j.state = 'pending') AS pending,
+        WHERE j.trigger_name = t.name AND j.state = 'pending') - h.held AS pending,
        (SELECT count(*) FROM motion.jobs j
-        WHERE j.trigger_name = t.name AND j.state = 'running') AS running,
+        WHERE j.trigger_name = t.name AND j.state = 'running') + h.held AS running,
        (SELECT count(*) FROM motion.jobs j
         WHERE j.trigger_name = t.name AND j.state = 'dead') AS dead,
        coalesce((SELECT extract(epoch FROM now() - j.created_at) FROM motion.jobs j
@@ -534,6 +488,8 @@ LEFT JOIN (SELECT s.trigger_name, array_agg(s.n ORDER BY s.i) AS buckets,
                  FROM motion.infer_latency il, unnest(il.buckets) WITH ORDINALITY AS u(n, i)
                  GROUP BY il.trigger_name, u.i) s
            GROUP BY s.trigger_name) l ON l.trigger_name = t.name
+CROSS JOIN LATERAL (SELECT coalesce(sum(r.jobs), 0)::bigint AS held FROM motion.runs r
+                    WHERE r.trigger_name = t.name AND r.state = 'running' AND NOT r.keyed) h
 ORDER BY t.name
 
 -- name: metrics_runs
@@ -957,42 +913,9 @@ RETURNING id
 -- was met; the worker records the newest pending event, and every event up to it is fitted, in
 -- as many batches as fit_batch needs). A trigger with a REFIT job pending is never held: the
 -- refit runs. Read by the worker before each claim (motion_pg.worker.policy).
-SELECT g.name, g.newest,
-       CASE WHEN g.paused THEN 'hold' WHEN g.refit THEN 'refit' WHEN g.released THEN 'go'
-            WHEN g.fit THEN 'release' ELSE 'hold' END AS action
-FROM (
-    SELECT t.name, n.id AS newest,
-           coalesce(d.drifted, false) AND (t.settings).on_drift = 'pause' AS paused,
-           p.policy IS NOT NULL AND p.policy -> 'refit' <> '{}'::jsonb
-             AND motion._policy_met(p.policy -> 'refit', t.name, o.created_at, d.share) AS refit,
-           p.policy IS NULL OR p.policy -> 'fit' = '{}'::jsonb
-             OR o.id <= coalesce(d.released_through, 0) AS released,
-           motion._policy_met(p.policy -> 'fit', t.name, o.created_at, d.share) AS fit,
-           EXISTS (SELECT 1 FROM motion.jobs j
-                   WHERE j.id IN (SELECT s.last_job_id FROM motion.schedules s
-                                  WHERE s.trigger_name = t.name AND s.refit_every IS NOT NULL
-                                  UNION ALL SELECT d.refit_job_id)
-                     AND j.state IN ('pending', 'running') AND j.op = 'REFIT') AS refit_pending
-    FROM motion.triggers t
-    LEFT JOIN motion.fit_policies p ON p.trigger_name = t.name
-    LEFT JOIN motion.drift_status d ON d.trigger_name = t.name
-    CROSS JOIN LATERAL (
-        SELECT j.id, j.created_at FROM motion.jobs j
-        WHERE (j.trigger_name, j.id) >= (t.name, 0)
-          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
-          AND j.state = 'pending'
-        ORDER BY j.trigger_name, j.id LIMIT 1
-    ) o
-    CROSS JOIN LATERAL (
-        SELECT j.id FROM motion.jobs j
-        WHERE (j.trigger_name, j.id) >= (t.name, 0)
-          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
-          AND j.state = 'pending'
-        ORDER BY j.trigger_name DESC, j.id DESC LIMIT 1
-    ) n
-    WHERE t.enabled AND (p.policy IS NOT NULL OR (d.drifted AND (t.settings).on_drift = 'pause'))
-) g
-WHERE NOT g.refit_pending AND (g.paused OR g.refit OR NOT g.released)
+-- The statement is the body of the function called here (sql/idempotent/180-claim.sql), which
+-- the worker's one-round-trip claim step (motion.claim_step) calls too.
+SELECT * FROM motion._policy_gate()
 
 -- name: release_policy
 -- FIT WHEN was met: the trigger's events up to $2 are fitted whatever the policy says meanwhile.
@@ -1026,13 +949,9 @@ WHERE d.trigger_name = $1 RETURNING job.id
 -- name: pending_refit
 -- The newest REFIT job of the trigger still pending or running (the scheduled one or the one a
 -- policy or a drift enqueued), or no row.
-SELECT j.id FROM motion.jobs j
-WHERE j.id IN (SELECT s.last_job_id FROM motion.schedules s
-               WHERE s.trigger_name = $1 AND s.refit_every IS NOT NULL
-               UNION ALL
-               SELECT d.refit_job_id FROM motion.drift_status d WHERE d.trigger_name = $1)
-  AND j.state IN ('pending', 'running') AND j.op = 'REFIT'
-ORDER BY j.id DESC LIMIT 1
+-- The statement is the body of the function called here (sql/idempotent/180-claim.sql), which
+-- the worker's one-round-trip claim step (motion.claim_step) calls too.
+SELECT id FROM (SELECT motion._pending_refit($1) AS id) r WHERE id IS NOT NULL
 
 -- name: refit_seen_jobs
 -- The trigger's pending events up to $2 that a refit's setup saw (run in its snapshot).
@@ -1041,11 +960,20 @@ WHERE (j.trigger_name, j.id) >= ($1, 0) AND (j.trigger_name, j.id) <= ($1, $2::b
   AND j.state = 'pending'
 
 -- name: absorb_jobs
--- A refit folds the pending events its setup saw ($3): they are done with its run.
-UPDATE motion.jobs j SET state = 'done', run_id = $2::bigint, attempts = j.attempts + 1,
-       finished_at = pg_catalog.now()
-WHERE j.trigger_name = $1 AND j.id = ANY($3::bigint[]) AND j.state = 'pending'
-RETURNING j.id
+-- A refit folds the pending events its setup saw ($3; its run's own among them): they are done
+-- with its run, moved into the job log.
+WITH moved AS (
+    DELETE FROM motion.jobs j
+    WHERE j.trigger_name = $1 AND j.id = ANY ($3::bigint[]) AND j.state = 'pending'
+    RETURNING j.id, j.trigger_name, j.attempts, j.created_at, j.route, j.relation, j.op, j.row_data,
+              j.errors
+)
+INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at, route,
+                            relation, op, row_data, errors)
+SELECT id, trigger_name, $2::bigint, attempts + 1, created_at, pg_catalog.now(), route, relation,
+       op, row_data, nullif(errors, '[]'::jsonb)
+FROM moved
+RETURNING id
 
 -- name: drift_triggers
 -- The enabled triggers the worker profiles: on_drift set, or a policy reading drift.
@@ -1181,7 +1109,7 @@ WITH t AS (
     UPDATE motion.runs r SET state = 'succeeded', finished_at = pg_catalog.now(),
            jobs = $4::integer, version_before = go.parent, version_after = go.version, error = NULL
     FROM go WHERE r.id = $2::bigint AND r.worker_id = $3 AND r.state = 'running'
-    RETURNING go.version
+    RETURNING go.version, r.id
 ), new AS (
     SELECT version FROM fenced WHERE version IS NOT NULL
 ), input AS (
@@ -1223,9 +1151,20 @@ WITH t AS (
            serving_version = CASE WHEN pinned_version IS NULL THEN new.version
                                   ELSE serving_version END
     FROM new WHERE name = $1
-), done AS (
-    UPDATE motion.jobs SET state = 'done', finished_at = pg_catalog.now()
-    WHERE run_id = $2::bigint AND state = 'running' AND EXISTS (SELECT 1 FROM fenced)
+), moved AS (
+    -- the run's events are done: moved into the job log with their data
+    DELETE FROM motion.jobs j
+    WHERE j.id = ANY (motion._run_jobs($2::bigint)) AND j.state IN ('pending', 'running')
+      AND EXISTS (SELECT 1 FROM fenced)
+    RETURNING j.id, j.trigger_name, j.attempts, j.state, j.created_at, j.route, j.relation, j.op,
+              j.row_data, j.errors
+), logged AS (
+    INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at, route,
+                                relation, op, row_data, errors)
+    SELECT id, trigger_name, $2::bigint, attempts + CASE WHEN state = 'pending' THEN 1 ELSE 0 END,
+           created_at, pg_catalog.now(), route, relation, op, row_data,
+           nullif(errors, '[]'::jsonb)
+    FROM moved
 )
 SELECT EXISTS (SELECT 1 FROM t) AS found, coalesce((SELECT code_ok FROM t), false) AS code_ok,
        EXISTS (SELECT 1 FROM fenced) AS fenced, (SELECT version FROM new) AS version,
@@ -1243,63 +1182,9 @@ SELECT EXISTS (SELECT 1 FROM t) AS found, coalesce((SELECT code_ok FROM t), fals
 -- (n+1)-th newest pending event, the cut for discard_after the oldest pending event young enough
 -- to stay; only events below a cut are visited. Events a claimer holds are skipped (SKIP LOCKED),
 -- and the DELETE rechecks that an event is still pending.
-WITH policy AS MATERIALIZED (
-    SELECT t.name, (t.settings).keep_latest AS keep_latest,
-           pg_catalog.now() - pg_catalog.make_interval(secs => (t.settings).discard_after)
-               AS older_than
-    FROM motion.triggers t
-    WHERE t.enabled
-      AND ((t.settings).discard_after IS NOT NULL OR (t.settings).keep_latest IS NOT NULL)
-), cut AS MATERIALIZED (
-    SELECT p.name, p.older_than,
-           CASE WHEN p.keep_latest IS NOT NULL THEN  -- (OFFSET NULL would mean OFFSET 0)
-               (SELECT j.id FROM motion.jobs j
-                WHERE (j.trigger_name, j.id) >= (p.name, 0)
-                  AND (j.trigger_name, j.id) <= (p.name, 9223372036854775807)
-                  AND j.state = 'pending' AND j.op <> 'SCHEDULE'
-                ORDER BY j.trigger_name DESC, j.id DESC
-                OFFSET p.keep_latest LIMIT 1) END AS latest_cut,
-           CASE WHEN p.older_than IS NOT NULL THEN coalesce(
-               (SELECT j.id - 1 FROM motion.jobs j
-                WHERE (j.trigger_name, j.id) >= (p.name, 0)
-                  AND (j.trigger_name, j.id) <= (p.name, 9223372036854775807)
-                  AND j.state = 'pending' AND j.created_at >= p.older_than
-                ORDER BY j.trigger_name, j.id LIMIT 1),
-               9223372036854775807) END AS age_cut
-    FROM policy p
-), doomed AS MATERIALIZED (
-    SELECT d.id, c.name,
-           CASE WHEN d.id <= c.latest_cut THEN 'keep_latest' ELSE 'discard_after' END AS reason
-    FROM cut c
-    CROSS JOIN LATERAL (
-        SELECT j.id FROM motion.jobs j
-        WHERE (j.trigger_name, j.id) >= (c.name, 0)
-          AND (j.trigger_name, j.id) <= (c.name, greatest(c.latest_cut, c.age_cut))
-          AND j.state = 'pending' AND j.op <> 'SCHEDULE'
-          AND (j.id <= c.latest_cut OR j.created_at < c.older_than)
-        FOR UPDATE SKIP LOCKED
-    ) d
-), gone AS (
-    DELETE FROM motion.jobs j USING doomed d
-    WHERE j.id = d.id AND j.state = 'pending'
-    RETURNING j.trigger_name, d.reason, j.created_at
-), counted AS (
-    SELECT trigger_name, reason, count(*) AS events, min(created_at) AS oldest,
-           max(created_at) AS newest
-    FROM gone GROUP BY trigger_name, reason
-), recorded AS (
-    INSERT INTO motion.discards AS x (trigger_name, reason, minute, events, oldest_created_at,
-                                      newest_created_at, last_at)
-    SELECT trigger_name, reason, pg_catalog.date_trunc('minute', pg_catalog.now()), events,
-           oldest, newest, pg_catalog.now()
-    FROM counted
-    ON CONFLICT (trigger_name, reason, minute) DO UPDATE
-    SET events = x.events + excluded.events,
-        oldest_created_at = least(x.oldest_created_at, excluded.oldest_created_at),
-        newest_created_at = greatest(x.newest_created_at, excluded.newest_created_at),
-        last_at = excluded.last_at
-)
-SELECT trigger_name, reason, events FROM counted ORDER BY trigger_name, reason
+-- The statement is the body of the function called here (sql/idempotent/180-claim.sql), which
+-- the worker's one-round-trip claim step (motion.claim_step) calls too.
+SELECT * FROM motion._shed_backlog()
 
 -- name: backlog_status
 -- Per trigger: its backlog policy, the events discarded so far (and when last) per reason.
@@ -1357,66 +1242,9 @@ WHERE trigger_name = $1 AND ordinal = $2::integer
 -- a prefix of that key's pending events (in one snapshot: a concurrent claimer sees the same
 -- prefix, and only one of them holds the key). The caller rolls back a claim that returned no rows
 -- (its keys were all taken meanwhile: no empty run is left behind) and looks again.
-WITH candidate AS MATERIALIZED (
-    SELECT t.name AS trigger_name,
-           coalesce((t.settings).fit_batch, $3::integer) AS fit_batch,
-           (t.settings).on_fit_error = 'block' AS strict
-    FROM motion.triggers t
-    CROSS JOIN LATERAL (
-        SELECT j.id FROM motion.jobs j
-        WHERE (j.trigger_name, j.id) >= (t.name, 0)
-          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
-          AND j.state = 'pending' AND j.run_at <= now()
-          AND (SELECT 1 FROM motion.key_runs k
-               WHERE k.trigger_name = t.name AND k.state_key = j.state_key) IS NULL
-        ORDER BY j.trigger_name, j.id LIMIT 1
-    ) oldest
-    WHERE t.state_per IS NOT NULL AND t.enabled AND NOT (t.name = ANY ($4::text[]))
-    ORDER BY oldest.id
-    LIMIT 1
-), ready AS MATERIALIZED (
-    SELECT j.id, j.state_key FROM motion.jobs j
-    WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
-      AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
-      AND j.state = 'pending' AND j.run_at <= now() AND j.state_key IS NOT NULL
-      -- the keys running fits hold: a few hundred at most, hashed once per claim
-      AND j.state_key NOT IN (SELECT k.state_key FROM motion.key_runs k
-                              WHERE k.trigger_name = (SELECT trigger_name FROM candidate))
-      -- a scalar subquery with LIMIT, not NOT EXISTS: one index probe per event walked, never an
-      -- anti-join that reads every pending event (the planner's choice on a fresh queue)
-      AND (SELECT e.id FROM motion.jobs e
-           WHERE e.trigger_name = j.trigger_name AND e.state_key = j.state_key
-             AND e.state = 'pending' AND e.state_key IS NOT NULL AND e.id < j.id
-             AND e.run_at > now()
-           LIMIT 1) IS NULL
-      AND NOT ((SELECT strict FROM candidate)
-               AND (SELECT d.id FROM motion.jobs d
-                    WHERE (d.trigger_name, d.id) >= (j.trigger_name, 0)
-                      AND (d.trigger_name, d.id) <= (j.trigger_name, 9223372036854775807)
-                      AND d.state = 'dead' AND d.state_key = j.state_key
-                    LIMIT 1) IS NOT NULL)
-    ORDER BY j.trigger_name, j.id
-    LIMIT (SELECT fit_batch FROM candidate)
-), run AS (
-    INSERT INTO motion.runs (trigger_name, worker_id, lease_until, keyed)
-    SELECT trigger_name, $1, now() + make_interval(secs => $2::float8), true FROM candidate
-    WHERE EXISTS (SELECT 1 FROM ready)
-    RETURNING id, trigger_name
-), held AS (
-    INSERT INTO motion.key_runs (trigger_name, state_key, run_id)
-    -- in key order: two claimers wait for each other's keys in one order, never in a cycle
-    SELECT DISTINCT run.trigger_name, r.state_key, run.id FROM ready r CROSS JOIN run
-    ORDER BY r.state_key
-    ON CONFLICT DO NOTHING
-    RETURNING state_key
-)
-UPDATE motion.jobs j SET state = 'running', run_id = run.id, attempts = j.attempts + 1
-FROM run
-WHERE j.id = ANY (ARRAY(SELECT r.id FROM ready r
-                        WHERE r.state_key IN (SELECT h.state_key FROM held h)))
-  AND j.state = 'pending'
-RETURNING run.id AS run_id, j.trigger_name, j.id, j.route, j.relation, j.op, j.row_data,
-          j.attempts, j.state_key
+-- The statement is the body of the function called here (sql/idempotent/180-claim.sql), which
+-- the worker's one-round-trip claim step (motion.claim_step) calls too.
+SELECT * FROM motion._claim_keyed($1, $2::float8, $3::integer, $4::text[])
 
 -- name: trigger_state_per
 SELECT state_per FROM motion.triggers WHERE name = $1
@@ -1668,3 +1496,10 @@ INSERT INTO motion.async_stats AS s (trigger_name, failed)
 SELECT $2, count(*) FROM failed HAVING count(*) > 0
 ON CONFLICT (trigger_name) DO UPDATE SET failed = s.failed + EXCLUDED.failed,
                                          updated_at = pg_catalog.now()
+
+-- == claim2 ==
+-- The claim step (motion_pg.worker.claiming, sql/idempotent/180-claim.sql).
+
+-- name: function_body
+-- The text of a motion function (the claim statements' bodies), for EXPLAIN in tests and bench.
+SELECT p.prosrc FROM pg_catalog.pg_proc p WHERE p.oid = $1::pg_catalog.regprocedure

@@ -190,7 +190,7 @@ def _spread(values: list[float], unit: str, digits: int = 2) -> str:
 def _claims(conn: psycopg.Connection[Any], samples: int) -> tuple[list[float], float]:
     """Execution times (ms) of ``samples`` claims of 100 events, and their median buffers."""
     times, buffers = [], []
-    statement = "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) " + query("claim_jobs")
+    statement = "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON) " + _claim_text(conn)
     for _ in range(samples):
         with conn.transaction(force_rollback=True):
             row = (
@@ -204,6 +204,21 @@ def _claims(conn: psycopg.Connection[Any], samples: int) -> tuple[list[float], f
             times.append(float(plan["Execution Time"]))
             buffers.append(plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"])
     return times, median(buffers)
+
+
+def _claim_text(conn: psycopg.Connection[Any]) -> str:
+    """The plain claim's statement: the body of the function ``claim_jobs`` calls (EXPLAIN then
+    shows its plan rather than a function scan)."""
+    row = (
+        psycopg.RawCursor(conn)
+        .execute(
+            query("function_body"),
+            ["motion._claim_plain(text, float8, integer, text[], jsonb, integer, bigint)"],
+        )
+        .fetchone()
+    )
+    assert row is not None
+    return str(row[0])
 
 
 def _setup_b8(conn: psycopg.Connection[Any]) -> None:
@@ -274,7 +289,7 @@ def b8_claim(bench: Bench) -> None:
 def _print_plan(conn: psycopg.Connection[Any], what: str) -> None:
     with conn.transaction(force_rollback=True):
         plan = psycopg.RawCursor(conn).execute(
-            "EXPLAIN (ANALYZE, BUFFERS) " + query("claim_jobs"),
+            "EXPLAIN (ANALYZE, BUFFERS) " + _claim_text(conn),
             ["bench", 30.0, 100, [], "{}", 100, 1 << 30],
         )
         lines = [r[0] for r in plan.fetchall()]

@@ -20,12 +20,17 @@ from motion_pg.trigger import Event
 
 @dataclass
 class Claim:
-    """A claimed batch: the run, the worker that owns it, and its events, oldest first."""
+    """A claimed batch: the run, the worker that owns it, and its events, oldest first.
+
+    ``refit``: the trigger's pending REFIT job as the claim found it, when ``refit_known`` (the
+    claim step asks in the same round trip; else the fit process asks)."""
 
     run_id: int
     trigger: str
     events: list[Event]
     worker_id: str = field(default="")
+    refit: int | None = None
+    refit_known: bool = False
 
 
 class LostRun(Exception):

@@ -34,7 +34,7 @@ from motion_pg.worker.committing import Claim, LostRun, checked_pickle
 _SEND_ALWAYS = 64 * 1024
 
 
-class _Unparsed(Loader):
+class Unparsed(Loader):
     """jsonb left as text: the fit process reads each event's row back typed anyway."""
 
     def load(self, data: Any) -> str:
@@ -45,7 +45,7 @@ def claim_rows(conn: psycopg.Connection[Any], params: list[Any]) -> list[dict[st
     """The rows of ``claim_jobs`` with ``row_data`` as jsonb text: a bulk claim does not parse
     thousands of rows the fit process reads back typed (:func:`row_of` parses what it needs)."""
     with psycopg.RawCursor(conn, row_factory=dict_row) as cur:
-        cur.adapters.register_loader("jsonb", _Unparsed)
+        cur.adapters.register_loader("jsonb", Unparsed)
         cur.execute(query("claim_jobs"), params)
         return cur.fetchall()
 

@@ -31,6 +31,8 @@ def pending_refit(db: PgDatabase, claim: Claim) -> int | None:
     """The id of the trigger's pending REFIT job when this claim must refit, else None."""
     if any(e.op == "REFIT" for e in claim.events):
         return max(e.id for e in claim.events if e.op == "REFIT")
+    if claim.refit_known:  # the claim step asked already, in its round trip
+        return claim.refit
     rows = db.query(query("pending_refit"), [claim.trigger])
     return int(rows[0]["id"]) if rows else None
 
@@ -95,11 +97,13 @@ def _commit(db: PgDatabase, claim: Claim, pickled: dict[str, bytes], seen: list[
         settings=Settings.from_json(row["settings"]), run_id=claim.run_id, pickled=True,
         inherit=False,
     )  # fmt: skip
-    absorbed = db.query(query("absorb_jobs"), [claim.trigger, claim.run_id, seen])
+    # the pending events setup saw, this run's own among them (a plain run does not mark them)
+    absorbed = {int(r["id"]) for r in db.query(query("absorb_jobs"),
+                                                [claim.trigger, claim.run_id, seen])}  # fmt: skip
     fenced = db.query(
         query("finish_run"),
-        [claim.run_id, claim.worker_id, "succeeded", len(claim.events) + len(absorbed), parent,
-         version, None],
+        [claim.run_id, claim.worker_id, "succeeded", len(absorbed | {e.id for e in claim.events}),
+         parent, version, None],
     )  # fmt: skip
     if not fenced:
         raise LostRun(claim.run_id)

@@ -9,7 +9,6 @@ import os
 import random
 import socket
 import time
-import traceback
 import uuid
 from typing import Any
 
@@ -19,28 +18,22 @@ from psycopg import sql
 from motion_pg.errors import MotionError
 from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
-from motion_pg.settings import Settings
-from motion_pg.trigger import Event
-from motion_pg.worker import backfill_loop, keyed_claim
+from motion_pg.worker import backfill_loop, fit_call
 from motion_pg.worker.async_loop import AsyncLoop, drain
-from motion_pg.worker.backpressure import Shedder
 from motion_pg.worker.budget import (
     DEFAULT_BYTES,
     DEFAULT_EVENTS,
     DEFAULT_SECONDS,
-    PROBE,
     Budget,
     Limits,
 )
+from motion_pg.worker.claiming import Claimer, SettingsReader
 from motion_pg.worker.code_gate import CodeGate
-from motion_pg.worker.committing import Claim, fail_fit, trigger_settings
+from motion_pg.worker.committing import Claim
 from motion_pg.worker.drift import DriftWatch
-from motion_pg.worker.folding import claim_rows, row_of
 from motion_pg.worker.heartbeat import Heartbeat
 from motion_pg.worker.isolation import FitProcess
-from motion_pg.worker.logs import log_context
 from motion_pg.worker.paths import prepend_paths, recorded_paths
-from motion_pg.worker.policy import held_triggers
 from motion_pg.worker.schedule import Scheduler
 
 log = logging.getLogger("motion_pg.worker")
@@ -51,8 +44,6 @@ _LOST = (psycopg.OperationalError, psycopg.InterfaceError)
 # and pruning round (once a minute)
 PRUNE_BATCH = 1000
 PRUNE_ROUNDS = 20
-# how old the settings a fit call runs with (fit_timeout, fit_batch_time) may be, in seconds
-SETTINGS_TTL = 1.0
 
 
 class Worker:
@@ -92,21 +83,22 @@ class Worker:
         self.code_gate = CodeGate()
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = False
-        self._stop_deadline = float("inf")
+        self.stop_deadline = float("inf")
         self.fitted_events = 0
         self.reconnects = 0
         self._conn: psycopg.Connection[Any] | None = None
         self._listener: psycopg.Connection[Any] | None = None
-        self._fit: FitProcess | None = None
+        self.fit_process: FitProcess | None = None
         self._housekept = 0.0
         self._was_connected = False
         self._pruned = 0.0
         self.scheduler = Scheduler(poll_interval)
         self.infer_threads = infer_threads  # async infer (infer_mode = 'async'); 0: none here
         self.drift = DriftWatch(max(2.0, 10 * poll_interval))
-        self._read_settings: dict[str, tuple[float, Settings]] = {}
-        self.shedder = Shedder()  # discard_after / keep_latest, before each claim
-        self._keyed_first = False  # keyed and plain claims take turns going first
+        self.settings = SettingsReader()
+        # the policy gate, the backlog trim and the claims, in one round trip per claim
+        self.claimer = Claimer(self.worker_id, lease_seconds, fit_batch, self.budget,
+                               self.code_gate, self.drift)  # fmt: skip
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -114,12 +106,12 @@ class Worker:
         """Stop claiming; a running fit may finish within ``grace_seconds``."""
         if not self.stopping:
             self.stopping = True
-            self._stop_deadline = time.monotonic() + self.grace_seconds
+            self.stop_deadline = time.monotonic() + self.grace_seconds
 
     def kill_fit(self) -> None:
         """Kill a running fit at once (a second signal); its jobs wait for lease expiry."""
-        if self._fit is not None:
-            self._fit.kill()
+        if self.fit_process is not None:
+            self.fit_process.kill()
 
     def run(self, *, once: bool = False) -> int:
         """Work until stopped (or, with ``once``, until nothing is ready); returns fit runs done."""
@@ -135,7 +127,6 @@ class Worker:
                     self._housekeeping(conn)
                     self.scheduler.step(conn)
                     self.drift.step(conn)
-                    self.shedder.step(conn)
                     backfill_loop.step(conn, self.worker_id)
                     claim = self.claim(conn)
                     delay = 0.1
@@ -205,10 +196,10 @@ class Worker:
         listener = connect(self.dsn, autocommit=True, application_name="motion-pg listener",
                            options=MOTION_OPTIONS)  # fmt: skip
         listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
-        if self._fit is None:
+        if self.fit_process is None:
             paths = self.paths if self.paths is not None else recorded_paths(conn)
             prepend_paths(paths)
-            self._fit = FitProcess(self.dsn, paths)
+            self.fit_process = FitProcess(self.dsn, paths)
         else:
             self.reconnects += 1
             # whatever this worker had running died with its old connection's transaction
@@ -227,8 +218,8 @@ class Worker:
         self._conn = self._listener = None
 
     def _shutdown(self) -> None:
-        if self._fit is not None:
-            self._fit.close()
+        if self.fit_process is not None:
+            self.fit_process.close()
         try:
             with connect(self.dsn, autocommit=True, options=MOTION_OPTIONS) as conn:
                 db = PgDatabase(conn)
@@ -283,142 +274,9 @@ class Worker:
                     break
 
     def claim(self, conn: psycopg.Connection[Any]) -> Claim | None:
-        """Claim ready events: of one trigger with no running fit, or of keys of one keyed
-        trigger (STATE PER) no running fit holds; the two kinds take turns first. None if none."""
-        self._keyed_first = not self._keyed_first
-        if self._keyed_first:
-            return self._claim_keyed(conn) or self._claim_plain(conn)
-        return self._claim_plain(conn) or self._claim_keyed(conn)
-
-    def _claim_keyed(self, conn: psycopg.Connection[Any]) -> Claim | None:
-        found = keyed_claim.claim(conn, self.worker_id, self.lease_seconds, self.fit_batch,
-                                  self.code_gate.excluded)  # fmt: skip
-        if found is not None and self.code_gate.refusal(conn, found.trigger) is not None:
-            PgDatabase(conn).query(query("release_runs"), [
-                self.worker_id, True,
-                f"not fitted on this host: {self.code_gate.refusal(conn, found.trigger)}",
-            ])  # fmt: skip
-            return None
-        return found
-
-    def _claim_plain(self, conn: psycopg.Connection[Any]) -> Claim | None:
-        """The oldest ready events of one trigger with no running fit, or None."""
-        excluded = self.code_gate.excluded + held_triggers(conn)  # refit policies
-        for _ in range(3):
-            try:
-                rows = claim_rows(
-                    conn,
-                    [
-                        self.worker_id,
-                        self.lease_seconds,
-                        self.fit_batch,
-                        excluded,
-                        self.budget.caps_json(),
-                        PROBE,
-                        self.budget.limits.bytes,
-                    ],
-                )
-                break
-            except psycopg.errors.UniqueViolation:
-                continue  # another worker opened a run for that trigger first: try the next one
-        else:
-            return None
-        if not rows:
-            return None
-        trigger = rows[0]["trigger_name"]
-        refusal = self.code_gate.refusal(conn, trigger)
-        if refusal is not None:  # hand it back unspent: workers with the deployed code fit it
-            PgDatabase(conn).query(
-                query("release_runs"), [self.worker_id, True, f"not fitted on this host: {refusal}"]
-            )
-            return self._claim_plain(conn)
-        refit = any(r["op"] == "REFIT" for r in rows)  # a refit rebuilds the reference: it runs
-        if (
-            not refit
-            and self._recent_settings(conn, trigger).on_drift == "pause"
-            and self.drift.holds(conn, trigger, max(r["id"] for r in rows))
-        ):
-            # on_drift = 'pause' and these events drifted: hand them back unspent, unfitted
-            PgDatabase(conn).query(
-                query("release_runs"), [self.worker_id, True, "held: the events drifted"]
-            )
-            return None
-        events = sorted(
-            (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
-                   row=row_of(r["op"], r["row_data"])) for r in rows),
-            key=lambda e: e.id,
-        )  # fmt: skip
-        return Claim(run_id=rows[0]["run_id"], trigger=rows[0]["trigger_name"], events=events,
-                     worker_id=self.worker_id)  # fmt: skip
+        """Claim ready events in one round trip (:mod:`.claiming`); None if none are ready."""
+        return self.claimer.claim(conn)
 
     def _isolated(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
-        """Process ``claim``; whatever goes wrong with it (other than a lost connection) is that
-        run's failure, never the worker's: one trigger never stops the others."""
-        try:
-            with log_context(trigger=claim.trigger, run_id=claim.run_id,
-                             job_ids=[e.id for e in claim.events]):  # fmt: skip
-                self._process(conn, claim)
-        except _LOST:
-            raise
-        except Exception as e:
-            error = (f'motion trigger "{claim.trigger}": the worker failed processing run '
-                     f"{claim.run_id}:\n" + "".join(traceback.format_exception(e)))  # fmt: skip
-            log.warning("fit of %s failed (run %s): %s: %s", claim.trigger, claim.run_id,
-                        type(e).__name__, e)  # fmt: skip
-            try:
-                fail_fit(conn, self.worker_id, claim, error, self._settings(conn, claim.trigger))
-            except _LOST:
-                raise
-            except Exception as again:  # e.g. an error text the database refuses: say less
-                log.error("could not record the failure of run %s: %s", claim.run_id, again)
-                fail_fit(conn, self.worker_id, claim,
-                         f"the worker failed processing this run: {type(e).__name__}",
-                         Settings())  # fmt: skip
-
-    def _settings(self, conn: psycopg.Connection[Any], trigger: str) -> Settings:
-        try:
-            return trigger_settings(conn, trigger)
-        except _LOST:
-            raise
-        except Exception as e:  # unreadable settings are this trigger's problem: the defaults
-            log.warning("cannot read the settings of %s (%s); using the defaults", trigger, e)
-            return Settings()
-
-    def _recent_settings(self, conn: psycopg.Connection[Any], trigger: str) -> Settings:
-        """The settings of ``trigger`` read at most ``SETTINGS_TTL`` seconds ago: a fit call does
-        not pay a round trip for them (a failure reads them afresh)."""
-        now = time.monotonic()
-        read_at, settings = self._read_settings.get(trigger, (float("-inf"), Settings()))
-        if now - read_at > SETTINGS_TTL:
-            settings = self._settings(conn, trigger)
-            self._read_settings[trigger] = (now, settings)
-        return settings
-
-    def _process(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
-        assert self._fit is not None
-        settings = self._recent_settings(conn, claim.trigger)
-        timeout = settings.fit_timeout or self.fit_timeout
-        started = time.monotonic()
-        result = self._fit.run(claim, timeout, abort=lambda: time.monotonic() > self._stop_deadline)
-        if result.status == "aborted":
-            PgDatabase(conn).query(query("release_runs"), [self.worker_id, True, "worker stopping"])
-            log.warning("fit of %s handed back: the grace period ended", claim.trigger)
-            return
-        if result.status != "ok":
-            lines = [line for line in result.error.strip().splitlines()
-                     if not line.startswith("hint: ")]  # fmt: skip
-            last = lines[-1] if lines else result.status
-            log.warning("fit of %s failed (run %s): %s", claim.trigger, claim.run_id, last)
-            fail_fit(conn, self.worker_id, claim, result.error, settings)
-            return
-        if result.status == "lost":
-            log.warning("run %s of %s was reclaimed meanwhile; its result was discarded",
-                        claim.run_id, claim.trigger)  # fmt: skip
-            return
-        version = result.version
-        self.fitted_events += len(claim.events)
-        seconds = result.seconds or time.monotonic() - started
-        self.budget.observe(claim.trigger, len(claim.events), seconds, settings)
-        log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
-                 (time.monotonic() - started) * 1000,
-                 f" -> version {version}" if version is not None else "")  # fmt: skip
+        """Process ``claim`` in the fit process (:mod:`.fit_call`)."""
+        fit_call.isolated(self, conn, claim)

@@ -19,8 +19,9 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
         FROM motion.schedules s WHERE s.trigger_name = t.name) AS schedules,
        (SELECT min(s.next_run_at) FROM motion.schedules s WHERE s.trigger_name = t.name)
            AS next_run_at,
-       count(j.id) FILTER (WHERE j.state = 'pending') AS pending,
-       count(j.id) FILTER (WHERE j.state = 'running') AS running,
+       -- a plain run's events stay 'pending' while it runs (claim2): they count as running
+       count(j.id) FILTER (WHERE j.state = 'pending') - h.held AS pending,
+       count(j.id) FILTER (WHERE j.state = 'running') + h.held AS running,
        count(j.id) FILTER (WHERE j.state = 'dead') AS dead,
        now() - min(j.created_at) FILTER (WHERE j.state = 'pending') AS oldest_pending_age,
        (SELECT count(*) FROM motion.versions v
@@ -29,7 +30,9 @@ SELECT t.name, t.class_ref, t.enabled, t.serving_version, t.pinned_version, t.pa
         WHERE v.trigger_name = t.name AND v.pruned_at IS NOT NULL) AS versions_pruned,
        t.created_at, t.updated_at
 FROM motion.triggers t LEFT JOIN motion.jobs j ON j.trigger_name = t.name
-GROUP BY t.name;
+CROSS JOIN LATERAL (SELECT coalesce(sum(r.jobs), 0)::bigint AS held FROM motion.runs r
+                    WHERE r.trigger_name = t.name AND r.state = 'running' AND NOT r.keyed) h
+GROUP BY t.name, h.held;
 
 DROP VIEW IF EXISTS motion.version_history;
 CREATE VIEW motion.version_history AS

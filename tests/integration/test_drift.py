@@ -91,7 +91,7 @@ def test_drifting_stream_triggers_a_refit(
         60,
     )
     job = conn.execute(
-        "SELECT row_data ->> 'reason', state FROM motion.jobs WHERE op = 'REFIT'"
+        "SELECT row_data ->> 'reason', state FROM motion.job_history WHERE op = 'REFIT'"
     ).fetchone()
     assert job is not None and job[0].startswith("drift:"), job
     wait_until(lambda: pending(conn, "m") == 0, 30)

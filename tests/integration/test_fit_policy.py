@@ -138,7 +138,7 @@ def test_refit_every_rebuilds_from_setup_once_per_period(
     # once per period, however many workers: the firings (REFIT jobs) are a period apart; a run
     # may fold several of them into one refit when the machine is slow
     fired = [r[0] for r in conn.execute(
-        "SELECT extract(epoch FROM created_at)::float8 FROM motion.jobs"
+        "SELECT extract(epoch FROM created_at)::float8 FROM motion.job_history"
         " WHERE trigger_name = 'm' AND op = 'REFIT' ORDER BY id"
     ).fetchall()]  # fmt: skip
     assert len(fired) >= 3, fired

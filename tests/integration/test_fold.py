@@ -51,9 +51,9 @@ def running_worker(dsn: str, **options: Any) -> Iterator[Worker]:
 def wait_fitted(conn: psycopg.Connection[Any], count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while conn.execute(
-        "SELECT count(*) FROM motion.jobs WHERE state <> 'done'"
-    ).fetchone() != (0,) or conn.execute(
         "SELECT count(*) FROM motion.jobs"
+    ).fetchone() != (0,) or conn.execute(
+        "SELECT count(*) FROM motion.job_log"
     ).fetchone() != (count,):  # fmt: skip
         assert time.monotonic() < deadline, "the events were not fitted in time"
         time.sleep(0.02)
@@ -161,7 +161,7 @@ def test_a_trigger_created_again_does_not_inherit_the_old_state(
         conn.execute("INSERT INTO again (pad) VALUES ('a'), ('b')")
         wait_fitted(conn, 2)
         motion_pg.execute(conn, "DROP MOTION TRIGGER again")
-        conn.execute("DELETE FROM motion.jobs")
+        conn.execute("DELETE FROM motion.jobs; DELETE FROM motion.job_log")
         motion_pg.execute(conn, f"CREATE MOTION TRIGGER again ON again USING '{APP}'")
         # version numbers start again at 1: the same numbers as the state the process wrote
         conn.execute("INSERT INTO again (pad) VALUES ('c')")

@@ -147,7 +147,9 @@ def test_fit_runs_after_commit_once_in_order(conn: psycopg.Connection[Any], dsn:
         "SELECT version, source, parent_version FROM motion.versions ORDER BY version"
     ).fetchall()
     assert versions == [(1, "setup", None), (2, "fit", 1), (3, "fit", 2), (4, "fit", 3)]
-    states = conn.execute("SELECT state, count(*) FROM motion.jobs GROUP BY state").fetchall()
+    states = conn.execute(
+        "SELECT state, count(*) FROM motion.job_history GROUP BY state"
+    ).fetchall()
     assert states == [("done", 12)]
     assert conn.execute(
         "INSERT INTO items (value) VALUES (1) RETURNING seen_version"

@@ -221,7 +221,7 @@ def test_batch_mode(conn: psycopg.Connection[Any], dsn: str) -> None:
     assert of(lineage(conn, "items", 4), "dbl")["infer"] == "returned nothing"
     assert conn.execute("SELECT doubled FROM items WHERE id = 2").fetchone() == (4,)
     assert run_worker(dsn) >= 1  # fit never sees the lineage column (Doubler checks)
-    assert conn.execute("SELECT count(*) FROM motion.jobs WHERE state = 'done'").fetchone() == (4,)
+    assert conn.execute("SELECT count(*) FROM motion.job_log").fetchone() == (4,)
     conn.execute("INSERT INTO items (value) VALUES (1)")
     assert of(lineage(conn, "items", 5), "dbl")["version"] == 2
 

@@ -112,7 +112,9 @@ def create(conn: psycopg.Connection[Any], address: str, params: str = "") -> Non
 
 
 def job(conn: psycopg.Connection[Any]) -> tuple[Any, ...]:
-    row = conn.execute("SELECT state, attempts, errors FROM motion.jobs ORDER BY id").fetchone()
+    row = conn.execute(
+        "SELECT state, attempts, errors FROM motion.job_history ORDER BY id"
+    ).fetchone()
     assert row is not None
     return tuple(row)
 
@@ -193,7 +195,7 @@ def test_a_killed_ray_worker_hands_the_job_back(
         conn.execute("INSERT INTO tally (value) SELECT g FROM generate_series(5, 6) g")
         wait_until(lambda: drained(conn, "tally"), timeout=90)
         rows = conn.execute(
-            "SELECT state, attempts, errors FROM motion.jobs ORDER BY id"
+            "SELECT state, attempts, errors FROM motion.job_history ORDER BY id"
         ).fetchall()
         assert [r[0] for r in rows] == ["done"] * 6
         assert [r[1] for r in rows[:4]] == [2] * 4  # the killed attempt counted, then a retry

@@ -152,7 +152,7 @@ def test_sigkill_mid_fit_20_times(conn: psycopg.Connection[Any], dsn: str, tmp_p
         recovery.append(time.monotonic() - killed_at)
         kill(workers.pop())
     check(conn, "tally", "SIGKILL worker mid-fit x20", recovery)
-    attempts = conn.execute("SELECT max(attempts) FROM motion.jobs").fetchone()
+    attempts = conn.execute("SELECT max(attempts) FROM motion.job_history").fetchone()
     assert attempts is not None and attempts[0] >= 2  # each reclaim counted an attempt
 
 

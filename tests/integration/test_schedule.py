@@ -64,7 +64,7 @@ def test_three_workers_fire_each_period_once(
         w.wait(30)
     elapsed = time.monotonic() - started
     fired = conn.execute(
-        "SELECT id, state, extract(epoch FROM created_at)::float8 FROM motion.jobs"
+        "SELECT id, state, extract(epoch FROM created_at)::float8 FROM motion.job_history"
         " WHERE trigger_name = 'ticker' AND op = 'SCHEDULE' ORDER BY id"
     ).fetchall()
     # a period fires at or after its second starts and before the next period is due
@@ -106,7 +106,9 @@ def test_missed_periods_fire_once_on_recovery(conn: psycopg.Connection[Any], dsn
     after = schedule_row(conn, "ticker")
     assert after["future"] and after["until"].total_seconds() <= 300
     assert after["next_run_at"].minute % 5 == 0 and after["next_run_at"].second == 0
-    job = conn.execute("SELECT id, route, relation, op, row_data FROM motion.jobs").fetchall()
+    job = conn.execute(
+        "SELECT id, route, relation, op, row_data FROM motion.job_history"
+    ).fetchall()
     assert job == [(after["last_job_id"], 1, "", "SCHEDULE", {})]
     assert conn.execute("SELECT op, route, method FROM ticks").fetchall() == [
         ("SCHEDULE", 1, "nightly")

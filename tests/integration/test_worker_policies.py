@@ -13,7 +13,6 @@ import psycopg
 import pytest
 
 from motion_pg.pg import PgDatabase
-from motion_pg.queries import query
 from motion_pg.worker import Worker
 
 from .conftest import motion_pg_cli
@@ -22,7 +21,7 @@ from .test_reliability import create_tally, drained, kill, start_worker, state, 
 
 def jobs(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
     return conn.execute(
-        "SELECT (row_data->>'value')::int, state, attempts FROM motion.jobs ORDER BY id"
+        "SELECT (row_data->>'value')::int, state, attempts FROM motion.job_history ORDER BY id"
     ).fetchall()
 
 
@@ -89,8 +88,10 @@ def test_claim_query_uses_the_pending_index(conn: psycopg.Connection[Any]) -> No
         " SELECT 't' || (g % 3), 0, 'r', 'INSERT', '{}' FROM generate_series(1, 100) g"
     )
     conn.execute("ANALYZE motion.jobs")
+    from .test_claim_plan import statement
+
     plan = PgDatabase(conn).query(
-        "EXPLAIN " + query("claim_jobs"), ["w", 30.0, 100, [], "{}", 100, 1 << 30]
+        "EXPLAIN " + statement(conn, "claim_jobs"), ["w", 30.0, 100, [], "{}", 100, 1 << 30]
     )
     text = "\n".join(r["QUERY PLAN"] for r in plan)
     assert "jobs_pending_by_trigger" in text, text
@@ -101,10 +102,20 @@ def test_finished_jobs_are_pruned_into_the_log(conn: psycopg.Connection[Any], ds
     create_tally(conn, "tally")
     conn.execute("INSERT INTO tally (value) SELECT g FROM generate_series(1, 20) g")
     Worker(dsn, poll_interval=0.05).run(once=True)
-    assert conn.execute("SELECT count(*) FROM motion.jobs").fetchone() == (20,)
+    # completion moves a fit's events into the log at once (with their data and run)
+    assert conn.execute("SELECT count(*) FROM motion.jobs").fetchone() == (0,)
+    assert conn.execute(
+        "SELECT count(*), count(row_data), count(run_id), min(attempts) FROM motion.job_log"
+    ).fetchone() == (20, 20, 20, 1)
+    # finished jobs left in the queue by an earlier release are still pruned into the log
+    conn.execute(
+        "INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state, finished_at)"
+        " SELECT 'tally', 0, 'public.tally', 'INSERT', '{}', 'done', now()"
+        " FROM generate_series(1, 5)"
+    )
     Worker(dsn, poll_interval=0.05, prune_after=0).run(once=True)
     assert conn.execute("SELECT count(*) FROM motion.jobs").fetchone() == (0,)
-    assert conn.execute("SELECT count(*) FROM motion.job_log").fetchone() == (20,)
+    assert conn.execute("SELECT count(*) FROM motion.job_log").fetchone() == (25,)
 
 
 def test_second_signal_exits_at_once_and_the_lease_hands_the_fit_back(
@@ -126,7 +137,10 @@ def test_second_signal_exits_at_once_and_the_lease_hands_the_fit_back(
         assert time.monotonic() - start < 5
     finally:
         kill(proc)
-    assert conn.execute("SELECT state FROM motion.jobs").fetchone() == ("running",)
+    # the event is still its run's: the run holds it until the lease expires
+    assert conn.execute(
+        "SELECT j.state, r.state FROM motion.jobs j JOIN motion.runs r ON j.id = ANY (r.job_ids)"
+    ).fetchone() == ("pending", "running")
     conn.execute("UPDATE motion.triggers SET params = params - 'fit_sleep'")
     conn.execute("UPDATE motion.triggers SET revision = nextval('motion.revisions')")
     other = start_worker(dsn)
@@ -135,5 +149,7 @@ def test_second_signal_exits_at_once_and_the_lease_hands_the_fit_back(
     finally:
         kill(other)
     assert state(conn, "tally")["count"] == 1
-    row = conn.execute("SELECT attempts, errors -> -1 ->> 'error' FROM motion.jobs").fetchone()
+    row = conn.execute(
+        "SELECT attempts, errors -> -1 ->> 'error' FROM motion.job_history"
+    ).fetchone()
     assert row is not None and row[0] == 2 and "lease expired" in row[1]

@@ -51,8 +51,10 @@ class WritesThenFails(motion_pg.Trigger):
     def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
         for event in events:
             ctx.db.query("INSERT INTO fit_log (event_row) VALUES ($1)", [event.row["id"]])
-        attempts = ctx.db.query(
-            "SELECT max(attempts) AS n FROM motion.jobs WHERE id = ANY($1::bigint[])",
+        # the attempts that ended before this one (each left its error)
+        failed = ctx.db.query(
+            "SELECT max(jsonb_array_length(errors)) AS n FROM motion.jobs"
+            " WHERE id = ANY($1::bigint[])",
             [[e.id for e in events]],
         )[0]["n"]
         if ctx.params.get("marker"):  # tells a test the writes happened
@@ -60,7 +62,7 @@ class WritesThenFails(motion_pg.Trigger):
                 f.write(f"wrote {len(events)}\n")
         if ctx.params.get("sleep"):
             time.sleep(float(ctx.params["sleep"]))
-        if attempts == 1:
+        if failed == 0:
             raise RuntimeError("first attempt fails after writing")
         return {"count": ctx.state["count"] + len(events)}
 

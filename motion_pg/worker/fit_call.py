@@ -1,0 +1,84 @@
+"""One fit call of the worker: run the claim in the fit process with its timeout, then record
+what came of it (a new version, a failure to retry, a hand-back); whatever goes wrong is that
+run's failure, never the worker's."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from motion_pg.pg import PgDatabase
+from motion_pg.queries import query
+from motion_pg.settings import Settings
+from motion_pg.worker.committing import Claim, fail_fit
+from motion_pg.worker.logs import log_context
+
+if TYPE_CHECKING:
+    from motion_pg.worker.runner import Worker
+
+log = logging.getLogger("motion_pg.worker")
+
+_LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def isolated(worker: Worker, conn: psycopg.Connection[Any], claim: Claim) -> None:
+    """Process ``claim``; whatever goes wrong with it (other than a lost connection) is that
+    run's failure, never the worker's: one trigger never stops the others."""
+    try:
+        with log_context(trigger=claim.trigger, run_id=claim.run_id,
+                         job_ids=[e.id for e in claim.events]):  # fmt: skip
+            _process(worker, conn, claim)
+    except _LOST:
+        raise
+    except Exception as e:
+        error = (f'motion trigger "{claim.trigger}": the worker failed processing run '
+                 f"{claim.run_id}:\n" + "".join(traceback.format_exception(e)))  # fmt: skip
+        log.warning("fit of %s failed (run %s): %s: %s", claim.trigger, claim.run_id,
+                    type(e).__name__, e)  # fmt: skip
+        try:
+            fail_fit(
+                conn, worker.worker_id, claim, error, worker.settings.fresh(conn, claim.trigger)
+            )
+        except _LOST:
+            raise
+        except Exception as again:  # e.g. an error text the database refuses: say less
+            log.error("could not record the failure of run %s: %s", claim.run_id, again)
+            fail_fit(conn, worker.worker_id, claim,
+                     f"the worker failed processing this run: {type(e).__name__}",
+                     Settings())  # fmt: skip
+
+
+def _process(worker: Worker, conn: psycopg.Connection[Any], claim: Claim) -> None:
+    assert worker.fit_process is not None
+    settings = worker.settings.recent(conn, claim.trigger)
+    timeout = settings.fit_timeout or worker.fit_timeout
+    started = time.monotonic()
+    result = worker.fit_process.run(
+        claim, timeout, abort=lambda: time.monotonic() > worker.stop_deadline
+    )
+    if result.status == "aborted":
+        PgDatabase(conn).query(query("release_runs"), [worker.worker_id, True, "worker stopping"])
+        log.warning("fit of %s handed back: the grace period ended", claim.trigger)
+        return
+    if result.status == "lost":
+        log.warning("run %s of %s was reclaimed meanwhile; its result was discarded",
+                    claim.run_id, claim.trigger)  # fmt: skip
+        return
+    if result.status != "ok":
+        lines = [line for line in result.error.strip().splitlines()
+                 if not line.startswith("hint: ")]  # fmt: skip
+        last = lines[-1] if lines else result.status
+        log.warning("fit of %s failed (run %s): %s", claim.trigger, claim.run_id, last)
+        fail_fit(conn, worker.worker_id, claim, result.error, settings)
+        return
+    version = result.version
+    worker.fitted_events += len(claim.events)
+    seconds = result.seconds or time.monotonic() - started
+    worker.budget.observe(claim.trigger, len(claim.events), seconds, settings)
+    log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
+             (time.monotonic() - started) * 1000,
+             f" -> version {version}" if version is not None else "")  # fmt: skip
