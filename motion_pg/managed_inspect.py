@@ -81,31 +81,69 @@ REVOKE ALL ON FUNCTION motion.state(text, integer) FROM PUBLIC;
 -- A lineage stamp (motion_pg.runtime.stamps) decoded: format u8 | flags u8 | route u16 |
 -- version u32 | deploy u32 | role u32 | xact i64 | time us i64 | column mask (little endian bits).
 CREATE OR REPLACE FUNCTION motion._stamp_decode(stamp bytea, attnames jsonb) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-WITH n(v) AS (
-    SELECT ARRAY(SELECT get_byte($1, i)::numeric FROM generate_series(0, 31) i)
-), f AS (
-    SELECT v[2] AS flags, v[3] * 256 + v[4] AS route,
-           ((v[5] * 256 + v[6]) * 256 + v[7]) * 256 + v[8] AS version,
-           ((v[9] * 256 + v[10]) * 256 + v[11]) * 256 + v[12] AS deploy,
-           ((v[13] * 256 + v[14]) * 256 + v[15]) * 256 + v[16] AS role,
-           (SELECT sum(v[17 + i] * 256::numeric ^ (7 - i)) FROM generate_series(0, 7) i) AS xact,
-           (SELECT sum(v[25 + i] * 256::numeric ^ (7 - i)) FROM generate_series(0, 7) i) AS micros
-    FROM n
-)
-SELECT jsonb_build_object(
-    'route', f.route, 'version', f.version, 'deploy_id', f.deploy, 'xact', f.xact,
-    'infer', CASE f.flags WHEN 0 THEN 'wrote outputs' WHEN 1 THEN 'returned nothing'
-                          WHEN 2 THEN 'failed (skipped)' ELSE 'flags ' || f.flags END,
-    'at', to_timestamp(f.micros / 1000000.0),
-    'login_role', coalesce((SELECT r.rolname::text FROM pg_roles r WHERE r.oid = f.role::bigint::oid),
-                           '(dropped role with oid ' || f.role || ')'),
-    'inferred_columns', coalesce((
-        SELECT jsonb_agg($2 ->> ((b.i * 8 + k + 1)::text) ORDER BY b.i * 8 + k)
-        FROM generate_series(32, octet_length($1) - 1) AS p, LATERAL (SELECT p - 32 AS i) b,
-             generate_series(0, 7) k
-        WHERE (get_byte($1, p) >> k) & 1 = 1), '[]'))
-FROM f
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+-- both stamp formats of motion_pg.runtime.stamps: 1 (fixed 32-byte head), 2 (length-prefixed
+-- version and deploy, then LEB128 varints); the column mask follows the head
+DECLARE
+    fmt integer := get_byte(stamp, 0);
+    nums numeric[] := '{}';
+    at integer := 2;
+    len integer;
+    n numeric;
+    shift numeric;
+    b integer;
+    route numeric; version numeric; deploy numeric; role numeric; xact numeric; micros numeric;
+BEGIN
+    IF fmt = 1 THEN
+        FOR i IN 0..31 LOOP
+            nums := nums || get_byte(stamp, i)::numeric;
+        END LOOP;
+        route := nums[3] * 256 + nums[4];
+        version := ((nums[5] * 256 + nums[6]) * 256 + nums[7]) * 256 + nums[8];
+        deploy := ((nums[9] * 256 + nums[10]) * 256 + nums[11]) * 256 + nums[12];
+        role := ((nums[13] * 256 + nums[14]) * 256 + nums[15]) * 256 + nums[16];
+        xact := (SELECT sum(nums[17 + i] * 256::numeric ^ (7 - i)) FROM generate_series(0, 7) i);
+        micros := (SELECT sum(nums[25 + i] * 256::numeric ^ (7 - i)) FROM generate_series(0, 7) i);
+        at := 32;
+    ELSIF fmt = 2 THEN
+        FOR j IN 1..2 LOOP  -- version, deploy
+            len := get_byte(stamp, at);
+            n := 0;
+            FOR i IN 1..len LOOP
+                n := n * 256 + get_byte(stamp, at + i);
+            END LOOP;
+            nums := nums || n;
+            at := at + 1 + len;
+        END LOOP;
+        FOR j IN 1..4 LOOP  -- route ordinal, role, xact, time
+            n := 0;
+            shift := 1;
+            LOOP
+                b := get_byte(stamp, at);
+                at := at + 1;
+                n := n + (b & 127) * shift;
+                shift := shift * 128;
+                EXIT WHEN b < 128;
+            END LOOP;
+            nums := nums || n;
+        END LOOP;
+        version := nums[1]; deploy := nums[2]; route := nums[3];
+        role := nums[4]; xact := nums[5]; micros := nums[6];
+    ELSE
+        RAISE EXCEPTION 'not a motion lineage stamp (format %)', fmt USING ERRCODE = 'MP000';
+    END IF;
+    RETURN jsonb_build_object(
+        'route', route, 'version', version, 'deploy_id', deploy, 'xact', xact,
+        'infer', CASE get_byte(stamp, 1) WHEN 0 THEN 'wrote outputs' WHEN 1 THEN 'returned nothing'
+                 WHEN 2 THEN 'failed (skipped)' ELSE 'flags ' || get_byte(stamp, 1) END,
+        'at', to_timestamp(micros / 1000000.0),
+        'login_role', coalesce((SELECT r.rolname::text FROM pg_roles r WHERE r.oid = role::bigint::oid),
+                               '(dropped role with oid ' || role || ')'),
+        'inferred_columns', coalesce((
+            SELECT jsonb_agg(attnames ->> (((p - at) * 8 + k + 1)::text) ORDER BY p, k)
+            FROM generate_series(at, octet_length(stamp) - 1) AS p, generate_series(0, 7) k
+            WHERE (get_byte(stamp, p) >> k) & 1 = 1), '[]'));
+END
 $$;
 REVOKE ALL ON FUNCTION motion._stamp_decode(bytea, jsonb) FROM PUBLIC;
 
