@@ -304,15 +304,35 @@ UPDATE motion.triggers SET revision = pg_catalog.nextval('motion.revisions'::reg
 WHERE name = $1
 
 -- name: list_jobs
--- `motion-pg jobs list`: newest first.
-SELECT id, trigger_name, state, attempts, op, relation, created_at, run_at,
-       errors -> -1 ->> 'error' AS last_error
-FROM motion.jobs
+-- `motion-pg jobs list`: newest first, the queue and the job log (finished events move there); a
+-- pending event a running plain run holds shows as running.
+SELECT id, trigger_name, state, attempts, op, relation, created_at, run_at, last_error
+FROM (SELECT j.id, j.trigger_name,
+             CASE WHEN j.state = 'pending' AND motion._in_running_run(j.trigger_name, j.id)
+                  THEN 'running' ELSE j.state END AS state,
+             j.attempts, j.op, j.relation, j.created_at, j.run_at,
+             j.errors -> -1 ->> 'error' AS last_error
+      FROM motion.jobs j
+      UNION ALL
+      SELECT l.id, l.trigger_name, 'done', l.attempts, l.op, l.relation, l.created_at, NULL,
+             l.errors -> -1 ->> 'error'
+      FROM motion.job_log l) x
 WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR trigger_name = $2)
 ORDER BY id DESC LIMIT $3::integer
 
 -- name: show_job
-SELECT * FROM motion.jobs WHERE id = $1::bigint
+-- `motion-pg jobs show`: a job of the queue, else of the job log.
+SELECT j.id, j.trigger_name,
+       CASE WHEN j.state = 'pending' AND motion._in_running_run(j.trigger_name, j.id)
+            THEN 'running' ELSE j.state END AS state,
+       j.attempts, j.op, j.relation, j.route, j.run_id, j.created_at, j.run_at, j.finished_at,
+       j.row_data, j.errors
+FROM motion.jobs j WHERE j.id = $1::bigint
+UNION ALL
+SELECT l.id, l.trigger_name, 'done', l.attempts, l.op, l.relation, l.route, l.run_id, l.created_at,
+       NULL, l.finished_at, l.row_data, coalesce(l.errors, '[]'::jsonb)
+FROM motion.job_log l WHERE l.id = $1::bigint
+LIMIT 1
 
 -- name: retry_jobs
 -- Dead (or pending) jobs become ready now, with a fresh budget of attempts.

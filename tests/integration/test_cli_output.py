@@ -73,7 +73,7 @@ def test_status_in_a_pipe_keeps_names_and_json_parses(dsn: str, tickets: None) -
 def test_jobs_list_newest_first_with_filters_and_json(
     conn: psycopg.Connection[Any], dsn: str, tickets: None
 ) -> None:
-    ids = [r[0] for r in conn.execute("SELECT id FROM motion.jobs ORDER BY id DESC")]
+    ids = [r[0] for r in conn.execute("SELECT id FROM motion.job_history ORDER BY id DESC")]
     listed = json.loads(cli("jobs", "list", "--json", dsn=dsn).stdout)
     assert [j["id"] for j in listed] == ids and len(ids) == 5
     assert [j["id"] for j in json.loads(cli("jobs", "list", "--json", "--limit", "2",

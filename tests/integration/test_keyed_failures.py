@@ -30,7 +30,7 @@ def jobs(conn: psycopg.Connection[Any]) -> dict[int, tuple[str, int, str]]:
     """Per user: (state, attempts, the last error) of its one event."""
     rows = conn.execute(
         "SELECT (row_data->>'user_id')::int, state, attempts,"
-        " coalesce(errors->-1->>'error', '') FROM motion.jobs ORDER BY id"
+        " coalesce(errors->-1->>'error', '') FROM motion.job_history ORDER BY id"
     ).fetchall()
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
