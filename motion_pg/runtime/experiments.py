@@ -19,14 +19,13 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from motion_pg.queries import query
 from motion_pg.runtime import shadow_batch
 from motion_pg.runtime.outputs import convert_into, describe, must_propagate
 from motion_pg.runtime.outputs import infer_one as serve
-from motion_pg.runtime.routes import InferMethod, LoadedTrigger, Route
+from motion_pg.runtime.routes import InferMethod, LoadedTrigger, Role, Route
 from motion_pg.runtime.shadow_batch import dumps, jsonable  # noqa: F401  (jsonable: public here too)
 from motion_pg.trigger import Context
 
@@ -35,20 +34,6 @@ _plan: Any = None  # the plan recording one shadow output
 _warned = False
 # a row key's canonical JSON (one encoder: json.dumps with options builds one per call)
 _canonical = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
-
-
-@dataclass(frozen=True)
-class Role:
-    """What a loaded trigger does in experiments: ``kind`` is ``'shadow'`` or ``'canary'`` when it
-    is an experiment (``percent`` for a canary); ``canary`` the percent of a canary against it,
-    ``shadowed`` whether a shadow runs against it (then its served outputs are recorded); ``salt``
-    the canary's secret split salt (None: an experiment made before 0.5, split unsalted)."""
-
-    kind: str | None = None
-    percent: float | None = None
-    canary: float | None = None
-    shadowed: bool = False
-    salt: str | None = None
 
 
 def load(db: Any, name: str) -> Role | None:

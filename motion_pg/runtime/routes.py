@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from motion_pg.runtime import stamps
 from motion_pg.runtime.keyed import KeyCache
@@ -17,15 +17,26 @@ from motion_pg.runtime.values import INT_BOUNDS, Column, Converter, converter
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, RouteInfo, Trigger
 
-if TYPE_CHECKING:
-    from motion_pg.runtime.experiments import Role
-
 InferMethod = Callable[[dict[str, Any], Context], Any]
 BatchMethod = Callable[[list[dict[str, Any]], Context], Any]
 
 # column types whose values of exactly this Python type pass unconverted (the hot path); integers
 # are range-checked there too (INT_BOUNDS)
 _EXACT = {"int2": int, "int4": int, "int8": int, "float8": float, "bool": bool}
+
+
+@dataclass(frozen=True)
+class Role:
+    """What a loaded trigger does in experiments: ``kind`` is ``'shadow'`` or ``'canary'`` when it
+    is an experiment (``percent`` for a canary); ``canary`` the percent of a canary against it,
+    ``shadowed`` whether a shadow runs against it (then its served outputs are recorded); ``salt``
+    the canary's secret split salt (None: an experiment made before 0.5, split unsalted)."""
+
+    kind: str | None = None
+    percent: float | None = None
+    canary: float | None = None
+    shadowed: bool = False
+    salt: str | None = None
 
 
 @dataclass

@@ -26,15 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from motion_pg.errors import MotionError
 from motion_pg.metrics.async_infer import BOUNDS
-from motion_pg.pg import PgDatabase
+from motion_pg.pg import MOTION_OPTIONS, PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.runtime import stamps
 from motion_pg.trigger import Context
 from motion_pg.worker.async_serving import AsyncRoute, Served, ServedTriggers
 from motion_pg.worker.async_write import encode_outputs, read_rows, write_rows
+from motion_pg.worker.paths import prepend_paths, recorded_paths
 from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 
 log = logging.getLogger("motion_pg.worker")
@@ -49,6 +51,9 @@ class Failed:
 
     def __init__(self, why: str) -> None:
         self.why = why
+
+
+CHANNEL = "motion_async"  # the NOTIFY channel of rows recorded for async infer
 
 
 class AsyncInferer:
@@ -273,3 +278,18 @@ def _call(
             return Failed(f"{type(e).__name__}: {e}")
 
     return list(pool.map(one, rows))
+
+
+def open_inferer(
+    dsn: str, *, batch: int, threads: int, excluded: Callable[[], list[str]],
+    paths: list[str] | None = None, listen: bool = True,
+) -> AsyncInferer:  # fmt: skip
+    """An :class:`AsyncInferer` in this process on a new connection to ``dsn`` (listening on
+    ``motion_async`` with ``listen``); trigger code is imported from ``paths`` (None: the paths
+    `install` recorded). The worker runs it in its infer process (:mod:`.async_isolation`)."""
+    conn = connect(dsn, autocommit=True, application_name="motion-pg async infer",
+                   options=f"-c jit=off {MOTION_OPTIONS}")  # fmt: skip
+    prepend_paths(paths if paths is not None else recorded_paths(conn))
+    if listen:
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+    return AsyncInferer(conn, batch=batch, threads=threads, excluded=excluded)

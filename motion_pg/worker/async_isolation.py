@@ -38,7 +38,7 @@ def _child_main(dsn: str, paths: list[str] | None, batch: int, threads: int,
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when infer stops
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
-    from motion_pg.worker.async_loop import open_inferer
+    from motion_pg.worker.async_infer import open_inferer
 
     inferer: Any = None
     while True:

@@ -17,28 +17,10 @@ from psycopg import sql
 
 from motion_pg.errors import MotionError
 from motion_pg.pg import MOTION_OPTIONS, connect
-from motion_pg.worker.async_infer import AsyncInferer
+from motion_pg.worker.async_infer import CHANNEL
 from motion_pg.worker.async_isolation import InferProcess
-from motion_pg.worker.paths import prepend_paths, recorded_paths
 
 log = logging.getLogger("motion_pg.worker")
-
-CHANNEL = "motion_async"
-
-
-def open_inferer(
-    dsn: str, *, batch: int, threads: int, excluded: Callable[[], list[str]],
-    paths: list[str] | None = None, listen: bool = True,
-) -> AsyncInferer:  # fmt: skip
-    """An :class:`AsyncInferer` in this process on a new connection to ``dsn`` (listening on
-    ``motion_async`` with ``listen``); trigger code is imported from ``paths`` (None: the paths
-    `install` recorded). The worker runs it in its infer process (:mod:`.async_isolation`)."""
-    conn = connect(dsn, autocommit=True, application_name="motion-pg async infer",
-                   options=f"-c jit=off {MOTION_OPTIONS}")  # fmt: skip
-    prepend_paths(paths if paths is not None else recorded_paths(conn))
-    if listen:
-        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
-    return AsyncInferer(conn, batch=batch, threads=threads, excluded=excluded)
 
 
 def open_isolated(dsn: str, *, batch: int, threads: int,

@@ -16,7 +16,8 @@ from motion_pg.errors import DefinitionError
 from motion_pg.metrics.collector import CatalogCollector
 from motion_pg.runtime import stamps
 from motion_pg.worker import Worker
-from motion_pg.worker.async_loop import drain, open_inferer
+from motion_pg.worker.async_infer import open_inferer
+from motion_pg.worker.async_loop import drain
 from tests.integration.conftest import state
 
 ITEMS = (
