@@ -13,7 +13,6 @@ others' outputs are not lost to one bad row); a row that times out or crashes al
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import signal
 import time
 import traceback
@@ -25,7 +24,7 @@ import psycopg
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
 from motion_pg.settings import Settings
-from motion_pg.worker.isolation import _die_with_parent
+from motion_pg.worker.child import ChildProcess, die_with_parent
 
 log = logging.getLogger("motion_pg.worker")
 
@@ -37,7 +36,7 @@ def _child_main(dsn: str, paths: list[str] | None, batch: int, threads: int,
                 pipe: Connection) -> None:  # fmt: skip
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when infer stops
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent()
     from motion_pg.worker.async_infer import open_inferer
 
     inferer: Any = None
@@ -63,9 +62,12 @@ def _child_main(dsn: str, paths: list[str] | None, batch: int, threads: int,
             pipe.send(("error", "".join(traceback.format_exception(e))))
 
 
-class InferProcess:
+class InferProcess(ChildProcess):
     """The worker's handle on its async infer child; ``conn`` (the parent's own autocommit
     connection) records the rows a killed or crashed step leaves behind."""
+
+    what = "infer"
+    during = "infer"
 
     def __init__(self, conn: psycopg.Connection[Any], dsn: str, paths: list[str] | None, *,
                  batch: int = 100, threads: int = 8) -> None:  # fmt: skip
@@ -74,20 +76,11 @@ class InferProcess:
         self.paths = paths
         self.batch = batch
         self.threads = threads
+        super().__init__()
         self.suspects: dict[str, set[int]] = {}  # trigger -> entries to infer one by one
-        self._proc: Any = None
-        self._pipe: Connection | None = None
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._proc = ctx.Process(
-            target=_child_main, name="motion-infer", daemon=True,
-            args=(self.dsn, self.paths, self.batch, self.threads, child),
-        )  # fmt: skip
-        self._proc.start()
-        child.close()
-        self._pipe = parent
+        self._spawn(_child_main, (self.dsn, self.paths, self.batch, self.threads), "motion-infer")
 
     def step(self, excluded: list[str]) -> int:
         """One batch of one trigger in the child; returns recorded rows handled (0: none ready)."""
@@ -149,34 +142,3 @@ class InferProcess:
         PgDatabase(self.conn).query(query("async_abandon"), [ids, trigger, why])
         self._settled(trigger, ids)
         return len(ids)
-
-    def _death(self) -> str:
-        self._proc.join(5)
-        code = self._proc.exitcode
-        self._reset()
-        if code is not None and code < 0:
-            return f"the infer process was killed by {signal.Signals(-code).name} during infer"
-        return f"the infer process exited with code {code} during infer (sys.exit in user code?)"
-
-    def kill(self) -> None:
-        """Stop the child at once (it is restarted by the next step)."""
-        if self._proc is not None and self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(5)
-        self._reset()
-
-    def _reset(self) -> None:
-        if self._pipe is not None:
-            self._pipe.close()
-        self._proc = None
-        self._pipe = None
-
-    def close(self) -> None:
-        """Ask the child to leave, then make sure it has."""
-        if self._pipe is not None and self._proc is not None and self._proc.is_alive():
-            try:
-                self._pipe.send(None)
-                self._proc.join(5)
-            except OSError:
-                pass
-        self.kill()

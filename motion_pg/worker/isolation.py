@@ -4,15 +4,14 @@ runs each fit as one transaction on its own connection, so a killed child's writ
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
 
+from motion_pg.worker.child import ChildProcess, die_with_parent
 from motion_pg.worker.committing import Claim
 
 
@@ -27,25 +26,12 @@ class FitResult:
     seconds: float = 0.0  # ok: how long the fit call took in the fit process
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when the worker dies (a lost worker's fit must not run
-    on, orphaned, while another worker re-runs its jobs)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # not Linux: a lost worker's fit ends when it next talks to the worker
-
-
 def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
     # the worker decides when fits stop: a SIGTERM sent to the whole process group (a service
     # manager's stop) must not kill a fit the grace period lets finish
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _die_with_parent()
+    die_with_parent()
     import psycopg
 
     from motion_pg.pg import connect
@@ -87,24 +73,19 @@ def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
             conn.close()  # user code left it in a state no next fit should inherit
 
 
-class FitProcess:
+class FitProcess(ChildProcess):
     """The worker's handle on its fit child process; restarts it after a crash or a timeout."""
 
+    what = "fit"
+    during = "the fit"
+
     def __init__(self, dsn: str, paths: list[str]) -> None:
+        super().__init__()
         self.dsn = dsn
         self.paths = paths
-        self._proc: Any = None
-        self._pipe: Connection | None = None
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._proc = ctx.Process(
-            target=_child_main, args=(self.dsn, self.paths, child), name="motion-fit", daemon=True
-        )
-        self._proc.start()
-        child.close()
-        self._pipe = parent
+        self._spawn(_child_main, (self.dsn, self.paths), "motion-fit")
 
     def run(self, claim: Claim, timeout: float, abort: Callable[[], bool]) -> FitResult:
         """Fit ``claim`` in the child; gives up after ``timeout`` s or when ``abort()`` says so."""
@@ -130,35 +111,3 @@ class FitProcess:
             if abort():
                 self.kill()
                 return FitResult("aborted")
-
-    def _death(self) -> str:
-        self._proc.join(5)
-        code = self._proc.exitcode
-        self._reset()
-        if code is not None and code < 0:
-            name = signal.Signals(-code).name
-            return f"the fit process was killed by {name} during the fit"
-        return f"the fit process exited with code {code} during the fit (sys.exit in user code?)"
-
-    def kill(self) -> None:
-        """Stop the child at once (it is restarted on the next fit)."""
-        if self._proc is not None and self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(5)
-        self._reset()
-
-    def _reset(self) -> None:
-        if self._pipe is not None:
-            self._pipe.close()
-        self._proc = None
-        self._pipe = None
-
-    def close(self) -> None:
-        """Ask the child to leave, then make sure it has."""
-        if self._pipe is not None and self._proc is not None and self._proc.is_alive():
-            try:
-                self._pipe.send(None)
-                self._proc.join(5)
-            except OSError:
-                pass
-        self.kill()

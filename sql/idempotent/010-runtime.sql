@@ -132,3 +132,17 @@ from motion_pg.runtime import batch
 return batch.infer_inserted(plpy, TD)
 $$;
 REVOKE ALL ON FUNCTION motion.infer_batch() FROM PUBLIC;
+
+-- The error of a Postgres trigger that calls one of motion's trigger functions ($1) but that motion
+-- did not create for that relation (a role cannot borrow motion's functions for its own triggers).
+CREATE OR REPLACE FUNCTION motion._refuse_foreign_trigger(fn text, tg_name name, tg_schema name,
+                                                          tg_table name) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'trigger "%" on relation %.% calls %, but motion did not create it for that relation',
+        tg_name, pg_catalog.quote_ident(tg_schema), pg_catalog.quote_ident(tg_table), fn
+        USING ERRCODE = '42501',
+              HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+END
+$$;
+REVOKE ALL ON FUNCTION motion._refuse_foreign_trigger(text, name, name, name) FROM PUBLIC;

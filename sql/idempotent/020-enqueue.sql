@@ -22,10 +22,7 @@ BEGIN
     WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
       AND r.relation = TG_RELID AND TG_NAME = ANY (r.pg_triggers);
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.enqueue_statement, but motion did not create it for that relation',
-            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
-            USING ERRCODE = '42501',
-                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+        PERFORM motion._refuse_foreign_trigger('motion.enqueue_statement', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     END IF;
     -- a batch infer or a backfill writing outputs back into this relation is not an event, nor is
     -- the worker writing async outputs back
@@ -79,10 +76,7 @@ BEGIN
           AND r.relation IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(TG_RELID) a);
     END IF;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.enqueue_row, but motion did not create it for that relation',
-            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
-            USING ERRCODE = '42501',
-                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+        PERFORM motion._refuse_foreign_trigger('motion.enqueue_row', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     END IF;
     IF ((pg_catalog.pg_trigger_depth() > 1
          OR pg_catalog.current_setting('motion.backfilling', true) = 'on')

@@ -38,10 +38,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_variable
 BEGIN
     IF (motion._lineage_route(TG_ARGV[0], TG_ARGV[1], TG_RELID, TG_NAME)).relation IS NULL THEN
-        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.lineage_clear, but motion did not create it for that relation',
-            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
-            USING ERRCODE = '42501',
-                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+        PERFORM motion._refuse_foreign_trigger('motion.lineage_clear', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     END IF;
     NEW := pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[1], NULL));
     RETURN NEW;
@@ -73,10 +70,7 @@ BEGIN
     END IF;
     found_route := motion._lineage_route(TG_ARGV[0], col, TG_RELID, TG_NAME);
     IF found_route.relation IS NULL THEN
-        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.lineage_guard, but motion did not create it for that relation',
-            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
-            USING ERRCODE = '42501',
-                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+        PERFORM motion._refuse_foreign_trigger('motion.lineage_guard', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     END IF;
     o := pg_catalog.to_jsonb(OLD);
     is_forged := (o -> col) IS DISTINCT FROM (n -> col);

@@ -51,10 +51,7 @@ BEGIN
     WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
       AND r.relation = TG_RELID AND TG_NAME = ANY (r.pg_triggers);
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.async_record, but motion did not create it for that relation',
-            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
-            USING ERRCODE = '42501',
-                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+        PERFORM motion._refuse_foreign_trigger('motion.async_record', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     END IF;
     IF motion._async_writing() AND NOT motion._async_chained(TG_ARGV[0], TG_ARGV[1]::integer) THEN
         RETURN NULL;  -- the worker writing another trigger's outputs back: not a new write
@@ -88,10 +85,7 @@ BEGIN
       AND (r.relation = TG_RELID
            OR r.relation IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(TG_RELID) a));
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'trigger "%" on relation %.% calls motion.async_record_row, but motion did not create it for that relation',
-            TG_NAME, pg_catalog.quote_ident(TG_TABLE_SCHEMA), pg_catalog.quote_ident(TG_TABLE_NAME)
-            USING ERRCODE = '42501',
-                  HINT = 'drop that trigger: motion''s triggers are made by CREATE MOTION TRIGGER';
+        PERFORM motion._refuse_foreign_trigger('motion.async_record_row', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     END IF;
     IF motion._async_writing() AND NOT motion._async_chained(TG_ARGV[0], TG_ARGV[1]::integer) THEN
         RETURN NULL;
