@@ -24,15 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from motion_pg.errors import DefinitionError
+from motion_pg.settings import INTERVAL_UNITS
 
 KINDS = ("count", "after", "every", "drift")
-_UNITS = {
-    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
-    "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
-    "h": 3600.0, "hour": 3600.0, "hours": 3600.0,
-    "d": 86400.0, "day": 86400.0, "days": 86400.0,
-    "w": 604800.0, "week": 604800.0, "weeks": 604800.0,
-}  # fmt: skip
 _HINT = "write an interval such as '30 seconds', '5 minutes', '2 hours' or '1 day'"
 
 
@@ -43,8 +37,8 @@ def interval_seconds(text: str, where: str = "the policy") -> float:
     try:
         if len(parts) == 1:
             number = float(parts[0])
-        elif len(parts) == 2 and parts[1] in _UNITS:
-            number = float(parts[0]) * _UNITS[parts[1]]
+        elif len(parts) == 2 and parts[1] in INTERVAL_UNITS:
+            number = float(parts[0]) * INTERVAL_UNITS[parts[1]]
     except ValueError:
         pass
     if not (math.isfinite(number) and number > 0):

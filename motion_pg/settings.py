@@ -61,7 +61,7 @@ def _choice(*allowed: str) -> Callable[[str, Literal], str]:
     return check
 
 
-_UNITS = {
+INTERVAL_UNITS = {  # interval words -> seconds (settings and refit policies)
     "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
     "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
     "h": 3600.0, "hour": 3600.0, "hours": 3600.0,
@@ -75,11 +75,13 @@ def _interval(name: str, value: Literal) -> float:
     if isinstance(value, str):
         parts = value.strip().lower().split()
         try:
-            number = float(parts[0]) if len(parts) == 2 and parts[1] in _UNITS else float("nan")
+            number = (
+                float(parts[0]) if len(parts) == 2 and parts[1] in INTERVAL_UNITS else float("nan")
+            )
         except ValueError:
             number = float("nan")
         if math.isfinite(number) and number >= 0:
-            return number * _UNITS[parts[1]]
+            return number * INTERVAL_UNITS[parts[1]]
         raise InvalidSetting(
             f"setting {name} must be an interval such as '7 days' or '12 hours', got {value!r}",
             hint=f"write {name} = '7 days' (units: seconds, minutes, hours, days, weeks)",

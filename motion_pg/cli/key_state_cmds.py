@@ -12,15 +12,12 @@ from rich.console import Console
 
 from motion_pg.cli.key_option import key_label, resolve_key
 from motion_pg.cli.options import dsn_option, json_option, resolve_dsn, server_error
+from motion_pg.cli.state_values import echo_value, value_rows
 from motion_pg.cli.tables import print_rows
 from motion_pg.errors import MotionError
 from motion_pg.pg import connect
 
 console = Console(highlight=False)
-
-
-def _is_description(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"type", "summary", "bytes"}
 
 
 def show_key(
@@ -48,24 +45,13 @@ def show_key(
         if name not in own:
             known = ", ".join(sorted(own)) or "none"
             raise click.ClickException(f"{where}; it has no value {name!r} (its values: {known})")
-        value = own[name]
-        if as_json or not _is_description(value):
-            click.echo(json.dumps(value, indent=None if as_json else 2))
-        else:
-            click.echo(f"{value['type']} ({value['bytes']} bytes pickled)\n{value['summary']}")
+        echo_value(own[name], as_json)
         return
     if as_json:
         click.echo(json.dumps(found))
         return
-    listed = []
-    for entry, value in own.items():
-        if _is_description(value):
-            listed.append([entry, value["type"], f"{value['summary']} ({value['bytes']} bytes)"])
-        else:
-            text = json.dumps(value)
-            listed.append([entry, "json", text if len(text) <= 200 else text[:197] + "..."])
-    print_rows(console, [("name", "name"), ("type", "name"), ("value / summary", "text")], listed,
-               title=where)  # fmt: skip
+    print_rows(console, [("name", "name"), ("type", "name"), ("value / summary", "text")],
+               value_rows(own), title=where)  # fmt: skip
 
 
 @click.command("keys")

@@ -15,6 +15,7 @@ from motion_pg.cli import main
 from motion_pg.cli.key_option import KEY_HELP
 from motion_pg.cli.key_state_cmds import keys, show_key
 from motion_pg.cli.options import dsn_option, json_option, resolve_dsn, server_error
+from motion_pg.cli.state_values import echo_value, value_rows
 from motion_pg.cli.tables import print_rows
 from motion_pg.errors import MotionError
 from motion_pg.pg import connect
@@ -27,10 +28,6 @@ def _connect(dsn: str | None) -> psycopg.Connection[Any]:
         return connect(resolve_dsn(dsn))
     except MotionError as e:
         raise click.ClickException(str(e)) from e
-
-
-def _is_description(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"type", "summary", "bytes"}
 
 
 def _state(conn: psycopg.Connection[Any], trigger: str, version: int | None) -> dict[str, Any]:
@@ -86,26 +83,15 @@ def show(dsn: str | None, trigger: str, key: str | None, version: int | None,
                 f'motion trigger "{trigger}" version {rendered["version"]} has no key {key!r} '
                 f"(its keys: {known})"
             )
-        value = rendered["keys"][key]
-        if as_json or not _is_description(value):
-            click.echo(json.dumps(value, indent=None if as_json else 2))
-        else:
-            click.echo(f"{value['type']} ({value['bytes']} bytes pickled)\n{value['summary']}")
+        echo_value(rendered["keys"][key], as_json)
         return
     if as_json:
         click.echo(json.dumps(rendered))
         return
-    listed = []
-    for name, value in rendered["keys"].items():
-        if _is_description(value):
-            listed.append([name, value["type"], f"{value['summary']} ({value['bytes']} bytes)"])
-        else:
-            text = json.dumps(value)
-            listed.append([name, "json", text if len(text) <= 200 else text[:197] + "..."])
     print_rows(
         console,
         [("key", "name"), ("type", "name"), ("value / summary", "text")],
-        listed,
+        value_rows(rendered["keys"]),
         title=f"{trigger} version {rendered['version']}",
     )
 
