@@ -149,16 +149,22 @@ def follow(driver: Any, element: Any) -> None:
     """Click a link or a submit button and wait until the next page has replaced this one.
 
     A click that starts a navigation can return before the new page exists; a lookup right
-    after it may then search the old page (seen in CI: the flash message of a POST missing)."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
+    after it may then search the old page (seen in CI: the flash message of a POST missing).
+    The old page is marked with a window property that a new document does not have; asking
+    an element handle whether it went stale is not used, because chromedriver sometimes answers
+    that with an inspector error instead of a stale-element one (seen in CI)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    page = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script("window.__motionOldPage = true")
     element.click()
-    wait = WebDriverWait(driver, 30)
-    wait.until(expected_conditions.staleness_of(page))
-    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+    def replaced(d: Any) -> bool:
+        return bool(d.execute_script(
+            "return !window.__motionOldPage && document.readyState === 'complete'"
+        ))  # fmt: skip
+
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(replaced)
 
 
 def shoot(driver: Any, path: Path) -> None:
