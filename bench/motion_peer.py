@@ -1,22 +1,26 @@
 """The Motion side of the peer rows (P1-P4), run by the peer's own interpreter (``.venv-motion``,
 made by ``scripts/setup-bench-peer.sh``): ``python bench/motion_peer.py WORKLOAD N`` prints one JSON
 object. Motion's components here are the bench's, written against Motion's public API
-(``Component``, ``init_state``, ``serve``, ``update``, ``run``, ``inspect_state``); Motion keeps its
+(``Component``, ``init_state``, ``serve``, ``update``, ``run``); Motion keeps its
 state in the private Redis named by ``MOTION_REDIS_HOST``/``MOTION_REDIS_PORT``.
 
-Standard library and Motion only: this file must not import motion_pg or the bench package.
+Standard library and Motion (with its own dependencies, ``redis`` and ``cloudpickle``) only: this
+file must not import motion_pg or the bench package.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 import uuid
 from typing import Any
 
-from motion import Component, inspect_state  # type: ignore[import-not-found]
+import cloudpickle  # type: ignore[import-not-found]
+import redis  # type: ignore[import-not-found]
+from motion import Component  # type: ignore[import-not-found]
 
 Counter = Component("BenchCounter", cache_ttl=0)  # no serve cache: honest counters
 
@@ -63,41 +67,67 @@ def _instance(component: Any) -> Any:
     return component(instance_id=uuid.uuid4().hex[:12], logging_level="ERROR")
 
 
-def _wait(instance: Any, key: str, expected: float, timeout: float) -> float:
-    """Seconds until the state stored in Redis reaches ``expected`` at ``key``.
+class _Stored:
+    """What Redis holds for an instance, read the way ``motion.inspect_state`` reads it, over one
+    kept connection (``inspect_state`` opens a connection per call: polled every millisecond, that
+    would cost Motion's own process, whose update thread shares its GIL)."""
 
-    ``inspect_state`` reads what Redis holds; ``read_state`` can stay stale for good (seen after
-    100k runs: its cached version was current while its cached state was not)."""
-    start = time.perf_counter()
-    while inspect_state(instance.instance_name)[key] < expected:
-        if time.perf_counter() - start > timeout:
-            raise TimeoutError(f"motion did not fold its updates within {timeout:g} s")
-        time.sleep(0.001)
-    return time.perf_counter() - start
+    def __init__(self, instance: Any) -> None:
+        self.key = f"MOTION_STATE:{instance.instance_name}"
+        self.conn = redis.Redis(host=os.environ["MOTION_REDIS_HOST"],
+                                port=int(os.environ["MOTION_REDIS_PORT"]))  # fmt: skip
+
+    def get(self, key: str) -> Any:
+        raw = self.conn.get(self.key)
+        return cloudpickle.loads(raw)[key] if raw is not None else None
+
+    def wait(self, key: str, expected: float, timeout: float) -> float:
+        """Seconds until the stored state reaches ``expected`` at ``key``, polled every ms.
+
+        The state stored in Redis is what every serve reads (``run`` reloads it when its version
+        moved); ``read_state`` can stay stale for good (seen after 100k runs)."""
+        start = time.perf_counter()
+        while (self.get(key) or 0) < expected:
+            if time.perf_counter() - start > timeout:
+                raise TimeoutError(f"motion did not fold its updates within {timeout:g} s")
+            time.sleep(0.001)
+        return time.perf_counter() - start
 
 
 def serve(workload: str, n: int) -> dict[str, Any]:
-    """Serve rate: ``n`` sequential runs (serve now, update queued), one client."""
-    component, flow = (Counter, "add") if workload == "counter" else (ZScore, "value")
+    """``n`` sequential runs, one client (each serves now, its update queued), then until the stored
+    state includes every update: the served results, each call's return time and the fold's end,
+    in seconds from the first call."""
+    component, flow, key = (
+        (Counter, "add", "count") if workload == "counter" else (ZScore, "value", "n")
+    )
+    values = [float(i % 7 + 1) for i in range(n)]  # counter: > 0, so each event moves the count
     with _instance(component) as c:
-        c.run(flow, props={"value": 1.0}, flush_update=True)  # warm: state created
+        stored = _Stored(c)
+        c.run(flow, props={"value": 1.0}, flush_update=True)  # warm: state created and folded
+        base = stored.get(key)
+        results, returned = [], []
         start = time.perf_counter()
-        for i in range(n):
-            c.run(flow, props={"value": float(i % 7)})
-        elapsed = time.perf_counter() - start
-        key = "count" if workload == "counter" else "n"
-        _wait(c, key, n + 1 if workload == "zscore" else 1 + sum(i % 7 for i in range(n)), 600)
-    return {"rate": n / elapsed}
+        for v in values:
+            results.append(c.run(flow, props={"value": v}))
+            returned.append(time.perf_counter() - start)
+        expected = base + (sum(values) if workload == "counter" else n)
+        stored.wait(key, expected, 1800)
+        folded = time.perf_counter() - start
+    return {"values": values, "results": results, "returned": returned, "folded": folded,
+            "base": base}  # fmt: skip
 
 
 def freshness(n: int) -> dict[str, Any]:
-    """Seconds from a run's return (its update queued) to the state that includes it, at 20/s."""
+    """Seconds from a run's return (its update queued) to the stored state that includes it, at
+    ~20 runs/s."""
     with _instance(Counter) as c:
+        stored = _Stored(c)
         c.run("add", props={"value": 1}, flush_update=True)
         seen = []
         for i in range(n):
             c.run("add", props={"value": 1})
-            seen.append(_wait(c, "count", i + 2, 60))
+            seen.append(stored.wait("count", i + 2, 60))
             time.sleep(0.05)
     return {"freshness": seen}
 
@@ -105,12 +135,13 @@ def freshness(n: int) -> dict[str, Any]:
 def bulk(n: int) -> dict[str, Any]:
     """``n`` events loaded (runs, one client) and folded: load time and total time."""
     with _instance(Counter) as c:
+        stored = _Stored(c)
         c.run("add", props={"value": 1}, flush_update=True)
         start = time.perf_counter()
         for _ in range(n):
             c.run("add", props={"value": 1})
         loaded = time.perf_counter() - start
-        _wait(c, "count", n + 1, 1800)
+        stored.wait("count", n + 1, 1800)
     return {"load": loaded, "total": time.perf_counter() - start}
 
 

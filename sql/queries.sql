@@ -1393,11 +1393,6 @@ SELECT d.oid::bigint AS database,
         WHERE c.name = 'motion.state_cache_min') AS min
 FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()
 
--- name: blob_sizes
--- Size and digest of blobs without reading them (octet_length reads a TOAST pointer, not the value).
-SELECT id, digest, pg_catalog.octet_length(data)::bigint AS bytes FROM motion.blobs
-WHERE id = ANY ($1::bigint[])
-
 -- name: state_cache_kept
 -- Which of the hex digests $1 name a blob this database still holds.
 SELECT DISTINCT pg_catalog.encode(digest, 'hex') AS digest FROM motion.blobs
@@ -1523,3 +1518,17 @@ ON CONFLICT (trigger_name) DO UPDATE SET failed = s.failed + EXCLUDED.failed,
 -- name: function_body
 -- The text of a motion function (the claim statements' bodies), for EXPLAIN in tests and bench.
 SELECT p.prosrc FROM pg_catalog.pg_proc p WHERE p.oid = $1::pg_catalog.regprocedure
+
+-- == peer2 ==
+-- The read side of state versions (motion_pg.runtime.state.BlobCache.load).
+
+-- name: state_entries_inline
+-- A version's keys, each with its blob's size and digest (octet_length reads a TOAST pointer, not
+-- the value) and the pickled value itself when it is smaller than $4 bytes and the reader does not
+-- hold it already ($3: blob ids it holds): a new version of a small state in one round trip.
+-- bytes is NULL when the blob went between the reads of the two tables.
+SELECT e.key, e.blob_id, b.digest, pg_catalog.octet_length(b.data)::bigint AS bytes,
+       CASE WHEN e.blob_id = ANY ($3::bigint[]) OR pg_catalog.octet_length(b.data) >= $4 THEN NULL
+            ELSE b.data END AS data
+FROM motion.state_entries e LEFT JOIN motion.blobs b ON b.id = e.blob_id
+WHERE e.trigger_name = $1 AND e.version = $2::integer

@@ -1,7 +1,13 @@
 """P1-P4: Motion itself (motion-python with a private Redis on loopback) side by side with
-motion_pg on Motion's own workloads, alternated run by run: serve rate of a counter and a ZScore
-(P1, P2: durable commits, and ``synchronous_commit = off``, the like-for-like row against a Redis
-that persists nothing), state freshness (P3) and a 100k-event bulk load folded (P4).
+motion_pg on Motion's own workloads, alternated run by run: a counter's and a ZScore's serve rate
+(P1, P2), state freshness (P3) and a 100k-event bulk load folded (P4).
+
+Each row times the same work on both sides (see README "Against Motion"): a serve row runs n calls
+that each hand the client a served output (Motion: ``run()``; motion_pg: ``INSERT … RETURNING``)
+and stops the clock when the state includes all n events, since both fold while serving (Motion's
+update thread, motion_pg's worker) and a serve that outruns its fold only defers the work. Durable
+rows compare a commit that survives a crash with a Redis that fsyncs every write; the
+``synchronous_commit = off`` rows compare with a Redis that persists nothing.
 
 Motion runs in its own interpreter (``.venv-motion``, made by ``scripts/setup-bench-peer.sh``, a
 ``make bench`` prerequisite) through ``bench/motion_peer.py``; nothing is installed here. Without
@@ -21,15 +27,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 import motion_pg
-from bench.harness import ROOT, Bench, Row, median, percentile, wait_until
+from bench.harness import ROOT, Bench, Row, wait_until
+from bench.workloads import peer_rows
+from bench.workloads.peer_rows import Sizes, summarize
 from bench.workloads.queue import _DRAINED, MOTION_PG, _count, _start_workers, _stop_all
 
 PEER_PYTHON = Path(os.environ.get("MOTION_PEER_PYTHON", ROOT / ".venv-motion" / "bin" / "python"))
 PEER_SCRIPT = ROOT / "bench" / "motion_peer.py"
 SETUP = "scripts/setup-bench-peer.sh (a `make bench` prerequisite)"
-_COUNTER = "INSERT INTO peer_counter (value) VALUES (%s)"
-_ZSCORE = "INSERT INTO peer_zscore (value) VALUES (%s)"
+_COUNTER = "INSERT INTO peer_counter (value) VALUES (%s) RETURNING result"
+_ZSCORE = "INSERT INTO peer_zscore (value) VALUES (%s) RETURNING z"
 
 
 def why_skipped() -> str | None:
@@ -47,14 +57,20 @@ def why_skipped() -> str | None:
 
 
 @contextmanager
-def redis(root: Path) -> Iterator[int]:
-    """A private Redis on loopback that persists nothing; yields its port."""
+def redis(root: Path, durable: bool = False) -> Iterator[int]:
+    """A private Redis on loopback; yields its port. It persists nothing, or with ``durable``
+    every write is in its append-only file, fsynced, before Redis answers (``appendfsync always``:
+    Redis's mode in which an acknowledged write survives a crash, as a committed row does)."""
+    persist = (["--appendonly", "yes", "--appendfsync", "always"] if durable
+               else ["--appendonly", "no"])  # fmt: skip
+    home = root / ("redis-durable" if durable else "redis")
+    home.mkdir(exist_ok=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(root), "--daemonize", "no"],
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", *persist,
+         "--dir", str(home), "--daemonize", "no"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -94,22 +110,35 @@ def _durable(bench: Bench, on: bool) -> None:
     time.sleep(0.5)
 
 
-def _serve(bench: Bench, statement: str, n: int, durable: bool) -> float:
+def _drained(c: psycopg.Connection[Any], timeout: float, what: str) -> None:
+    wait_until(lambda: _count(c, _DRAINED) == 0, timeout, what, 0.001)
+
+
+def _serve(bench: Bench, statement: str, n: int, durable: bool) -> dict[str, Any]:
+    """``n`` INSERTs, one client, each returning the served output (``RETURNING``), then until
+    every event is in the serving state: what :func:`bench.motion_peer.serve` returns for Motion."""
+    values = [i % 7 + 1 for i in range(n)]  # counter: > 0, so each event moves the count
     if durable:
         _durable(bench, True)
     try:
         with bench.connect() as c:
             c.execute(f"SET synchronous_commit = {'on' if durable else 'off'}")
-            c.execute(statement, [1], prepare=True)
+            c.execute(statement, [1], prepare=True)  # warm: this backend loads the trigger
+            _drained(c, 600, "the peer fits to drain")
+            base = _count(c, "SELECT coalesce(sum(value), 0) FROM peer_counter")  # its count
+            results, returned = [], []
             start = time.perf_counter()
-            for i in range(n):
-                c.execute(statement, [i % 7], prepare=True)
-            elapsed = time.perf_counter() - start
-            wait_until(lambda: _count(c, _DRAINED) == 0, 600, "the peer fits to drain", 0.01)
+            for v in values:
+                row = c.execute(statement, [v], prepare=True).fetchone()
+                results.append(row[0] if row else None)
+                returned.append(time.perf_counter() - start)
+            _drained(c, 1800, "the peer fits to drain")
+            folded = time.perf_counter() - start
     finally:
         if durable:
             _durable(bench, False)
-    return n / elapsed
+    return {"values": values, "results": results, "returned": returned, "folded": folded,
+            "base": base}  # fmt: skip
 
 
 def _freshness(bench: Bench, n: int) -> list[float]:
@@ -117,10 +146,10 @@ def _freshness(bench: Bench, n: int) -> list[float]:
     version = "SELECT serving_version FROM motion.triggers WHERE name = 'peer_counter'"
     seen = []
     with bench.connect() as c:
-        wait_until(lambda: _count(c, _DRAINED) == 0, 600, "the peer fits to drain", 0.01)
+        _drained(c, 600, "the peer fits to drain")
         for _ in range(n):
             before = _count(c, version)
-            c.execute(_COUNTER, [1])  # autocommit: returns once committed
+            c.execute("INSERT INTO peer_counter (value) VALUES (1)")  # autocommit: committed
             start = time.perf_counter()
             while _count(c, version) <= before:
                 if time.perf_counter() - start > 60:
@@ -133,15 +162,12 @@ def _freshness(bench: Bench, n: int) -> list[float]:
 
 def _bulk(bench: Bench, n: int) -> dict[str, float]:
     with bench.connect() as c:
+        _drained(c, 600, "the peer fits to drain")
         start = time.perf_counter()
         c.execute("INSERT INTO peer_counter (value) SELECT 1 FROM generate_series(1, %s)", [n])
         loaded = time.perf_counter() - start
-        wait_until(lambda: _count(c, _DRAINED) == 0, 1800, "the bulk load to fold", 0.05)
+        _drained(c, 1800, "the bulk load to fold")
         return {"load": loaded, "total": time.perf_counter() - start}
-
-
-def _spread(values: list[float], fmt: str = ",.0f", unit: str = "/s") -> str:
-    return f"{median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}}){unit}"
 
 
 def peer(bench: Bench) -> None:
@@ -152,7 +178,7 @@ def peer(bench: Bench) -> None:
                               "skipped", "motion_pg leads", None, {}, f"skipped: {why}"))  # fmt: skip
         return
     quick = bench.sizes.quick
-    n_serve, n_fresh, n_bulk = (200, 5, 2000) if quick else (5000, 40, 100_000)
+    sizes = Sizes(*((200, 100, 5, 2000) if quick else (5000, 1000, 40, 100_000)))
     runs, bulk_runs = (1, 1) if quick else (5, 3)
     with bench.connect() as conn:
         motion_pg.execute(conn, """
@@ -168,69 +194,28 @@ def peer(bench: Bench) -> None:
 
     workers = _start_workers(bench, MOTION_PG, 1)
     try:
-        with redis(bench.root) as port:
+        with redis(bench.root) as port, redis(bench.root, durable=True) as durable_port:
             for run in range(runs):
                 sides = ("pg", "motion") if run % 2 == 0 else ("motion", "pg")  # alternated
                 for side in sides:
                     if side == "pg":
-                        add("counter on", _serve(bench, _COUNTER, n_serve, durable=True))
-                        add("counter off", _serve(bench, _COUNTER, n_serve, durable=False))
-                        add("zscore on", _serve(bench, _ZSCORE, n_serve, durable=True))
-                        add("zscore off", _serve(bench, _ZSCORE, n_serve, durable=False))
-                        raw.setdefault("fresh pg", []).extend(_freshness(bench, n_fresh))
+                        for name, sql in (("counter", _COUNTER), ("zscore", _ZSCORE)):
+                            for mode, n in (("on", sizes.durable), ("off", sizes.serve)):
+                                run_ = _serve(bench, sql, n, durable=mode == "on")
+                                add(f"{name} pg {mode}", summarize(run_, name == "counter"))
+                        raw.setdefault("fresh pg", []).extend(_freshness(bench, sizes.fresh))
                         if run < bulk_runs:
-                            add("bulk pg", _bulk(bench, n_bulk))
+                            add("bulk pg", _bulk(bench, sizes.bulk))
                     else:
-                        add("counter motion", _motion(bench, port, "counter", n_serve)["rate"])
-                        add("zscore motion", _motion(bench, port, "zscore", n_serve)["rate"])
-                        fresh = _motion(bench, port, "freshness", n_fresh)["freshness"]
+                        for name in ("counter", "zscore"):
+                            for mode, at, n in (("on", durable_port, sizes.durable),
+                                                ("off", port, sizes.serve)):  # fmt: skip
+                                run_ = _motion(bench, at, name, n)
+                                add(f"{name} motion {mode}", summarize(run_, name == "counter"))
+                        fresh = _motion(bench, port, "freshness", sizes.fresh)["freshness"]
                         raw.setdefault("fresh motion", []).extend(fresh)
                         if run < bulk_runs:
-                            add("bulk motion", _motion(bench, port, "bulk", n_bulk))
+                            add("bulk motion", _motion(bench, port, "bulk", sizes.bulk))
     finally:
         _stop_all(bench, workers)
-    _rows(bench, raw, n_serve, n_bulk)
-
-
-def _rows(bench: Bench, raw: dict[str, list[Any]], n_serve: int, n_bulk: int) -> None:
-    judged = not bench.sizes.quick
-    motion = "Motion (Redis, no persistence)"
-    for pid, name in (("P1", "counter"), ("P2", "ZScore")):
-        key = name.lower()
-        m = median(raw[f"{key} motion"])
-        for suffix, mode, label in (("", "on", "durable commits (fsync on)"),
-                                    ("b", "off", "synchronous_commit = off")):  # fmt: skip
-            pg = median(raw[f"{key} {mode}"])
-            bench.rows.append(Row(
-                pid + suffix, f"{name} serve rate, one client, {n_serve:,} calls: motion_pg "
-                f"INSERT with infer, {label} · Motion run()",
-                {f"motion_pg {mode}": _spread(raw[f"{key} {mode}"]),
-                 motion: _spread(raw[f"{key} motion"])},
-                f"motion_pg / Motion {pg / m:.2f}", "≥ 1", None if not judged else pg / m >= 1,
-                {"pg": raw[f"{key} {mode}"], "motion": raw[f"{key} motion"]},
-                "Motion's Redis persists nothing: the synchronous_commit = off row is like for like"
-                if mode == "on" else "",
-            ))  # fmt: skip
-    fresh_pg, fresh_m = raw["fresh pg"], raw["fresh motion"]
-    p50_pg, p50_m = percentile(fresh_pg, 50) * 1000, percentile(fresh_m, 50) * 1000
-    bench.rows.append(Row(
-        "P3", "state freshness: commit (Motion: run() returned) → a state that includes the event, "
-        "~20 events/s",
-        {"motion_pg p50/p99": f"{p50_pg:.1f} / {percentile(fresh_pg, 99) * 1000:.1f} ms",
-         "Motion p50/p99": f"{p50_m:.1f} / {percentile(fresh_m, 99) * 1000:.1f} ms"},
-        f"Motion / motion_pg {p50_m / p50_pg:.2f}", "≥ 1", None if not judged else p50_m >= p50_pg,
-        {"pg": fresh_pg, "motion": fresh_m},
-    ))  # fmt: skip
-    pg_total = [b["total"] for b in raw["bulk pg"]]
-    m_total = [b["total"] for b in raw["bulk motion"]]
-    ratio = median(m_total) / median(pg_total)
-    bench.rows.append(Row(
-        "P4", f"bulk: {n_bulk:,} events loaded and folded (motion_pg: one INSERT … SELECT, "
-        "1 worker; Motion: run() per event, its update thread)",
-        {"motion_pg": _spread(pg_total, ".1f", " s") + " (load "
-         f"{median([b['load'] for b in raw['bulk pg']]):.1f} s)",
-         "Motion": _spread(m_total, ".1f", " s") + " (load "
-         f"{median([b['load'] for b in raw['bulk motion']]):.1f} s)"},
-        f"Motion / motion_pg {ratio:.2f}", "≥ 1", None if not judged else ratio >= 1,
-        {"pg": raw["bulk pg"], "motion": raw["bulk motion"]},
-    ))  # fmt: skip
+    peer_rows.rows(bench, raw, sizes)

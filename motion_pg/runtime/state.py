@@ -21,6 +21,10 @@ from motion_pg.runtime.shared_state import SharedBlobs
 from motion_pg.settings import Settings
 from motion_pg.trigger import Database
 
+# values smaller than this come with a version's keys in BlobCache.load's one query; larger ones
+# are read one at a time, so a large state is never twice in flight
+INLINE_BYTES = 64 << 10
+
 
 class SharedSource(Protocol):
     """Where a process finds the host's shared state cache (:mod:`.shared_state`), if anywhere."""
@@ -45,24 +49,33 @@ class BlobCache:
         Values the trigger's previous version used and this one does not are forgotten, so a
         backend holds one copy of each served state, not every version it ever served. A version
         pruned by retention is refused with a :class:`DefinitionError` saying so.
+
+        One query reads the version's keys together with every small value this cache does not
+        hold yet (below :data:`INLINE_BYTES`): a new version of a small state costs one round
+        trip. Larger values come one at a time, or from the host's shared cache.
         """
-        entries = db.query(query("state_entries"), [trigger, version])
+        held = [i for i in self._in_use.get(trigger, ()) if i in self._values]
+        entries = db.query(query("state_entries_inline"), [trigger, version, held, INLINE_BYTES])
         if not entries:  # an empty state, or one retention pruned
             check_not_pruned(db, trigger, version)
         wanted = {int(e["blob_id"]) for e in entries}
         self._in_use[trigger] = wanted
         self.retain(set().union(*self._in_use.values()))
-        missing = [i for i in wanted if i not in self._values]
+        missing = {int(e["blob_id"]): e for e in entries if int(e["blob_id"]) not in self._values}
         shared = self.shared.get(db) if self.shared is not None and missing else None
-        if shared is not None:
-            for meta in db.query(query("blob_sizes"), [missing]):
-                if int(meta["bytes"]) >= shared.min_bytes:
-                    found, value = shared.load(db, int(meta["id"]), bytes(meta["digest"]))
-                    if found:
-                        self._values[int(meta["id"])] = value
-                    del value
-            missing = [i for i in wanted if i not in self._values]
-        for blob_id in missing:  # one at a time: a large state is never twice in flight
+        for blob_id, entry in missing.items():
+            if entry["bytes"] is None:  # the blob went between the two tables' reads
+                continue
+            if shared is not None and int(entry["bytes"]) >= shared.min_bytes:
+                found, value = shared.load(db, blob_id, bytes(entry["digest"]))
+                if found:
+                    self._values[blob_id] = value
+                del value
+            elif entry["data"] is not None:
+                self._values[blob_id] = pickle.loads(entry["data"])
+            entry["data"] = None
+        for blob_id in [i for i in missing if i not in self._values]:
+            # one at a time: a large state is never twice in flight
             for row in db.query(query("blobs_by_id"), [[blob_id]]):
                 data = row["data"]
                 self._values[int(row["id"])] = pickle.loads(data)
