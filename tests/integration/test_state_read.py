@@ -32,7 +32,7 @@ class Counted(PgDatabase):
 
 def _version(conn: psycopg.Connection[Any], updates: dict[str, Any], parent: int) -> int:
     with conn.transaction():
-        return write_version(PgDatabase(conn), "counted", updates, source="test", parent=parent,
+        return write_version(PgDatabase(conn), "counted", updates, source="fit", parent=parent,
                              params={}, settings=Settings())  # fmt: skip
 
 
