@@ -1524,11 +1524,15 @@ SELECT p.prosrc FROM pg_catalog.pg_proc p WHERE p.oid = $1::pg_catalog.regproced
 
 -- name: state_entries_inline
 -- A version's keys, each with its blob's size and digest (octet_length reads a TOAST pointer, not
--- the value) and the pickled value itself when it is smaller than $4 bytes and the reader does not
--- hold it already ($3: blob ids it holds): a new version of a small state in one round trip.
--- bytes is NULL when the blob went between the reads of the two tables.
-SELECT e.key, e.blob_id, b.digest, pg_catalog.octet_length(b.data)::bigint AS bytes,
-       CASE WHEN e.blob_id = ANY ($3::bigint[]) OR pg_catalog.octet_length(b.data) >= $4 THEN NULL
-            ELSE b.data END AS data
-FROM motion.state_entries e LEFT JOIN motion.blobs b ON b.id = e.blob_id
-WHERE e.trigger_name = $1 AND e.version = $2::integer
+-- the value), and the pickled values the reader does not hold ($3: blob ids it holds), smallest
+-- first, as long as they add up to at most $4 bytes: a new version of a small state is one round
+-- trip, and no more than $4 bytes ride along. bytes is NULL when the blob went meanwhile.
+SELECT s.key, s.blob_id, s.digest, s.bytes,
+       CASE WHEN NOT s.held AND s.sent <= $4 THEN s.data END AS data
+FROM (SELECT e.key, e.blob_id, b.digest, b.data, pg_catalog.octet_length(b.data)::bigint AS bytes,
+             pg_catalog.sum(CASE WHEN e.blob_id = ANY ($3::bigint[]) THEN NULL
+                                 ELSE pg_catalog.octet_length(b.data) END)
+                 OVER (ORDER BY pg_catalog.octet_length(b.data), e.key) AS sent,
+             e.blob_id = ANY ($3::bigint[]) AS held
+      FROM motion.state_entries e LEFT JOIN motion.blobs b ON b.id = e.blob_id
+      WHERE e.trigger_name = $1 AND e.version = $2::integer) s

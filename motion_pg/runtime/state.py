@@ -21,7 +21,7 @@ from motion_pg.runtime.shared_state import SharedBlobs
 from motion_pg.settings import Settings
 from motion_pg.trigger import Database
 
-# values smaller than this come with a version's keys in BlobCache.load's one query; larger ones
+# how many bytes of values may come with a version's keys in BlobCache.load's one query; the rest
 # are read one at a time, so a large state is never twice in flight
 INLINE_BYTES = 64 << 10
 
@@ -50,9 +50,9 @@ class BlobCache:
         backend holds one copy of each served state, not every version it ever served. A version
         pruned by retention is refused with a :class:`DefinitionError` saying so.
 
-        One query reads the version's keys together with every small value this cache does not
-        hold yet (below :data:`INLINE_BYTES`): a new version of a small state costs one round
-        trip. Larger values come one at a time, or from the host's shared cache.
+        One query reads the version's keys together with the values this cache does not hold yet,
+        smallest first, up to :data:`INLINE_BYTES` in all: a new version of a small state costs
+        one round trip. The other values come one at a time, or from the host's shared cache.
         """
         held = [i for i in self._in_use.get(trigger, ()) if i in self._values]
         entries = db.query(query("state_entries_inline"), [trigger, version, held, INLINE_BYTES])

@@ -75,3 +75,13 @@ def test_a_large_value_is_read_on_its_own_and_the_state_is_whole(
     db.sent.clear()
     again = cache.load(db, "counted", v2)
     assert len(db.sent) == 1 and again["big"] is state["big"] and again["small"] == 2
+
+
+def test_small_values_ride_along_only_up_to_the_limit(conn: psycopg.Connection[Any]) -> None:
+    part = INLINE_BYTES // 2 - 100  # pickled, two of them fit under the limit, three do not
+    values = {k: k.encode() * part for k in ("p", "q", "r")}
+    v1 = _version(conn, values, _setup(conn))
+    db, cache = Counted(conn), BlobCache()
+    state = cache.load(db, "counted", v1)
+    assert {k: state[k] for k in values} == values
+    assert len(db.sent) == 2  # the keys with two of them, then the third alone
