@@ -61,7 +61,9 @@ DECLARE
     changed_columns text[];
     before jsonb;
 BEGIN
-    IF motion._async_writing() THEN
+    -- the setting first: motion._async_writing is planned on every call (~170k instructions)
+    IF coalesce(pg_catalog.current_setting('motion.async_writeback', true), '') = 'on'
+       AND motion._async_writing() THEN
         RETURN NEW;  -- the worker writing async outputs and their stamp back
     END IF;
     IF n ->> col IS NOT NULL AND motion._lineage_accept(
