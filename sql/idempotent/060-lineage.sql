@@ -79,7 +79,7 @@ BEGIN
     IF is_forged THEN  -- only motion's infer writes stamps: keep the row's own
         NEW := pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(col, o -> col));
     ELSIF (pg_catalog.pg_trigger_depth() > 1
-           OR pg_catalog.current_setting('motion.backfilling', true) = 'on')
+           OR coalesce(pg_catalog.current_setting('motion.backfilling', true), '') = 'on')
           AND motion._writing_back(TG_RELID) THEN
         RETURN NEW;  -- another motion trigger's batch infer or backfill writing its outputs back
     END IF;
