@@ -87,26 +87,29 @@ def refresh(plpy: Any, name: str) -> LoadedTrigger:
 def check_serving(
     plpy: Any, name: str, token: str | None, ordinal: str | None, relid: int, pg_trigger: str,
     xact: int, micros: int, role: int,
-) -> None:  # fmt: skip
+) -> bool:  # fmt: skip
     """``motion._check_serving``, once per statement: reload trigger ``name`` when the catalog's
     serving ``token`` (read by ``motion.infer_statement``) differs from the one this backend loaded,
     and refuse a calling Postgres trigger the loaded routes do not name; no SQL otherwise. Builds
     the statement's lineage stamp from its transaction ``xact``, time ``micros`` and login
-    ``role``."""
+    ``role``. Returns True (the SQL function returns boolean so that PL/pgSQL calls it as a simple
+    expression)."""
     if writing_back and str(relid) in writing_back:  # motion's own write-back (batch, backfill)
-        return
+        return True
     if async_skipped:
         async_skipped.discard(name)  # a new statement: infer_statement did not skip it
     loaded = _loaded.get(name)
     if loaded is None or loaded.token != token:
         loaded = refresh(plpy, name)
-    route = loaded.routes.get(int(ordinal)) if ordinal is not None and ordinal.isdigit() else None
-    if route is None or pg_trigger not in route.pg_triggers or str(relid) != route.relid:
+    known = loaded.by_pg_trigger.get(pg_trigger)  # the Postgres triggers motion made, and args
+    route = known[0] if known is not None and known[1][1] == ordinal else None
+    if route is None or str(relid) != route.relid:
         _not_routed(plpy, loaded.name, pg_trigger, int(relid), "motion.infer_statement")
         raise AssertionError("plpy.error returned")  # pragma: no cover
     stamping.tokens.clear()
     stamping.set_stamp(loaded, route, xact, micros, role)
     latency.statement(plpy, name)  # counts the statement; samples one in latency.EVERY
+    return True
 
 
 def route_for(plpy: Any, loaded: LoadedTrigger, td: Mapping[str, Any]) -> Route:

@@ -65,10 +65,13 @@ CREATE OR REPLACE FUNCTION motion.infer_statement() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     serving text;
+    checked boolean;
 BEGIN
     -- the worker writing async outputs back: only routes chained on them infer it (the cheap
     -- setting first; motion._async_writing checks the worker's mark)
-    IF pg_catalog.current_setting('motion.async_writeback', true) = 'on'
+    -- coalesce: NULL (the setting unset) AND … would call motion._async_writing (~170k
+    -- instructions, most of a single-row statement) instead of stopping at the cheap test
+    IF coalesce(pg_catalog.current_setting('motion.async_writeback', true), '') = 'on'
        AND motion._async_writing()
        AND NOT motion._async_chained(TG_ARGV[0], TG_ARGV[1]::integer) THEN
         PERFORM motion._async_skip(TG_ARGV[0]);  -- and its row triggers in this statement
@@ -76,9 +79,11 @@ BEGIN
     END IF;
     SELECT t.revision || ':' || coalesce(t.serving_version, 0) || ':' || t.enabled INTO serving
     FROM motion.triggers t WHERE t.name = TG_ARGV[0];
-    -- the statement's transaction, time and login role go into the lineage stamps of its rows
-    PERFORM motion._check_serving(TG_ARGV[0], serving, TG_ARGV[1], TG_RELID, TG_NAME,
-        pg_catalog.pg_current_xact_id()::text::int8,
+    -- the statement's transaction, time and login role go into the lineage stamps of its rows;
+    -- an assignment, not PERFORM: PL/pgSQL evaluates it as a simple expression, where PERFORM
+    -- always starts an executor for it through SPI
+    checked := motion._check_serving(TG_ARGV[0], serving, TG_ARGV[1], TG_RELID, TG_NAME,
+        pg_catalog.txid_current(),  -- pg_current_xact_id()::text::int8 without the text
         (EXTRACT(epoch FROM pg_catalog.statement_timestamp()) * 1000000)::int8,
         pg_catalog.to_regrole(pg_catalog.quote_ident(SESSION_USER))::oid::int8);
     RETURN NULL;
@@ -91,11 +96,11 @@ REVOKE ALL ON FUNCTION motion.infer_statement() FROM PUBLIC;
 -- ~1.5 µs per statement); revoked from PUBLIC.
 CREATE OR REPLACE FUNCTION motion._check_serving(trigger_name text, token text, ordinal text,
                                                  relid oid, pg_trigger name, xact int8,
-                                                 micros int8, role int8) RETURNS void
+                                                 micros int8, role int8) RETURNS boolean
 LANGUAGE plpython3u AS $$
 if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
-GD["motion_pg"].check_serving(plpy, trigger_name, token, ordinal, relid, pg_trigger, xact, micros,
-                              role)
+return GD["motion_pg"].check_serving(plpy, trigger_name, token, ordinal, relid, pg_trigger, xact,
+                                     micros, role)
 $$;
 REVOKE ALL ON FUNCTION motion._check_serving(text, text, text, oid, name, int8, int8, int8)
     FROM PUBLIC;

@@ -61,7 +61,9 @@ DECLARE
     changed_columns text[];
     before jsonb;
 BEGIN
-    IF motion._async_writing() THEN
+    -- the setting first: motion._async_writing is planned on every call (~170k instructions)
+    IF coalesce(pg_catalog.current_setting('motion.async_writeback', true), '') = 'on'
+       AND motion._async_writing() THEN
         RETURN NEW;  -- the worker writing async outputs and their stamp back
     END IF;
     IF n ->> col IS NOT NULL AND motion._lineage_accept(
@@ -77,7 +79,7 @@ BEGIN
     IF is_forged THEN  -- only motion's infer writes stamps: keep the row's own
         NEW := pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(col, o -> col));
     ELSIF (pg_catalog.pg_trigger_depth() > 1
-           OR pg_catalog.current_setting('motion.backfilling', true) = 'on')
+           OR coalesce(pg_catalog.current_setting('motion.backfilling', true), '') = 'on')
           AND motion._writing_back(TG_RELID) THEN
         RETURN NEW;  -- another motion trigger's batch infer or backfill writing its outputs back
     END IF;
