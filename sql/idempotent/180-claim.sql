@@ -455,8 +455,11 @@ BEGIN
                         SELECT * FROM motion._claim_plain(p_worker, p_lease, p_batch, v_excluded,
                                                           p_caps, p_probe, p_bytes)
                     )
+                    -- an event's row only for a scheduled firing: the fit process reads the
+                    -- others back typed (a bulk claim would ship and decode each row twice)
                     SELECT 'plain'::text, c.run_id, c.trigger_name, c.id, c.route, c.relation,
-                           c.op, c.row_data, c.attempts, NULL::jsonb,
+                           c.op, CASE WHEN c.op = 'SCHEDULE' THEN c.row_data END, c.attempts,
+                           NULL::jsonb,
                            (SELECT motion._pending_refit(x.trigger_name) FROM c x LIMIT 1),
                            (SELECT (t.settings).on_drift = 'pause' FROM motion.triggers t
                             WHERE t.name = (SELECT x.trigger_name FROM c x LIMIT 1)),
