@@ -43,13 +43,12 @@ WITH candidate AS MATERIALIZED (
                     ORDER BY d.trigger_name, d.id LIMIT 1) IS NOT NULL)
     ORDER BY oldest.id
     LIMIT 1
-), ready AS MATERIALIZED (
-    -- the candidate's oldest ready events; under 'block' its oldest pending ones, cut in batch
-    -- before the first that waits for a retry
-    SELECT j.id, j.run_at <= now() AS due,
-           -- the event data up to and including this event, for the bytes budget
-           pg_catalog.sum(pg_catalog.pg_column_size(j.row_data))
-             OVER (ORDER BY j.trigger_name, j.id) AS bytes
+), locked AS MATERIALIZED (
+    -- the candidate's oldest ready events (under 'block' its oldest pending ones), locked in the
+    -- same walk of its row range: each event is read once, never looked up again by primary key.
+    -- A row another transaction holds is skipped here and cut in batch.
+    SELECT j.id, j.run_at <= now() AS due, pg_catalog.pg_column_size(j.row_data) AS size,
+           j.trigger_name, j.route, j.relation, j.op, j.row_data, j.attempts
     FROM motion.jobs j
     WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
       AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
@@ -57,25 +56,40 @@ WITH candidate AS MATERIALIZED (
       AND (j.run_at <= now() OR (SELECT strict FROM candidate))
     ORDER BY j.trigger_name, j.id
     LIMIT (SELECT fit_batch FROM candidate)
-), locked AS MATERIALIZED (
-    -- primary key lookups only. No condition on state here: with one, the planner may serve
-    -- id = ANY (...) from jobs_pending_by_trigger, a walk of every pending event per claim. A row
-    -- another claimer took meanwhile is locked at its newest version and dropped by the state
-    -- filter in batch (a MATERIALIZED CTE: the filter is not pushed down into it).
-    SELECT j.id, j.state, j.trigger_name, j.route, j.relation, j.op, j.row_data, j.attempts
-    FROM motion.jobs j
-    WHERE j.id = ANY (ARRAY(SELECT id FROM ready WHERE due))
     FOR UPDATE SKIP LOCKED
+), sized AS MATERIALIZED (
+    -- the event data up to and including each event, for the bytes budget
+    SELECT l.id, l.due, pg_catalog.sum(l.size) OVER (ORDER BY l.id) AS bytes FROM locked l
+), skipped AS MATERIALIZED (
+    -- the first ready event the lock skipped (another transaction holds it, or changed it since
+    -- this statement's snapshot): none when the range up to the last event locked holds as many
+    -- ready events as were locked, the usual case, a count of the same index walk
+    SELECT CASE WHEN (SELECT pg_catalog.count(*) FROM motion.jobs j
+                      WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
+                        AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate),
+                                                       (SELECT pg_catalog.max(id) FROM locked))
+                        AND j.state = 'pending'
+                        AND (j.run_at <= now() OR (SELECT strict FROM candidate)))
+                     = (SELECT pg_catalog.count(*) FROM locked)
+                THEN NULL
+                ELSE (SELECT j.id FROM motion.jobs j
+                      WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
+                        AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate),
+                                                       (SELECT pg_catalog.max(id) FROM locked))
+                        AND j.state = 'pending'
+                        AND (j.run_at <= now() OR (SELECT strict FROM candidate))
+                        AND j.id NOT IN (SELECT id FROM locked)
+                      ORDER BY j.trigger_name, j.id LIMIT 1) END AS id
 ), batch AS MATERIALIZED (
-    -- the ready events up to the first one that waits or that another claimer holds: skipping it
+    -- the locked events up to the first one that waits or that the lock skipped: skipping it
     -- would fit a later event before an earlier one; and up to the bytes budget (the first event
     -- always goes, whatever its size)
-    SELECT id FROM ready
-    WHERE id < coalesce((SELECT min(id) FROM ready
+    SELECT id FROM sized
+    WHERE id < coalesce((SELECT id FROM skipped), 9223372036854775807)
+      AND id < coalesce((SELECT min(id) FROM sized
                          WHERE NOT due
-                            OR id NOT IN (SELECT id FROM locked WHERE state = 'pending')
                             OR (bytes > (SELECT fit_bytes FROM candidate)
-                                AND id > (SELECT min(id) FROM ready))),
+                                AND id > (SELECT min(id) FROM sized))),
                         9223372036854775807)
 ), run AS (
     -- no run without events: an empty run would hold the trigger's one running slot. The run
@@ -91,7 +105,7 @@ WITH candidate AS MATERIALIZED (
 SELECT run.id AS run_id, l.trigger_name, l.id, l.route, l.relation, l.op, l.row_data,
        l.attempts + 1 AS attempts
 FROM run CROSS JOIN locked l
-WHERE l.id IN (SELECT id FROM batch)
+WHERE l.id <= (SELECT max(id) FROM batch)  -- batch is a prefix of locked
 $$;
 REVOKE ALL ON FUNCTION motion._claim_plain(text, float8, integer, text[], jsonb, integer, bigint)
     FROM PUBLIC;
