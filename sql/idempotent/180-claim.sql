@@ -46,7 +46,7 @@ WITH candidate AS MATERIALIZED (
 ), locked AS MATERIALIZED (
     -- the candidate's oldest ready events (under 'block' its oldest pending ones), locked in the
     -- same walk of its row range: each event is read once, never looked up again by primary key.
-    -- A row another transaction holds is skipped here and cut in batch.
+    -- A row another transaction holds is skipped here; the batch ends before it (cut).
     SELECT j.id, j.run_at <= now() AS due, pg_catalog.pg_column_size(j.row_data) AS size,
            j.trigger_name, j.route, j.relation, j.op, j.row_data, j.attempts
     FROM motion.jobs j
@@ -57,9 +57,6 @@ WITH candidate AS MATERIALIZED (
     ORDER BY j.trigger_name, j.id
     LIMIT (SELECT fit_batch FROM candidate)
     FOR UPDATE SKIP LOCKED
-), sized AS MATERIALIZED (
-    -- the event data up to and including each event, for the bytes budget
-    SELECT l.id, l.due, pg_catalog.sum(l.size) OVER (ORDER BY l.id) AS bytes FROM locked l
 ), skipped AS MATERIALIZED (
     -- the first ready event the lock skipped (another transaction holds it, or changed it since
     -- this statement's snapshot): none when the range up to the last event locked holds as many
@@ -80,17 +77,23 @@ WITH candidate AS MATERIALIZED (
                         AND (j.run_at <= now() OR (SELECT strict FROM candidate))
                         AND j.id NOT IN (SELECT id FROM locked)
                       ORDER BY j.trigger_name, j.id LIMIT 1) END AS id
+), cut AS MATERIALIZED (
+    -- the first locked event not to take (least() ignores the NULLs of the cuts that do not
+    -- apply): the first that waits (under 'block'), the one the lock skipped (taking later
+    -- events would fit them before it), and the first beyond the bytes budget (the first event
+    -- always goes, whatever its size), summed in order only when the whole batch exceeds it
+    SELECT least(
+        (SELECT id FROM skipped),
+        (SELECT pg_catalog.min(id) FROM locked WHERE NOT due),
+        CASE WHEN (SELECT pg_catalog.sum(size) FROM locked) > (SELECT fit_bytes FROM candidate)
+             THEN (SELECT pg_catalog.min(s.id)
+                   FROM (SELECT l.id, pg_catalog.sum(l.size) OVER (ORDER BY l.id) AS bytes
+                         FROM locked l) s
+                   WHERE s.bytes > (SELECT fit_bytes FROM candidate)
+                     AND s.id > (SELECT pg_catalog.min(id) FROM locked)) END) AS id
 ), batch AS MATERIALIZED (
-    -- the locked events up to the first one that waits or that the lock skipped: skipping it
-    -- would fit a later event before an earlier one; and up to the bytes budget (the first event
-    -- always goes, whatever its size)
-    SELECT id FROM sized
-    WHERE id < coalesce((SELECT id FROM skipped), 9223372036854775807)
-      AND id < coalesce((SELECT min(id) FROM sized
-                         WHERE NOT due
-                            OR (bytes > (SELECT fit_bytes FROM candidate)
-                                AND id > (SELECT min(id) FROM sized))),
-                        9223372036854775807)
+    -- the locked events before the cut
+    SELECT id FROM locked WHERE id < coalesce((SELECT id FROM cut), 9223372036854775807)
 ), run AS (
     -- no run without events: an empty run would hold the trigger's one running slot. The run
     -- names its events; they are not written (completion moves them to the job log)
