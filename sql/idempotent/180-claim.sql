@@ -401,6 +401,7 @@ DECLARE
     v_gated record;
     v_job bigint;
     v_claimed bigint;
+    v_busy text;
     v_step integer;
     v_attempt integer;
 BEGIN
@@ -466,6 +467,27 @@ BEGIN
         ELSE
             CONTINUE WHEN NOT v_plain;
             FOR v_attempt IN 1..3 LOOP
+                IF v_attempt > 1 AND v_claimed = 0 THEN
+                    -- nothing claimed: the trigger with the oldest ready event may be held by a
+                    -- claim in flight (its events locked, its run not committed yet). Leave it
+                    -- to that claim and try the next trigger now: a worker that took nothing
+                    -- would sleep until the next notification or poll while events wait
+                    SELECT t.name INTO v_busy
+                    FROM motion.triggers t
+                    CROSS JOIN LATERAL (
+                        SELECT j.id FROM motion.jobs j
+                        WHERE (j.trigger_name, j.id) >= (t.name, 0)
+                          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
+                          AND j.state = 'pending' AND j.run_at <= now()
+                        ORDER BY j.trigger_name, j.id LIMIT 1
+                    ) o
+                    WHERE t.enabled AND t.state_per IS NULL AND NOT (t.name = ANY (v_excluded))
+                      AND NOT EXISTS (SELECT 1 FROM motion.runs r
+                                      WHERE r.trigger_name = t.name AND r.state = 'running')
+                    ORDER BY o.id LIMIT 1;
+                    EXIT WHEN v_busy IS NULL;  -- nothing else is ready
+                    v_excluded := v_excluded || v_busy;
+                END IF;
                 BEGIN
                     RETURN QUERY
                     WITH c AS MATERIALIZED (
@@ -483,10 +505,12 @@ BEGIN
                            NULL::bigint, NULL::text
                     FROM c;
                     GET DIAGNOSTICS v_claimed = ROW_COUNT;
-                    EXIT;
+                    EXIT WHEN v_claimed > 0;
+                    v_busy := NULL;
                 EXCEPTION WHEN unique_violation THEN
-                    -- another worker opened a run for that trigger first: try the next one
-                    v_claimed := 0;
+                    -- another worker opened a run for that trigger first: the next attempt's
+                    -- snapshot sees it, and takes another trigger
+                    v_claimed := -1;
                 END;
             END LOOP;
             IF v_claimed > 0 THEN
