@@ -58,3 +58,20 @@ def test_the_claim_step_sends_no_row_the_fit_process_reads_back(
     assert {(r[0], r[4], r[5], r[6], r[7]) for r in rows} == {
         ("plain", 0, "public.tally", "INSERT", None)
     }
+
+
+def test_a_claim_step_takes_the_next_trigger_when_a_claim_in_flight_holds_the_oldest(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    """Two workers woken together pick the same trigger; the one whose claim finds its events
+    held takes the next trigger in the same step instead of taking nothing and sleeping until
+    the next poll (why two workers drained two triggers no faster than one)."""
+    create_tally(conn, "first")
+    create_tally(conn, "second")
+    conn.execute("INSERT INTO first (value) SELECT g FROM generate_series(1, 5) g")
+    conn.execute("INSERT INTO second (value) SELECT g FROM generate_series(1, 5) g")
+    with psycopg.connect(dsn) as other:  # a claim in flight: its events locked, no run yet
+        other.execute("SELECT 1 FROM motion.jobs WHERE trigger_name = 'first' FOR UPDATE")
+        rows = conn.execute(_STEP).fetchall()
+        assert {(r[0], r[2]) for r in rows} == {("plain", "second")}
+        assert len(rows) == 5
