@@ -506,7 +506,6 @@ BEGIN
                     FROM c;
                     GET DIAGNOSTICS v_claimed = ROW_COUNT;
                     EXIT WHEN v_claimed > 0;
-                    v_busy := NULL;
                 EXCEPTION WHEN unique_violation THEN
                     -- another worker opened a run for that trigger first: the next attempt's
                     -- snapshot sees it, and takes another trigger
