@@ -59,20 +59,26 @@ WITH candidate AS MATERIALIZED (
     FOR UPDATE SKIP LOCKED
 ), skipped AS MATERIALIZED (
     -- the first ready event the lock skipped (another transaction holds it, or changed it since
-    -- this statement's snapshot): none when the range up to the last event locked holds as many
-    -- ready events as were locked, the usual case, a count of the same index walk
-    SELECT CASE WHEN (SELECT pg_catalog.count(*) FROM motion.jobs j
-                      WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
-                        AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate),
-                                                       (SELECT pg_catalog.max(id) FROM locked))
-                        AND j.state = 'pending'
-                        AND (j.run_at <= now() OR (SELECT strict FROM candidate)))
-                     = (SELECT pg_catalog.count(*) FROM locked)
+    -- this statement's snapshot): none when the n-th ready event is the last one locked (n: the
+    -- events locked), the usual case. Both walks are ordered with a LIMIT: a row comparison
+    -- bounds an index walk only on its first column, so a walk bounded by the last event locked
+    -- would go on through every pending event of the trigger
+    SELECT CASE WHEN (SELECT pg_catalog.max(r.id)
+                      FROM (SELECT j.id FROM motion.jobs j
+                            WHERE (j.trigger_name, j.id)
+                                    >= ((SELECT trigger_name FROM candidate), 0)
+                              AND (j.trigger_name, j.id)
+                                    <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
+                              AND j.state = 'pending'
+                              AND (j.run_at <= now() OR (SELECT strict FROM candidate))
+                            ORDER BY j.trigger_name, j.id
+                            LIMIT (SELECT pg_catalog.count(*) FROM locked)) r)
+                     IS NOT DISTINCT FROM (SELECT pg_catalog.max(id) FROM locked)
                 THEN NULL
                 ELSE (SELECT j.id FROM motion.jobs j
                       WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
                         AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate),
-                                                       (SELECT pg_catalog.max(id) FROM locked))
+                                                       9223372036854775807)
                         AND j.state = 'pending'
                         AND (j.run_at <= now() OR (SELECT strict FROM candidate))
                         AND j.id NOT IN (SELECT id FROM locked)
