@@ -170,8 +170,8 @@ VALUES ($1, $2, $3::jsonb, $4::text)
 -- huge), and its plan must not depend on the statistics of motion.jobs: they are usually taken on
 -- a drained queue and say nothing is pending. So each step has one cheap plan under any estimate:
 -- ordered row ranges with LIMIT on a (trigger_name, id) index (a scan of the heap would have to
--- sort all it reads), and the locks by primary key alone, with no condition that
--- a partial index's predicate could match (tests/integration/test_claim_plan.py).
+-- sort all it reads), the locks taken in that same walk (each event read once), and a count of
+-- the walk to find an event the lock skipped (tests/integration/test_claim_plan.py).
 -- The statement is the body of the function called here (sql/idempotent/180-claim.sql), which
 -- the worker's one-round-trip claim step (motion.claim_step) calls too.
 SELECT * FROM motion._claim_plain($1, $2::float8, $3::integer, $4::text[], $5::jsonb, $6::integer,

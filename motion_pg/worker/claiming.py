@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from operator import itemgetter
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
@@ -91,59 +91,74 @@ class Claimer:
         """Claim ready events: of one trigger with no running fit, or of keys of one keyed
         trigger (STATE PER) no running fit holds; the two kinds take turns first. None if none."""
         self._keyed_first = not self._keyed_first
-        rows = self._step(conn)
-        claimed = [r for r in rows if r["kind"] in ("plain", "keyed")]
+        names, rows = self._step(conn)
+        claimed = [r for r in rows if r[0] in ("plain", "keyed")]
         for r in rows:
-            if r["kind"] == "shed":
-                self.discarded += int(r["events"])
-                log.info("discarded %d pending event(s) of %s (%s)", int(r["events"]),
-                         r["trigger_name"], r["reason"])  # fmt: skip
-            elif r["kind"] == "refit":
-                log.info("%s: refit enqueued (job %s): %s", r["trigger_name"], r["id"],
-                         r["reason"])  # fmt: skip
+            if r[0] in ("plain", "keyed"):
+                continue
+            row = dict(zip(names, r, strict=True))
+            if row["kind"] == "shed":
+                self.discarded += int(row["events"])
+                log.info("discarded %d pending event(s) of %s (%s)", int(row["events"]),
+                         row["trigger_name"], row["reason"])  # fmt: skip
+            elif row["kind"] == "refit":
+                log.info("%s: refit enqueued (job %s): %s", row["trigger_name"], row["id"],
+                         row["reason"])  # fmt: skip
         if not claimed:
             return None
-        trigger = claimed[0]["trigger_name"]
+        first = dict(zip(names, claimed[0], strict=True))
+        trigger = first["trigger_name"]
         refusal = self.code_gate.refusal(conn, trigger)
         if refusal is not None:  # hand it back unspent: workers with the deployed code fit it
             PgDatabase(conn).query(
                 query("release_runs"), [self.worker_id, True, f"not fitted on this host: {refusal}"]
             )
             return self.claim(conn)  # the gate excludes that trigger now
-        if claimed[0]["kind"] == "keyed":
-            return _keyed(claimed, self.worker_id)
-        return self._plain(conn, claimed)
+        if first["kind"] == "keyed":
+            return _keyed([dict(zip(names, r, strict=True)) for r in claimed], self.worker_id)
+        return self._plain(conn, first, names, claimed)
 
-    def _step(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    def _step(self, conn: psycopg.Connection[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
         params = [self.worker_id, self.lease_seconds, self.fit_batch, self.code_gate.excluded,
                   self.budget.caps_json(), PROBE, self.budget.limits.bytes, self._keyed_first]  # fmt: skip
         self.steps += 1
-        with psycopg.RawCursor(conn, row_factory=dict_row) as cur:
-            # jsonb left as text: the fit process reads each event's row back typed anyway
+        with psycopg.RawCursor(conn) as cur:
+            # jsonb left as text: only a scheduled firing's and a keyed event's row are parsed
+            # (a plain claim sends no other row: the fit process reads the rows back typed)
             cur.adapters.register_loader("jsonb", Unparsed)
             cur.execute(_STEP, params)
-            return cur.fetchall()
+            rows = cur.fetchall()
+            names = [d.name for d in cur.description or ()]
+        return names, rows
 
-    def _plain(self, conn: psycopg.Connection[Any], rows: list[dict[str, Any]]) -> Claim | None:
-        trigger = rows[0]["trigger_name"]
-        refit = any(r["op"] == "REFIT" for r in rows)  # a refit rebuilds the reference: it runs
+    def _plain(
+        self, conn: psycopg.Connection[Any], first: dict[str, Any], names: list[str],
+        rows: list[tuple[Any, ...]],
+    ) -> Claim | None:  # fmt: skip
+        trigger = first["trigger_name"]
+        at = {name: i for i, name in enumerate(names)}
+        i_id, i_op, i_rel, i_route, i_data = (at[n] for n in ("id", "op", "relation", "route",
+                                                              "row_data"))  # fmt: skip
+        refit = any(r[i_op] == "REFIT" for r in rows)  # a refit rebuilds the reference: it runs
         if (
             not refit
-            and rows[0]["drift_pause"]
-            and self.drift.holds(conn, trigger, max(r["id"] for r in rows))
+            and first["drift_pause"]
+            and self.drift.holds(conn, trigger, max(r[i_id] for r in rows))
         ):
             # on_drift = 'pause' and these events drifted: hand them back unspent, unfitted
             PgDatabase(conn).query(
                 query("release_runs"), [self.worker_id, True, "held: the events drifted"]
             )
             return None
-        events = sorted(
-            (Event(id=r["id"], op=r["op"], relation=r["relation"], route=r["route"],
-                   row=row_of(r["op"], r["row_data"])) for r in rows),
-            key=lambda e: e.id,
-        )  # fmt: skip
-        job = rows[0]["refit_job"]
-        return Claim(run_id=rows[0]["run_id"], trigger=trigger, events=events,
+        rows.sort(key=itemgetter(i_id))
+        relations: dict[str, str] = {}  # one string per relation: the pipe sends each once
+        events = [
+            Event(r[i_id], r[i_op], relations.setdefault(r[i_rel], r[i_rel]), r[i_route],
+                  row_of(r[i_op], r[i_data]))
+            for r in rows
+        ]  # fmt: skip
+        job = first["refit_job"]
+        return Claim(run_id=first["run_id"], trigger=trigger, events=events,
                      worker_id=self.worker_id, refit=int(job) if job is not None else None,
                      refit_known=True)  # fmt: skip
 

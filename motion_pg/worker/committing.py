@@ -32,6 +32,22 @@ class Claim:
     refit: int | None = None
     refit_known: bool = False
 
+    # A claim crosses the pipe to the fit process: its events travel as columns (a bulk claim is
+    # tens of thousands of events; pickling as many objects cost ~4 us each, columns ~0.4 us)
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        events: list[Event] = state.pop("events")
+        state["events_columns"] = (
+            [e.id for e in events], [e.op for e in events], [e.relation for e in events],
+            [e.route for e in events], [e.row for e in events],
+        )  # fmt: skip
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        columns = state.pop("events_columns")
+        state["events"] = [Event(*values) for values in zip(*columns, strict=True)]
+        self.__dict__.update(state)
+
 
 class LostRun(Exception):
     """The run is no longer ours (its lease expired and it was reclaimed)."""

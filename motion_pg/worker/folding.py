@@ -50,10 +50,10 @@ def claim_rows(conn: psycopg.Connection[Any], params: list[Any]) -> list[dict[st
         return cur.fetchall()
 
 
-def row_of(op: str, row_data: str) -> dict[str, Any]:
+def row_of(op: str, row_data: str | None) -> dict[str, Any]:
     """The row an event carries to the fit process: a scheduled firing's own (``{}``), else
-    nothing (the fit process reads the row back typed)."""
-    return json.loads(row_data) if op == "SCHEDULE" else {}
+    nothing (the fit process reads the row back typed; the claim step does not send it)."""
+    return json.loads(row_data) if op == "SCHEDULE" and row_data is not None else {}
 
 
 @dataclass(frozen=True)

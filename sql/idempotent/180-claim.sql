@@ -43,13 +43,12 @@ WITH candidate AS MATERIALIZED (
                     ORDER BY d.trigger_name, d.id LIMIT 1) IS NOT NULL)
     ORDER BY oldest.id
     LIMIT 1
-), ready AS MATERIALIZED (
-    -- the candidate's oldest ready events; under 'block' its oldest pending ones, cut in batch
-    -- before the first that waits for a retry
-    SELECT j.id, j.run_at <= now() AS due,
-           -- the event data up to and including this event, for the bytes budget
-           pg_catalog.sum(pg_catalog.pg_column_size(j.row_data))
-             OVER (ORDER BY j.trigger_name, j.id) AS bytes
+), locked AS MATERIALIZED (
+    -- the candidate's oldest ready events (under 'block' its oldest pending ones), locked in the
+    -- same walk of its row range: each event is read once, never looked up again by primary key.
+    -- A row another transaction holds is skipped here; the batch ends before it (cut).
+    SELECT j.id, j.run_at <= now() AS due, pg_catalog.pg_column_size(j.row_data) AS size,
+           j.trigger_name, j.route, j.relation, j.op, j.row_data, j.attempts
     FROM motion.jobs j
     WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
       AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
@@ -57,26 +56,50 @@ WITH candidate AS MATERIALIZED (
       AND (j.run_at <= now() OR (SELECT strict FROM candidate))
     ORDER BY j.trigger_name, j.id
     LIMIT (SELECT fit_batch FROM candidate)
-), locked AS MATERIALIZED (
-    -- primary key lookups only. No condition on state here: with one, the planner may serve
-    -- id = ANY (...) from jobs_pending_by_trigger, a walk of every pending event per claim. A row
-    -- another claimer took meanwhile is locked at its newest version and dropped by the state
-    -- filter in batch (a MATERIALIZED CTE: the filter is not pushed down into it).
-    SELECT j.id, j.state, j.trigger_name, j.route, j.relation, j.op, j.row_data, j.attempts
-    FROM motion.jobs j
-    WHERE j.id = ANY (ARRAY(SELECT id FROM ready WHERE due))
     FOR UPDATE SKIP LOCKED
+), skipped AS MATERIALIZED (
+    -- the first ready event the lock skipped (another transaction holds it, or changed it since
+    -- this statement's snapshot): none when the n-th ready event is the last one locked (n: the
+    -- events locked), the usual case. Both walks are ordered with a LIMIT: a row comparison
+    -- bounds an index walk only on its first column, so a walk bounded by the last event locked
+    -- would go on through every pending event of the trigger
+    SELECT CASE WHEN (SELECT pg_catalog.max(r.id)
+                      FROM (SELECT j.id FROM motion.jobs j
+                            WHERE (j.trigger_name, j.id)
+                                    >= ((SELECT trigger_name FROM candidate), 0)
+                              AND (j.trigger_name, j.id)
+                                    <= ((SELECT trigger_name FROM candidate), 9223372036854775807)
+                              AND j.state = 'pending'
+                              AND (j.run_at <= now() OR (SELECT strict FROM candidate))
+                            ORDER BY j.trigger_name, j.id
+                            LIMIT (SELECT pg_catalog.count(*) FROM locked)) r)
+                     IS NOT DISTINCT FROM (SELECT pg_catalog.max(id) FROM locked)
+                THEN NULL
+                ELSE (SELECT j.id FROM motion.jobs j
+                      WHERE (j.trigger_name, j.id) >= ((SELECT trigger_name FROM candidate), 0)
+                        AND (j.trigger_name, j.id) <= ((SELECT trigger_name FROM candidate),
+                                                       9223372036854775807)
+                        AND j.state = 'pending'
+                        AND (j.run_at <= now() OR (SELECT strict FROM candidate))
+                        AND j.id NOT IN (SELECT id FROM locked)
+                      ORDER BY j.trigger_name, j.id LIMIT 1) END AS id
+), cut AS MATERIALIZED (
+    -- the first locked event not to take (least() ignores the NULLs of the cuts that do not
+    -- apply): the first that waits (under 'block'), the one the lock skipped (taking later
+    -- events would fit them before it), and the first beyond the bytes budget (the first event
+    -- always goes, whatever its size), summed in order only when the whole batch exceeds it
+    SELECT least(
+        (SELECT id FROM skipped),
+        (SELECT pg_catalog.min(id) FROM locked WHERE NOT due),
+        CASE WHEN (SELECT pg_catalog.sum(size) FROM locked) > (SELECT fit_bytes FROM candidate)
+             THEN (SELECT pg_catalog.min(s.id)
+                   FROM (SELECT l.id, pg_catalog.sum(l.size) OVER (ORDER BY l.id) AS bytes
+                         FROM locked l) s
+                   WHERE s.bytes > (SELECT fit_bytes FROM candidate)
+                     AND s.id > (SELECT pg_catalog.min(id) FROM locked)) END) AS id
 ), batch AS MATERIALIZED (
-    -- the ready events up to the first one that waits or that another claimer holds: skipping it
-    -- would fit a later event before an earlier one; and up to the bytes budget (the first event
-    -- always goes, whatever its size)
-    SELECT id FROM ready
-    WHERE id < coalesce((SELECT min(id) FROM ready
-                         WHERE NOT due
-                            OR id NOT IN (SELECT id FROM locked WHERE state = 'pending')
-                            OR (bytes > (SELECT fit_bytes FROM candidate)
-                                AND id > (SELECT min(id) FROM ready))),
-                        9223372036854775807)
+    -- the locked events before the cut
+    SELECT id FROM locked WHERE id < coalesce((SELECT id FROM cut), 9223372036854775807)
 ), run AS (
     -- no run without events: an empty run would hold the trigger's one running slot. The run
     -- names its events; they are not written (completion moves them to the job log)
@@ -91,7 +114,7 @@ WITH candidate AS MATERIALIZED (
 SELECT run.id AS run_id, l.trigger_name, l.id, l.route, l.relation, l.op, l.row_data,
        l.attempts + 1 AS attempts
 FROM run CROSS JOIN locked l
-WHERE l.id IN (SELECT id FROM batch)
+WHERE l.id <= (SELECT max(id) FROM batch)  -- batch is a prefix of locked
 $$;
 REVOKE ALL ON FUNCTION motion._claim_plain(text, float8, integer, text[], jsonb, integer, bigint)
     FROM PUBLIC;
@@ -384,6 +407,7 @@ DECLARE
     v_gated record;
     v_job bigint;
     v_claimed bigint;
+    v_busy text;
     v_step integer;
     v_attempt integer;
 BEGIN
@@ -449,24 +473,49 @@ BEGIN
         ELSE
             CONTINUE WHEN NOT v_plain;
             FOR v_attempt IN 1..3 LOOP
+                IF v_attempt > 1 AND v_claimed = 0 THEN
+                    -- nothing claimed: the trigger with the oldest ready event may be held by a
+                    -- claim in flight (its events locked, its run not committed yet). Leave it
+                    -- to that claim and try the next trigger now: a worker that took nothing
+                    -- would sleep until the next notification or poll while events wait
+                    SELECT t.name INTO v_busy
+                    FROM motion.triggers t
+                    CROSS JOIN LATERAL (
+                        SELECT j.id FROM motion.jobs j
+                        WHERE (j.trigger_name, j.id) >= (t.name, 0)
+                          AND (j.trigger_name, j.id) <= (t.name, 9223372036854775807)
+                          AND j.state = 'pending' AND j.run_at <= now()
+                        ORDER BY j.trigger_name, j.id LIMIT 1
+                    ) o
+                    WHERE t.enabled AND t.state_per IS NULL AND NOT (t.name = ANY (v_excluded))
+                      AND NOT EXISTS (SELECT 1 FROM motion.runs r
+                                      WHERE r.trigger_name = t.name AND r.state = 'running')
+                    ORDER BY o.id LIMIT 1;
+                    EXIT WHEN v_busy IS NULL;  -- nothing else is ready
+                    v_excluded := v_excluded || v_busy;
+                END IF;
                 BEGIN
                     RETURN QUERY
                     WITH c AS MATERIALIZED (
                         SELECT * FROM motion._claim_plain(p_worker, p_lease, p_batch, v_excluded,
                                                           p_caps, p_probe, p_bytes)
                     )
+                    -- an event's row only for a scheduled firing: the fit process reads the
+                    -- others back typed (a bulk claim would ship and decode each row twice)
                     SELECT 'plain'::text, c.run_id, c.trigger_name, c.id, c.route, c.relation,
-                           c.op, c.row_data, c.attempts, NULL::jsonb,
+                           c.op, CASE WHEN c.op = 'SCHEDULE' THEN c.row_data END, c.attempts,
+                           NULL::jsonb,
                            (SELECT motion._pending_refit(x.trigger_name) FROM c x LIMIT 1),
                            (SELECT (t.settings).on_drift = 'pause' FROM motion.triggers t
                             WHERE t.name = (SELECT x.trigger_name FROM c x LIMIT 1)),
                            NULL::bigint, NULL::text
                     FROM c;
                     GET DIAGNOSTICS v_claimed = ROW_COUNT;
-                    EXIT;
+                    EXIT WHEN v_claimed > 0;
                 EXCEPTION WHEN unique_violation THEN
-                    -- another worker opened a run for that trigger first: try the next one
-                    v_claimed := 0;
+                    -- another worker opened a run for that trigger first: the next attempt's
+                    -- snapshot sees it, and takes another trigger
+                    v_claimed := -1;
                 END;
             END LOOP;
             IF v_claimed > 0 THEN

@@ -2,7 +2,8 @@
 
 Autovacuum usually analyzes the queue when it is drained: its statistics then say that nothing is
 pending, or that every row belongs to one running batch. A claim over a deep queue must still lock
-and mark its batch by primary key and read a few buffers per event, not walk the queue. Costs are
+its batch in one walk of its trigger's row range and read a few buffers per event, not walk the
+queue. Costs are
 counted in buffers (EXPLAIN (ANALYZE, BUFFERS)), not timed, so these tests are not flaky.
 """
 
@@ -25,7 +26,7 @@ BATCH = 100
 # pages of the update included); the plan that serves the lock from jobs_pending_by_trigger walks
 # the whole pending set and reads ~32 per event at this depth, ~400 on a bloated index
 CLAIM_BUFFERS = 20 * BATCH
-LOCK_BUFFERS = 5 * BATCH  # the locked step alone: ~3 per event by primary key, ~22 by the walk
+LOCK_BUFFERS = 5 * BATCH  # the locked step alone: ~1 per event in the trigger's row range
 FINISH_BUFFERS = 20 * BATCH  # complete_jobs, fail_jobs, release_runs, reclaim_expired: ~8-16
 
 KINDS = ["fresh", "drained", "one-batch", "never"]
@@ -145,7 +146,7 @@ def _check_claim(conn: psycopg.Connection[Any], described: str) -> None:
     _assert_bounded_scans(plan)
     locked = [n for c, n in _nodes(plan) if c == "CTE locked" and n["Node Type"] == "LockRows"]
     assert len(locked) == 1, described
-    assert _indexes(locked[0]) == {"jobs_pkey"}, described
+    assert _indexes(locked[0]) == {"jobs_pending_by_trigger"}, described
     assert _buffers(locked[0]) < LOCK_BUFFERS, described
     assert _buffers(plan) < CLAIM_BUFFERS, described
 
@@ -183,9 +184,9 @@ def test_claim_and_finish_read_by_index_under_any_statistics(
     tally: psycopg.Connection[Any], kind: str, policy: str
 ) -> None:
     """With fresh, stale (drained or one running batch) and no statistics, over 100k pending
-    events: the claim locks its batch by primary key and names it in its run, completing,
-    failing, handing back and reclaiming a run read the events it names by primary key, and each
-    reads a few buffers per event."""
+    events: the claim locks its batch in its trigger's row range and names it in its run;
+    completing, failing, handing back and reclaiming a run read the events it names by primary
+    key; and each reads a few buffers per event."""
     conn = tally
     motion_pg.execute(conn, f"ALTER MOTION TRIGGER tally SET (on_fit_error = '{policy}')")
     _statistics(conn, kind)
