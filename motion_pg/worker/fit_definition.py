@@ -113,6 +113,7 @@ class Definitions:
         self.conn = conn
         self.db = db
         self._loaded: dict[str, Definition] = {}
+        self._statements: dict[str, str] = {}
         self.load_seconds = 0.0  # how long the last call of :meth:`of` spent loading
 
     def cached(self, trigger: str) -> Definition | None:
@@ -121,8 +122,13 @@ class Definitions:
 
     def statement(self, trigger: str) -> str:
         """``fold_definition`` for ``trigger`` without parameters (to batch with others)."""
-        text = sql.SQL(query("fold_definition").replace("$1", "{}"))
-        return text.format(sql.Literal(trigger)).as_string(self.conn)
+        text = self._statements.get(trigger)
+        if text is None:
+            composed = sql.SQL(query("fold_definition").replace("$1", "{}"))
+            text = self._statements[trigger] = composed.format(sql.Literal(trigger)).as_string(
+                self.conn
+            )
+        return text
 
     def of(self, trigger: str, row: Mapping[str, Any] | None) -> Definition:
         """The definition of the catalog row ``row`` (``fold_definition``'s), loaded again when
@@ -148,3 +154,36 @@ class Definitions:
 def head_of(row: Mapping[str, Any]) -> int | None:
     """The version a fit folds onto: the newest, unless nothing serves yet."""
     return row["head_version"] if row["serving_version"] is not None else None
+
+
+class UserPaths:
+    """The statements that set the search_path (and jit) user code runs with, by the trigger's
+    recorded search_path; a trigger without one runs with the connection's own defaults."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        row = conn.execute(
+            "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_setting('jit')"
+        ).fetchone()
+        assert row is not None
+        self._default_path, self._default_jit = str(row[0]), str(row[1])
+        self._made: dict[tuple[str, ...] | None, str] = {}
+
+    def user(self, schemas: list[str] | None) -> str:
+        """The statement for the recorded search_path ``schemas``."""
+        key = tuple(schemas) if schemas is not None else None
+        text = self._made.get(key)
+        if text is None:
+            text = self._made[key] = self._make(schemas)
+        return text
+
+    def _make(self, schemas: list[str] | None) -> str:
+        if schemas is None:  # not recorded: the connection's own default
+            path = self._default_path
+        else:
+            composed = sql.SQL(", ").join([*map(sql.Identifier, schemas), sql.SQL("pg_temp")])
+            path = composed.as_string(self.conn)
+        statement = sql.SQL(USER_PATH.replace("%s", "{}"))
+        return statement.format(sql.Literal(path), sql.Literal(self._default_jit)).as_string(
+            self.conn
+        )

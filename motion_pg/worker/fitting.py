@@ -35,9 +35,9 @@ from motion_pg.worker.committing import Claim, LostRun, check_updates, pickled_s
 from motion_pg.worker.fit_definition import (
     JOBS,
     MOTION_PATH,
-    USER_PATH,
     Definition,
     Definitions,
+    UserPaths,
     head_of,
 )
 from motion_pg.worker.folding import StateMemory, commit_fold, fold_updates
@@ -77,12 +77,7 @@ class FitComputer:
         self.memory = StateMemory()  # the state this process last wrote, per trigger
         self.definitions = Definitions(conn, self.db)
         self.last_seconds = 0.0  # how long the last fit call took (see budget.py)
-        # the connection's own defaults, for user SQL of triggers without a recorded search_path
-        row = conn.execute(
-            "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_setting('jit')"
-        ).fetchone()
-        assert row is not None
-        self._default_path, self._default_jit = str(row[0]), str(row[1])
+        self.paths = UserPaths(conn)
 
     def definition(
         self, trigger: str, first: str = ""
@@ -269,15 +264,7 @@ class FitComputer:
 
     def user_path(self, schemas: list[str] | None) -> str:
         """The statement that sets the search_path (and jit) user code runs with."""
-        if schemas is None:  # not recorded: the connection's own default
-            path = self._default_path
-        else:
-            composed = sql.SQL(", ").join([*map(sql.Identifier, schemas), sql.SQL("pg_temp")])
-            path = composed.as_string(self.conn)
-        statement = sql.SQL(USER_PATH.replace("%s", "{}"))
-        return statement.format(sql.Literal(path), sql.Literal(self._default_jit)).as_string(
-            self.conn
-        )
+        return self.paths.user(schemas)
 
     def check_transaction(self, trigger: str) -> None:
         """A :class:`FitError` when the fit's transaction cannot commit (a caught statement
