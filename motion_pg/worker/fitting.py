@@ -110,7 +110,7 @@ class FitComputer:
         results = self.user_db.fetch_sets("; ".join(batch))
         row = _row(results[2])  # BEGIN, the search_path, the row, the reads, the search_path
         if row is not None and cached.matches(row):
-            groups = typed_events.fill(groups, cached, results[3 : 3 + len(texts)])
+            groups = typed_events.fill(trigger, groups, cached, results[3 : 3 + len(texts)])
             return _Opened(cached, head_of(row), groups, user_path=True)
         self.conn.execute(MOTION_PATH)  # redefined meanwhile: load it, read the events again
         definition = self.definitions.of(trigger, row)

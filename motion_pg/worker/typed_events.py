@@ -63,7 +63,7 @@ def reads(
     return texts
 
 
-def fill(groups: Groups, definition: Definition, results: list[Result]) -> Groups:
+def fill(trigger: str, groups: Groups, definition: Definition, results: list[Result]) -> Groups:
     """``groups`` with each event's row taken from ``results`` (those of :func:`reads`)."""
     found = iter(results)
     for route, group in groups:
@@ -75,6 +75,10 @@ def fill(groups: Groups, definition: Definition, results: list[Result]) -> Group
             row[0]: {n: v for n, v in zip(names[1:], row[1:], strict=True) if n not in hidden}
             for row in rows
         }
+        gone = [e.id for e in group if e.id not in typed]
+        if gone:
+            raise FitError(f'motion trigger "{trigger}": event {gone[0]} is no longer where the '
+                           "fit reads it (its run was finished or taken over meanwhile)")  # fmt: skip
         group[:] = [
             Event(id=e.id, op=e.op, relation=e.relation, route=e.route, row=typed[e.id])
             for e in group
@@ -91,4 +95,4 @@ def typed_groups(
     groups = grouped(events, definition)
     texts = reads(db, trigger, groups, definition, source)
     results = db.fetch_sets("; ".join([*texts, then]))
-    return fill(groups, definition, results[: len(texts)])
+    return fill(trigger, groups, definition, results[: len(texts)])

@@ -26,3 +26,13 @@ class Logged(motion_pg.Trigger):
             with psycopg.connect(str(hook["dsn"]), autocommit=True) as other:
                 other.execute(str(hook["during"]))
         return {"n": ctx.state["n"] + len(events)}
+
+
+class Counted(motion_pg.Trigger):
+    """Fit counts its events, nothing else (what one fit call costs motion itself)."""
+
+    def setup(self, ctx: Context) -> dict[str, Any]:
+        return {"n": 0}
+
+    def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
+        return {"n": ctx.state["n"] + len(events)}
