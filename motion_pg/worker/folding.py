@@ -5,9 +5,9 @@ A fit call used to cost about a dozen round trips to end (lock, head version, ne
 row, copied entries, each blob and entry, state size, serving, run, jobs) and two more to read the
 state it had just written back. Here the fit process remembers the state it committed (the copies
 its unpickling check made, so no object the user still holds is shared) and folds the next call
-onto it when the trigger's newest version is still that one; and it ends the fit with the row lock
-and ``fold_commit`` sent together, then COMMIT with the closing sync (two round trips, psycopg's
-pipeline mode).
+onto it when the trigger's newest version is still that one; and it ends the fit with the row lock,
+``fold_commit``, a fence and COMMIT sent together (one round trip, psycopg's pipeline mode): the
+fence raises when ``fold_commit`` wrote nothing, so that COMMIT rolls back.
 The guarantees do not change: the statement is fenced by the run and the deployed code, and the
 user's ``ctx.db`` writes, the version and the completion still commit together or not at all.
 """
@@ -32,6 +32,10 @@ from motion_pg.worker.committing import Claim, LostRun, checked_pickle
 # values smaller than this are always sent: looking up whether the database holds them already is
 # dearer than sending them again
 _SEND_ALWAYS = 64 * 1024
+# sent after fold_commit with the COMMIT (sql/idempotent/250-fitcall.sql); _LOST: its SQLSTATE
+# when the run is no longer ours
+_FENCE = "SELECT motion._fit_fence($1::bigint, $2::text, $3::text, $4::text)"
+_LOST = "MP410"
 
 
 class Unparsed(Loader):
@@ -144,23 +148,33 @@ def commit_fold(
     ]  # fmt: skip
     params = [claim.trigger, claim.run_id, claim.worker_id, len(claim.events), keys, digests, data,
               code_digest, deployed]  # fmt: skip
-    with conn.pipeline():
-        conn.execute(motion_path)
-        # the row lock first, in a statement of its own: fold_commit's snapshot then sees every
-        # version written before it (deploys and SET STATE take the same lock)
-        psycopg.RawCursor(conn).execute(query("trigger_code_for_update"), [claim.trigger])
-        cur = psycopg.RawCursor(conn)
-        cur.execute(query("fold_commit"), params)
-        row = cur.fetchone()
-        assert row is not None
-        found, code_ok, fenced, version, parent = row
-        if found and not code_ok:
-            raise FitError(
-                f'motion trigger "{claim.trigger}": its code was deployed again while this fit ran',
-                hint="the fit is retried with the deployed code",
-            )
-        if not fenced:
-            raise LostRun(claim.run_id)
-        if commit:  # sent with the pipeline's closing sync: one round trip for both
-            conn.execute("COMMIT")
+    try:
+        with conn.pipeline():
+            conn.execute(motion_path)
+            # the row lock first, in a statement of its own: fold_commit's snapshot then sees every
+            # version written before it (deploys and SET STATE take the same lock)
+            psycopg.RawCursor(conn).execute(query("trigger_code_for_update"), [claim.trigger])
+            cur = psycopg.RawCursor(conn)
+            cur.execute(query("fold_commit"), params)
+            if commit:  # the fence raises when fold_commit wrote nothing: COMMIT then rolls back
+                psycopg.RawCursor(conn).execute(_FENCE, [claim.run_id, claim.worker_id,
+                                                         claim.trigger, deployed])  # fmt: skip
+                conn.execute("COMMIT")
+        row = cur.fetchone()  # all of it in one round trip: the pipeline's closing sync
+    except psycopg.Error as e:
+        if e.sqlstate == FitError.sqlstate:
+            raise FitError(f'motion trigger "{claim.trigger}": its code was deployed again while '
+                           "this fit ran", hint="the fit is retried with the deployed code") from None  # fmt: skip
+        if e.sqlstate == _LOST:
+            raise LostRun(claim.run_id) from None
+        raise
+    assert row is not None
+    found, code_ok, fenced, version, parent = row
+    if found and not code_ok:
+        raise FitError(
+            f'motion trigger "{claim.trigger}": its code was deployed again while this fit ran',
+            hint="the fit is retried with the deployed code",
+        )
+    if not fenced:
+        raise LostRun(claim.run_id)
     return (int(version) if version is not None else None), parent

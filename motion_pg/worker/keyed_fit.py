@@ -32,12 +32,14 @@ from motion_pg.runtime.keyed import canonical, key_value
 from motion_pg.runtime.state import head_version, write_version
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo
+from motion_pg.worker import typed_events
 from motion_pg.worker.committing import LostRun, check_updates, checked_pickle
 from motion_pg.worker.keyed_claim import KeyedClaim
 from motion_pg.worker.pgtypes import TypedDatabase
 
 if TYPE_CHECKING:
-    from motion_pg.worker.fitting import Definition, FitComputer
+    from motion_pg.worker.fit_definition import Definition
+    from motion_pg.worker.fitting import FitComputer
 
 log = logging.getLogger("motion_pg.worker")
 
@@ -74,8 +76,8 @@ def by_key(
     computer: FitComputer, claim: KeyedClaim, definition: Definition, source: sql.Composable
 ) -> dict[str, list[tuple[RouteInfo, Event]]]:
     """The claim's events, read back typed, by key (jsonb text), oldest first within a key."""
-    groups = computer._typed_groups(claim.trigger, list(claim.events), definition, source,
-                                    "SELECT 1")  # fmt: skip
+    groups = typed_events.typed_groups(computer.user_db, claim.trigger, list(claim.events),
+                                       definition, source, "SELECT 1")  # fmt: skip
     keyed: dict[str, list[tuple[RouteInfo, Event]]] = {}
     for route, group in groups:
         for event in group:
@@ -98,7 +100,7 @@ def compute(
              if k not in failed}  # fmt: skip
     heads = {canonical(r["key"]): r for r in db.query(query("key_states_head"),
                                                       [trigger, list(keyed)])}  # fmt: skip
-    computer.conn.execute(computer._user_path(search_path))
+    computer.conn.execute(computer.user_path(search_path))
     result = KeyedResult(failed=dict(failed))
     user_db = _Watched(computer.user_db)
     for text, events in keyed.items():
@@ -122,7 +124,7 @@ def compute(
             continue
         if data is not None:
             result.updates[text] = (seen, data)
-    computer._check_transaction(trigger)
+    computer.check_transaction(trigger)
     computer.conn.execute(
         "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)"
     )
@@ -164,7 +166,7 @@ def fit_key(
             merged.update(check_updates(trigger, updates, route.fit))
         start = end
     if computer.conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
-        computer._check_transaction(trigger)  # raises: a statement's error was caught
+        computer.check_transaction(trigger)  # raises: a statement's error was caught
     if not merged:
         return None
     return checked_pickle(trigger, text, {**own, **merged})[0]

@@ -23,7 +23,8 @@ from motion_pg.queries import query
 from motion_pg.runtime.keyed import canonical
 from motion_pg.trigger import Event
 from motion_pg.worker import keyed_fit
-from motion_pg.worker.fitting import _MOTION_PATH, Definition, FitComputer
+from motion_pg.worker.fit_definition import MOTION_PATH, Definition
+from motion_pg.worker.fitting import FitComputer
 from motion_pg.worker.keyed_claim import KeyedClaim
 from motion_pg.worker.replay_result import Entry, ReplayRefused, ReplayResult, same_value
 
@@ -102,7 +103,7 @@ def _fit(
     computer = FitComputer(conn)
     db = computer.db
     with conn.transaction(force_rollback=True):
-        conn.execute(_MOTION_PATH)
+        conn.execute(MOTION_PATH)
         rows = db.query(query("trigger_definition"), [trigger])
         if not rows:
             raise FitError(f'motion trigger "{trigger}" no longer exists')
@@ -120,7 +121,7 @@ def _fit(
             canonical(r["key"]): r
             for r in db.query(query("key_states_before"), [trigger, list(grouped), number])
         }
-        conn.execute(computer._user_path(rows[0]["search_path"]))
+        conn.execute(computer.user_path(rows[0]["search_path"]))
         out: dict[str, bytes | None] = {}
         for text, found in grouped.items():
             out[text] = keyed_fit.fit_key(computer, trigger, definition, parent, shared,

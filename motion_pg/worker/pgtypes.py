@@ -51,6 +51,10 @@ def use_plpython_types(conn: psycopg.Connection[Any]) -> None:
     adapters.register_loader("record", TextLoader)
 
 
+# a statement's column names and rows
+Result = tuple[list[str], list[list[Any]]]
+
+
 def _make_dict(values: Sequence[Any], info: CompositeInfo) -> dict[str, Any]:
     return dict(zip(info.field_names, values, strict=True))
 
@@ -67,22 +71,38 @@ class TypedDatabase:
         names, rows = self.fetch(sql, params)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def fetch(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[list[Any]]]:
+    def fetch(self, sql: str, params: Sequence[Any] = ()) -> Result:
         """Run ``sql`` and return its column names and rows (as lists)."""
         with psycopg.RawCursor(self.conn) as cur:
             cur.execute(sql, [_adapt(p) for p in params])
-            if cur.description is None:
-                return [], []
-            oids = [c.type_code for c in cur.description]
-            late = self._register_composites(oids)
-            rows = [list(r) for r in cur.fetchall()]
-            names = [c.name for c in cur.description]
+            return self._typed(cur, set())
+
+    def fetch_sets(self, sql: str) -> list[Result]:
+        """Run the statements of ``sql`` (no parameters: one round trip) and return each one's
+        column names and rows, in order (empty for a statement without rows)."""
+        with psycopg.RawCursor(self.conn) as cur:
+            cur.execute(sql)
+            late: set[int] = set()
+            results = [self._typed(cur, late)]
+            while cur.nextset():
+                results.append(self._typed(cur, late))
+            return results
+
+    def _typed(self, cur: psycopg.RawCursor[Any], late: set[int]) -> Result:
+        """The current result of ``cur``; ``late`` collects the types registered since ``cur``
+        was made (its loaders are the connection's at that time)."""
+        if cur.description is None:
+            return [], []
+        oids = [c.type_code for c in cur.description]
+        late |= self._register_composites(oids)
+        rows = [list(r) for r in cur.fetchall()]
+        names = [c.name for c in cur.description]
         # composite columns loaded as text before their loaders existed: load them again
         for i, oid in enumerate(oids):
             if oid in late:
                 loader = self._loader(oid)
                 for row in rows:
-                    if row[i] is not None:
+                    if isinstance(row[i], str):
                         row[i] = loader.load(row[i].encode(self.conn.info.encoding))
         return names, rows
 

@@ -49,8 +49,8 @@ def refit(computer: FitComputer, claim: Claim, horizon: int, motion_path: str) -
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         conn.execute(motion_path)
-        definition, _, search_path = computer._definition(claim.trigger)
-        conn.execute(computer._user_path(search_path))
+        definition, _, search_path = computer.definition(claim.trigger)
+        conn.execute(computer.user_path(search_path))
         ctx = Context(claim.trigger, 0, MappingProxyType({}), definition.params, computer.user_db)
         try:
             state = definition.instance.setup(ctx)
@@ -58,7 +58,7 @@ def refit(computer: FitComputer, claim: Claim, horizon: int, motion_path: str) -
             raise UserCodeError(f'motion trigger "{claim.trigger}": setup failed during a '
                                 f"scheduled refit: {type(e).__name__}: {e}") from e  # fmt: skip
         checked = check_updates(claim.trigger, state, "setup")
-        computer._check_transaction(claim.trigger)
+        computer.check_transaction(claim.trigger)
         conn.execute(motion_path)
         pickled = pickled_state(claim.trigger, checked)
         upto = max(horizon, *(e.id for e in claim.events))

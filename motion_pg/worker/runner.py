@@ -120,20 +120,23 @@ class Worker:
         inferring = self._start_async(once)
         runs = 0
         delay = 0.1
+        woken = False
         try:
             while not self.stopping:
                 try:
                     conn = self._connected()
-                    self._housekeeping(conn)
-                    self.scheduler.step(conn)
-                    self.drift.step(conn)
-                    backfill_loop.step(conn, self.worker_id)
+                    if not woken:  # woken by a notification: claim first, these wait one turn
+                        self._housekeeping(conn)
+                        self.scheduler.step(conn)
+                        self.drift.step(conn)
+                        backfill_loop.step(conn, self.worker_id)
+                    woken = False
                     claim = self.claim(conn)
                     delay = 0.1
                     if claim is None:
                         if once:
                             break
-                        self._wait()
+                        woken = self._wait()
                         continue
                     self._isolated(conn, claim)
                     runs += 1
@@ -231,12 +234,12 @@ class Worker:
 
     # -- the loop's steps -------------------------------------------------------------------------
 
-    def _wait(self) -> None:
+    def _wait(self) -> bool:
+        """Wait for a notification (True) or until it is time to poll (False)."""
         # a notification is only a hint: wake early on one, else poll after poll_interval
         assert self._listener is not None
         timeout = self.scheduler.wait_bound()  # wake for the next scheduled firing
-        for _ in self._listener.notifies(timeout=timeout, stop_after=1):
-            pass
+        return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
 
     def _housekeeping(self, conn: psycopg.Connection[Any]) -> None:
         self.code_gate.recheck(conn)
