@@ -1516,8 +1516,13 @@ ON CONFLICT (trigger_name) DO UPDATE SET failed = s.failed + EXCLUDED.failed,
 -- The claim step (motion_pg.worker.claiming, sql/idempotent/180-claim.sql).
 
 -- name: function_body
--- The text of a motion function (the claim statements' bodies), for EXPLAIN in tests and bench.
-SELECT p.prosrc FROM pg_catalog.pg_proc p WHERE p.oid = $1::pg_catalog.regprocedure
+-- The text of a motion function (the claim statements' bodies), for EXPLAIN in tests and bench:
+-- a PL/pgSQL body that is one RETURN QUERY gives its statement.
+SELECT pg_catalog.regexp_replace(
+    p.prosrc,
+    '^\s*(#variable_conflict use_column\s*)?BEGIN\s+RETURN QUERY\s+(.*);(\s*--[^\n]*)?\s*END\s*$',
+    '\2')
+FROM pg_catalog.pg_proc p WHERE p.oid = $1::pg_catalog.regprocedure
 
 -- == peer2 ==
 -- The read side of state versions (motion_pg.runtime.state.BlobCache.load).

@@ -5,10 +5,17 @@
 -- only. Idempotent: re-applied by every install and upgrade.
 
 -- The plain claim (claim_jobs in sql/queries.sql): see the comment there.
+-- PL/pgSQL only to keep the statement's plan: a LANGUAGE sql function is parsed and planned again
+-- on every call (about 1 ms of a one-event claim). Its plan depends on no parameter's value (the
+-- ranges come from the candidate CTE, known only at run time), so the generic plan PL/pgSQL settles
+-- on is the custom one (tests/integration/test_claim_plan.py checks both).
 CREATE OR REPLACE FUNCTION motion._claim_plain(text, float8, integer, text[], jsonb, integer, bigint)
 RETURNS TABLE (run_id bigint, trigger_name text, id bigint, route integer, relation text, op text,
                row_data jsonb, attempts integer)
-LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+RETURN QUERY
 WITH candidate AS MATERIALIZED (
     SELECT t.name AS trigger_name,
            -- the event cap: the trigger's fit_batch (else the worker's $3), and what its time
@@ -114,7 +121,8 @@ WITH candidate AS MATERIALIZED (
 SELECT run.id AS run_id, l.trigger_name, l.id, l.route, l.relation, l.op, l.row_data,
        l.attempts + 1 AS attempts
 FROM run CROSS JOIN locked l
-WHERE l.id <= (SELECT max(id) FROM batch)  -- batch is a prefix of locked
+WHERE l.id <= (SELECT max(id) FROM batch);  -- batch is a prefix of locked
+END
 $$;
 REVOKE ALL ON FUNCTION motion._claim_plain(text, float8, integer, text[], jsonb, integer, bigint)
     FROM PUBLIC;

@@ -96,6 +96,24 @@ def _explain(conn: psycopg.Connection[Any], name: str, params: list[Any]) -> dic
     return dict(row[0][0]["Plan"])
 
 
+def _explain_generic(conn: psycopg.Connection[Any], name: str, params: list[Any]) -> dict[str, Any]:
+    """The JSON plan of statement ``name`` as a generic plan (what PL/pgSQL keeps after a few
+    calls), run for real and rolled back."""
+    from psycopg import sql
+
+    conn.execute(sql.SQL("PREPARE claim_generic AS {}").format(sql.SQL(statement(conn, name))))
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            args = sql.SQL(", ").join(sql.Literal(p) for p in params)
+            row = conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE "
+                                       "claim_generic({})").format(args)).fetchone()  # fmt: skip
+    finally:
+        conn.execute("DEALLOCATE claim_generic")
+    assert row is not None
+    return dict(row[0][0]["Plan"])
+
+
 def _nodes(plan: dict[str, Any], cte: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """Every node with the name of the CTE it belongs to."""
     yield cte, plan
@@ -140,7 +158,13 @@ def _assert_bounded_scans(plan: dict[str, Any]) -> None:
 
 
 def _check_claim(conn: psycopg.Connection[Any], described: str) -> None:
-    plan = _explain(conn, "claim_jobs", ["test-worker", 30.0, BATCH, [], "{}", BATCH, 1 << 30])
+    params = ["test-worker", 30.0, BATCH, [], "{}", BATCH, 1 << 30]
+    _check_claim_plan(_explain(conn, "claim_jobs", params), described)
+    # PL/pgSQL keeps a generic plan after a few calls: it must be as good
+    _check_claim_plan(_explain_generic(conn, "claim_jobs", params), "generic plan, " + described)
+
+
+def _check_claim_plan(plan: dict[str, Any], described: str) -> None:
     described += _describe(plan)
     assert plan["Actual Rows"] == BATCH, described
     _assert_bounded_scans(plan)
