@@ -53,7 +53,11 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM motion._refuse_foreign_trigger('motion.async_record', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     END IF;
-    IF motion._async_writing() AND NOT motion._async_chained(TG_ARGV[0], TG_ARGV[1]::integer) THEN
+    -- the setting first: _async_writing is a query planned per call (~170k instructions), and
+    -- without the setting it says no (it checks the same setting first)
+    IF coalesce(pg_catalog.current_setting('motion.async_writeback', true), '') = 'on'
+       AND motion._async_writing()
+       AND NOT motion._async_chained(TG_ARGV[0], TG_ARGV[1]::integer) THEN
         RETURN NULL;  -- the worker writing another trigger's outputs back: not a new write
     END IF;
     INSERT INTO motion.async_rows (trigger_name, route, row_key, xact, role)
@@ -87,7 +91,11 @@ BEGIN
     IF NOT FOUND THEN
         PERFORM motion._refuse_foreign_trigger('motion.async_record_row', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     END IF;
-    IF motion._async_writing() AND NOT motion._async_chained(TG_ARGV[0], TG_ARGV[1]::integer) THEN
+    -- the setting first: _async_writing is a query planned per call (~170k instructions), and
+    -- without the setting it says no (it checks the same setting first)
+    IF coalesce(pg_catalog.current_setting('motion.async_writeback', true), '') = 'on'
+       AND motion._async_writing()
+       AND NOT motion._async_chained(TG_ARGV[0], TG_ARGV[1]::integer) THEN
         RETURN NULL;
     END IF;
     j := pg_catalog.to_jsonb(NEW);

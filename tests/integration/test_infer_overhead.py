@@ -83,3 +83,14 @@ def test_the_write_back_setting_alone_changes_nothing(conn: psycopg.Connection[A
     assert calls.get("_async_writing", 0) >= 1, calls
     assert conn.execute("SELECT doubled FROM items WHERE id = 1").fetchone() == (10,)
     assert conn.execute("SELECT count(*) FROM motion.jobs").fetchone() == (1,)
+
+
+def test_async_routes_record_rows_without_asking_the_write_back_check(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """An async route's record triggers (statement and row) ask ``_async_writing`` only when the
+    setting says a write-back may be running: a client's INSERT records the row without it."""
+    _items(conn, "motion_test_apps.basic:Counter", " WITH (infer_mode = 'async')")
+    calls = _calls(conn, *(f"INSERT INTO items (id, value) VALUES ({i}, {i})" for i in (1, 2, 3)))
+    assert calls.get("_async_writing", 0) == 0, calls
+    assert conn.execute("SELECT count(*) FROM motion.async_rows").fetchone() == (3,)
