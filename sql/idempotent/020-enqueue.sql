@@ -22,7 +22,14 @@ DECLARE
     hidden text[];
     per text[];  -- STATE PER columns (keyed state): each event carries its key
 BEGIN
-    PERFORM FROM motion.routes r
+    -- the route's check and what its events need, in one query (each query here is a good part of
+    -- a single-row statement's cost): events carry the user's row, without the lineage columns of
+    -- motion triggers (stamps)
+    SELECT (SELECT pg_catalog.array_agg(o.lineage_column) FROM motion.routes o
+            WHERE o.relation = TG_RELID AND o.lineage_column IS NOT NULL),
+           t.state_per
+    INTO hidden, per
+    FROM motion.routes r JOIN motion.triggers t ON t.name = r.trigger_name
     WHERE r.trigger_name = TG_ARGV[0] AND r.ordinal = TG_ARGV[1]::integer
       AND r.relation = TG_RELID AND TG_NAME = ANY (r.pg_triggers);
     IF NOT FOUND THEN
@@ -37,10 +44,6 @@ BEGIN
            AND motion._async_writing()) THEN
         RETURN NULL;
     END IF;
-    -- events carry the user's row: without the lineage columns of motion triggers (stamps)
-    SELECT pg_catalog.array_agg(o.lineage_column) INTO hidden FROM motion.routes o
-    WHERE o.relation = TG_RELID AND o.lineage_column IS NOT NULL;
-    SELECT t.state_per INTO per FROM motion.triggers t WHERE t.name = TG_ARGV[0];
     IF hidden IS NULL THEN
         INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state_key)
         SELECT TG_ARGV[0], TG_ARGV[1]::integer, TG_ARGV[2], TG_OP, d.row_data,
