@@ -1523,3 +1523,10 @@ ON CONFLICT (trigger_name) DO UPDATE SET failed = s.failed + EXCLUDED.failed,
 -- name: function_body
 -- The text of a motion function (the claim statements' bodies), for EXPLAIN in tests and bench.
 SELECT p.prosrc FROM pg_catalog.pg_proc p WHERE p.oid = $1::pg_catalog.regprocedure
+
+-- == shared3 ==
+-- Shared large states, continued: the writer writes the cache file, dropped databases swept.
+
+-- name: state_cache_databases
+-- The oids of the server's databases: a cache directory named by any other oid is a dropped one's.
+SELECT oid::bigint AS oid FROM pg_catalog.pg_database

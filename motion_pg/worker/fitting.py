@@ -26,7 +26,7 @@ from motion_pg.runtime import identity, loader
 from motion_pg.runtime.state import BlobCache
 from motion_pg.settings import Settings
 from motion_pg.trigger import Context, Event, RouteInfo, Trigger
-from motion_pg.worker import keyed_fit, ray_executor, refit, validation
+from motion_pg.worker import keyed_fit, ray_executor, refit, shared_cache, validation
 from motion_pg.worker.committing import Claim, LostRun, check_updates, pickled_state
 from motion_pg.worker.folding import StateMemory, commit_fold, fold_updates
 from motion_pg.worker.keyed_claim import KeyedClaim
@@ -178,6 +178,7 @@ class FitComputer:
                                           claim.events, JOBS, state)  # fmt: skip
             merged = self._run(trigger, definition, version, state, groups)
             folded = fold_updates(trigger, merged)
+            shared_cache.publish(self.db, trigger, folded)  # large values' files, before commit
             written, parent = commit_fold(conn, claim, folded, motion_path=_MOTION_PATH,
                                   deployed=definition.deployed,
                                   code_digest=definition.code_digest,
