@@ -84,7 +84,7 @@ class SharedBlobs:
             self.log(f"motion state cache: blob {blob_id}: {reason}; read from the database")
             return True, value
         try:
-            write_value(self.directory, digest, value, replace=not missing)
+            write_value(self.directory, digest, value, replace=not missing, owner=self.owner)
             del value  # serve the shared mapping, not this process's private copy
             value = read_value(self.directory, digest, self.owner)
         except (OSError, CacheFileError) as e:

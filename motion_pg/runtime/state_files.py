@@ -73,10 +73,13 @@ def check_dir(path: str, owner: int, *, create: bool) -> None:
         )
 
 
-def write_value(directory: str, digest: bytes, value: Any, *, replace: bool = True) -> int:
+def write_value(
+    directory: str, digest: bytes, value: Any, *, replace: bool = True, owner: int | None = None
+) -> int:
     """Write ``value`` as the cache file for ``digest`` in ``directory`` (temporary file, then an
     atomic rename; mode 0600); returns the file's size. Without ``replace`` a file another process
-    wrote meanwhile is kept (and mapped by whoever maps it: one copy on the host)."""
+    wrote meanwhile is kept (and mapped by whoever maps it: one copy on the host). A process
+    running as root gives the file to uid ``owner`` (the directory's), whose readers check it."""
     buffers: list[pickle.PickleBuffer] = []
     stream = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
     raws = [b.raw() for b in buffers]
@@ -107,6 +110,8 @@ def write_value(directory: str, digest: bytes, value: Any, *, replace: bool = Tr
     temp = os.path.join(directory, f".{digest.hex()}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
+        if owner is not None and owner != os.getuid():
+            os.fchown(fd, owner, os.lstat(directory).st_gid)
         with os.fdopen(fd, "wb") as f:
             f.write(_PREFIX.pack(MAGIC, len(text), checksum))
             f.write(text)

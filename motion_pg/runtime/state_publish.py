@@ -79,7 +79,7 @@ def write(shared: SharedBlobs, digest: bytes, data: bytes | None, value: Any, wh
         if value is None:
             assert data is not None
             value = pickle.loads(data)  # an array's bytes: one copy beside the pickle, no more
-        write_value(shared.directory, digest, value, replace=False)
+        write_value(shared.directory, digest, value, replace=False, owner=shared.owner)
     except Exception as e:  # the version is written anyway; its first infer reads the database
         shared.log(f"motion state cache: {what}: the cache file could not be written: "
                    f"{type(e).__name__}: {e}")  # fmt: skip
@@ -103,7 +103,7 @@ def _resolve_client(db: Database) -> SharedBlobs | None:
     owner = os.lstat(path).st_uid
     logger.info("motion state cache: this process maps the server's files in %s", path)
     return SharedBlobs(path, owner, int(row["min_bytes"]), logger.info,
-                       writable=os.getuid() == owner)  # fmt: skip
+                       writable=os.getuid() in (owner, 0))  # fmt: skip
 
 
 def unusable(path: str, token: str) -> str | None:

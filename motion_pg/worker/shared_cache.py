@@ -5,8 +5,8 @@ The server reports where this database's cache lives and the directory's identit
 (``motion.state_cache_location()``). A worker uses the directory only when it finds it at that path
 with that token, as a real directory private to its owner, and may read it (it runs as the server's
 OS user, or as root); a worker on another host, or under another OS user, finds no such directory
-and reads states from the database as before. It writes files only when it runs as the directory's
-owner (:mod:`motion_pg.runtime.state_publish`).
+and reads states from the database as before. It writes files when it runs as the directory's
+owner, or as root (the files given to the owner): :mod:`motion_pg.runtime.state_publish`.
 """
 
 from __future__ import annotations
