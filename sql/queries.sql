@@ -1530,3 +1530,14 @@ SELECT p.prosrc FROM pg_catalog.pg_proc p WHERE p.oid = $1::pg_catalog.regproced
 -- name: state_cache_databases
 -- The oids of the server's databases: a cache directory named by any other oid is a dropped one's.
 SELECT oid::bigint AS oid FROM pg_catalog.pg_database
+
+-- name: blob_stream_meta
+-- A blob's stored size and whether it is compressed (runtime/blob_stream.py reads it in slices).
+SELECT pg_catalog.octet_length(data)::bigint AS bytes,
+       pg_catalog.pg_column_compression(data) IS NOT NULL AS compressed
+FROM motion.blobs WHERE id = $1::bigint
+
+-- name: blob_slice
+-- $3 bytes of blob $1 from byte $2 (1-based): only the TOAST chunks that hold them are read.
+SELECT pg_catalog.substr(data, $2::integer, $3::integer) AS part FROM motion.blobs
+WHERE id = $1::bigint

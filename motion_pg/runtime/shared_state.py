@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import time
 from collections.abc import Callable
 from typing import Any
 
 from motion_pg.queries import query
+from motion_pg.runtime.blob_stream import load_blob
 from motion_pg.runtime.state_dropped import IDENTITY, sweep_dropped
 from motion_pg.runtime.state_files import (
     SUFFIX,
@@ -73,13 +73,9 @@ class SharedBlobs:
             reason = f"cannot open {digest.hex()}{SUFFIX}: {e}"
         except Exception as e:  # an unpicklable stream that passed the checksum
             reason = f"cannot unpickle {digest.hex()}{SUFFIX}: {type(e).__name__}: {e}"
-        rows = db.query(query("blobs_by_id"), [[blob_id]])
-        if not rows:
+        found, value = load_blob(db, blob_id)  # in slices: the pickle is never held whole
+        if not found:
             return False, None
-        data = rows[0]["data"]
-        del rows
-        value = pickle.loads(data)
-        del data
         if not self.writable:
             self.log(f"motion state cache: blob {blob_id}: {reason}; read from the database")
             return True, value

@@ -134,3 +134,37 @@ def test_a_dropped_databases_cache_directory_is_swept_by_prune(
     conn.execute("SELECT * FROM motion.prune()")
     assert not gone.exists()
     assert root.exists()
+
+
+def test_a_keyed_trigger_maps_its_shared_large_state(
+    conn: psycopg.Connection[Any], session: tuple[psycopg.Connection[Any], list[str]]
+) -> None:
+    conn.execute(TABLE)
+    motion_pg.execute(conn, "CREATE MOTION TRIGGER kg ON items STATE PER (x) "
+                      "USING 'motion_test_apps.shared_writer:KeyedGrowing' WITH (mb = 2)")  # fmt: skip
+    cache = cache_of(conn)
+    [path] = files(cache)
+    c, logs = session
+    assert insert(c) == (1.0, True)
+    assert fit_pending(conn, "kg") == 1  # the key's own small state: version 2
+    assert insert(c) == (2.0, True)  # the key's new count over the same mapped array
+    assert files(cache) == [path]
+    assert not said(logs), logs
+
+
+def test_a_missing_file_of_a_large_value_is_read_back_in_slices(
+    conn: psycopg.Connection[Any], session: tuple[psycopg.Connection[Any], list[str]]
+) -> None:
+    from motion_pg.runtime import blob_stream
+
+    conn.execute(TABLE)
+    mb = 3 * blob_stream.SLICE / (1 << 20)  # more than two slices: not read whole
+    motion_pg.execute(conn, EMB.replace("mb = 2", f"mb = {mb}"))
+    cache = cache_of(conn)
+    [path] = files(cache)
+    path.unlink()
+    c, logs = session
+    assert insert(c) == (3.0, True)  # the right value, unpickled from slices, the file rewritten
+    [line] = said(logs)
+    assert "no cache file yet" in line and "read from the database" in line, logs
+    assert files(cache) == [path]

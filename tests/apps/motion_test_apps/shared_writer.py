@@ -29,3 +29,17 @@ class Growing(motion_pg.Trigger):
         weights = np.array(ctx.state["weights"])  # a private, writable copy
         weights[0] += len(events)
         return {"weights": weights}
+
+
+class KeyedGrowing(Growing):
+    """Growing's large array shared by every key (``STATE PER``), and a small count per key."""
+
+    def setup_key(self, key: Any, ctx: Context) -> dict[str, Any]:
+        return {"n": 0}
+
+    def infer(self, row: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        weights = ctx.state["weights"]
+        return {"y": float(weights[0]) + ctx.state["n"], "mapped": not weights.flags.writeable}
+
+    def fit(self, events: list[Event], ctx: Context) -> dict[str, Any]:
+        return {"n": ctx.state["n"] + len(events)}
