@@ -169,6 +169,8 @@ def test_the_cache_can_be_turned_off_by_the_server_only(
     assert found is not None
     config = Path(found[0])
     original = config.read_text()
+    for path in files(cache):  # written by CREATE: none must be written while it is off
+        path.unlink()
     config.write_text(original + "\nmotion.state_cache = 'off'\n")
     conn.execute("SELECT pg_reload_conf()")
     try:

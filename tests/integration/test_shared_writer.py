@@ -105,14 +105,14 @@ def test_a_writer_that_cannot_write_the_file_costs_only_a_logged_fallback(
     assert len(files(cache)) == 2
 
 
-def test_async_serving_maps_the_servers_files(conn: psycopg.Connection[Any]) -> None:
+def test_async_serving_maps_the_servers_files(conn: psycopg.Connection[Any], dsn: str) -> None:
     from motion_pg.pg import PgDatabase
     from motion_pg.worker.async_serving import ServedTriggers
 
     conn.execute(TABLE)
     motion_pg.execute(conn, EMB)
     [path] = files(cache_of(conn))
-    with psycopg.connect(conn.info.dsn, autocommit=True) as worker:
+    with psycopg.connect(dsn, autocommit=True) as worker:
         served = ServedTriggers().get(PgDatabase(worker), "emb")
         assert served is not None
         weights = served.state["weights"]
