@@ -16,7 +16,7 @@ from typing import Any
 from motion_pg.queries import query
 from motion_pg.trigger import Database
 
-SLICE = 4 << 20
+SLICE = 1 << 20
 
 
 class BlobGone(Exception):
