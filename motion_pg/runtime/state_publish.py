@@ -19,6 +19,7 @@ import logging
 import os
 import pickle
 import stat
+from types import ModuleType
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -41,8 +42,9 @@ _clients: WeakKeyDictionary[Any, SharedBlobs | None] = WeakKeyDictionary()
 def cache_of(db: Database) -> SharedBlobs | None:
     """The host's cache as the process running ``db`` sees it: a backend's (server settings), or a
     client's (a worker on the server's host, as its OS user); None when it has none."""
-    if getattr(db, "plpy", None) is not None:
-        return BACKEND.get(db)
+    plpy = getattr(db, "plpy", None)
+    if plpy is not None:  # a backend (the plpy module); a managed install's client writes none
+        return BACKEND.get(db) if isinstance(plpy, ModuleType) else None
     conn = getattr(db, "conn", None)
     if conn is None:
         return None
