@@ -1541,3 +1541,21 @@ FROM (SELECT e.key, e.blob_id, b.digest, b.data, pg_catalog.octet_length(b.data)
              e.blob_id = ANY ($3::bigint[]) AS held
       FROM motion.state_entries e LEFT JOIN motion.blobs b ON b.id = e.blob_id
       WHERE e.trigger_name = $1 AND e.version = $2::integer) s
+
+-- == shared3 ==
+-- Shared large states, continued: the writer writes the cache file, dropped databases swept.
+
+-- name: state_cache_databases
+-- The oids of the server's databases: a cache directory named by any other oid is a dropped one's.
+SELECT oid::bigint AS oid FROM pg_catalog.pg_database
+
+-- name: blob_stream_meta
+-- A blob's stored size and whether it is compressed (runtime/blob_stream.py reads it in slices).
+SELECT pg_catalog.octet_length(data)::bigint AS bytes,
+       pg_catalog.pg_column_compression(data) IS NOT NULL AS compressed
+FROM motion.blobs WHERE id = $1::bigint
+
+-- name: blob_slice
+-- $3 bytes of blob $1 from byte $2 (1-based): only the TOAST chunks that hold them are read.
+SELECT pg_catalog.substr(data, $2::integer, $3::integer) AS part FROM motion.blobs
+WHERE id = $1::bigint

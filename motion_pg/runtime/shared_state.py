@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import time
 from collections.abc import Callable
 from typing import Any
 
 from motion_pg.queries import query
+from motion_pg.runtime.blob_stream import load_blob
+from motion_pg.runtime.state_dropped import IDENTITY, sweep_dropped
 from motion_pg.runtime.state_files import (
     SUFFIX,
     CacheFileError,
@@ -39,7 +40,6 @@ from motion_pg.trigger import Database
 logger = logging.getLogger("motion_pg.shared_state")
 DEFAULT_MIN = 1 << 20
 DIR_NAME = "motion_state"
-IDENTITY = "identity"
 # errors a backend must never swallow: cancels, shutdowns, resources, internal
 _PROPAGATE = frozenset({"40", "53", "57", "58", "XX"})
 _UNITS = {"": 1, "b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30}
@@ -57,7 +57,7 @@ class SharedBlobs:
         self.owner = owner
         self.min_bytes = min_bytes
         self.writable = writable
-        self._log = log
+        self.log = log
 
     def load(self, db: Database, blob_id: int, digest: bytes) -> tuple[bool, Any]:
         """``(True, value)`` of blob ``blob_id`` from its cache file, else read from the database
@@ -73,25 +73,21 @@ class SharedBlobs:
             reason = f"cannot open {digest.hex()}{SUFFIX}: {e}"
         except Exception as e:  # an unpicklable stream that passed the checksum
             reason = f"cannot unpickle {digest.hex()}{SUFFIX}: {type(e).__name__}: {e}"
-        rows = db.query(query("blobs_by_id"), [[blob_id]])
-        if not rows:
+        found, value = load_blob(db, blob_id)  # in slices: the pickle is never held whole
+        if not found:
             return False, None
-        data = rows[0]["data"]
-        del rows
-        value = pickle.loads(data)
-        del data
         if not self.writable:
-            self._log(f"motion state cache: blob {blob_id}: {reason}; read from the database")
+            self.log(f"motion state cache: blob {blob_id}: {reason}; read from the database")
             return True, value
         try:
-            write_value(self.directory, digest, value, replace=not missing)
+            write_value(self.directory, digest, value, replace=not missing, owner=self.owner)
             del value  # serve the shared mapping, not this process's private copy
             value = read_value(self.directory, digest, self.owner)
         except (OSError, CacheFileError) as e:
-            self._log(f"motion state cache: blob {blob_id}: {reason}; read from the database, "
+            self.log(f"motion state cache: blob {blob_id}: {reason}; read from the database, "
                       f"and the cache file could not be written: {e}")  # fmt: skip
             return True, value
-        self._log(f"motion state cache: blob {blob_id}: {reason}; read from the database and "
+        self.log(f"motion state cache: blob {blob_id}: {reason}; read from the database and "
                   f"wrote {digest.hex()}{SUFFIX}")  # fmt: skip
         return True, value
 
@@ -200,13 +196,15 @@ def location(db: Database) -> tuple[str | None, str | None, int]:
 
 def sweep(db: Database, log: Callable[[str], None], *, stale_seconds: float = 600) -> int:
     """Delete the cache files of blobs this database no longer holds (pruned versions, dropped
-    triggers) and temporary files left by a crash; returns how many files went."""
+    triggers), temporary files left by a crash, and the directories of dropped databases
+    (:mod:`.state_dropped`); returns how many files and directories went."""
     try:
-        shared = resolve(db, log, create=False)
+        shared = resolve(db, log, create=True)
     except (OSError, CacheFileError):
-        return 0  # no cache directory: nothing to sweep
+        return 0  # no usable cache directory: nothing to sweep
     if shared is None:
         return 0
+    gone = sweep_dropped(db, os.path.dirname(shared.directory), shared.owner, log)
     names = os.listdir(shared.directory)
     digests = [n[: -len(SUFFIX)] for n in names if n.endswith(SUFFIX) and not n.startswith(".")]
     kept = (
@@ -228,4 +226,4 @@ def sweep(db: Database, log: Callable[[str], None], *, stale_seconds: float = 60
                 removed += 1
             except FileNotFoundError:
                 pass
-    return removed
+    return removed + gone

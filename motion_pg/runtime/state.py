@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from motion_pg.errors import FitError
 from motion_pg.queries import query
+from motion_pg.runtime import state_publish
 from motion_pg.runtime.retention import check_not_pruned
 from motion_pg.runtime.shared_state import SharedBlobs
 from motion_pg.settings import Settings
@@ -147,6 +148,7 @@ def write_version(
         data = value if pickled else pickle_value(trigger, key, value)
         blob_id = store_blob(db, trigger, data)
         db.query(query("insert_entry"), [trigger, version, key, blob_id])
+        state_publish.publish(db, blob_id, data, None if pickled else value)  # its cache file
     db.query(query("finish_version"), [trigger, version])
     db.query(query("serve_version"), [trigger, version])
     return version

@@ -29,11 +29,12 @@ import os
 import pickle
 import stat
 import struct
-from typing import Any
+from typing import Any, BinaryIO
 
 MAGIC = b"MPSTATE1"
 _PREFIX = struct.Struct("<8sI32s")
 _ALIGN = 64
+_ROOM = 64 * 1024  # the header's room before a streamed pickle: ~2,900 buffers
 SUFFIX = ".mps"
 
 
@@ -73,47 +74,30 @@ def check_dir(path: str, owner: int, *, create: bool) -> None:
         )
 
 
-def write_value(directory: str, digest: bytes, value: Any, *, replace: bool = True) -> int:
+def write_value(
+    directory: str, digest: bytes, value: Any, *, replace: bool = True, owner: int | None = None
+) -> int:
     """Write ``value`` as the cache file for ``digest`` in ``directory`` (temporary file, then an
     atomic rename; mode 0600); returns the file's size. Without ``replace`` a file another process
-    wrote meanwhile is kept (and mapped by whoever maps it: one copy on the host)."""
-    buffers: list[pickle.PickleBuffer] = []
-    stream = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
-    raws = [b.raw() for b in buffers]
-    layout: list[list[int]] = []
-    header: dict[str, Any] = {
-        "digest": digest.hex(),
-        "stream": [0, len(stream)],
-        "stream_sha256": hashlib.sha256(stream).hexdigest(),
-        "buffers": layout,
-        "size": 0,
-    }
-    # offsets depend on the header's length, which depends on the offsets: fix the point
-    for _ in range(4):
-        text = json.dumps(header, separators=(",", ":")).encode()
-        offset = _PREFIX.size + len(text)
-        header["stream"] = [offset, len(stream)]
-        offset += len(stream)
-        layout.clear()
-        for raw in raws:
-            offset = -(-offset // _ALIGN) * _ALIGN
-            layout.append([offset, raw.nbytes])
-            offset += raw.nbytes
-        header["size"] = offset
-        if json.dumps(header, separators=(",", ":")).encode() == text:
-            break
-    checksum = hashlib.sha256(text).digest()
+    wrote meanwhile is kept (and mapped by whoever maps it: one copy on the host). A process
+    running as root gives the file to uid ``owner`` (the directory's), whose readers check it.
+
+    The pickle stream goes straight to the file (hashed on its way) after a header room of
+    :data:`_ROOM` bytes, so the writer never holds the value's pickle beside the value; a header
+    that does not fit the room (thousands of buffers) is written the slower way, after pickling
+    in memory."""
     final = os.path.join(directory, file_name(digest))
     temp = os.path.join(directory, f".{digest.hex()}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
+        if owner is not None and owner != os.getuid():
+            os.fchown(fd, owner, os.lstat(directory).st_gid)
         with os.fdopen(fd, "wb") as f:
-            f.write(_PREFIX.pack(MAGIC, len(text), checksum))
-            f.write(text)
-            f.write(stream)
-            for (start, _length), raw in zip(layout, raws, strict=True):
-                f.write(b"\0" * (start - f.tell()))
-                f.write(raw)
+            size = _stream_into(f, digest, value)
+            if size is None:
+                f.seek(0)
+                f.truncate()
+                size = _whole_into(f, digest, value)
         if replace:
             os.rename(temp, final)
         else:
@@ -124,6 +108,79 @@ def write_value(directory: str, digest: bytes, value: Any, *, replace: bool = Tr
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+    return size
+
+
+class _Hashing:
+    """A file's ``write`` that hashes and counts what passes."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f, self.sha, self.count = f, hashlib.sha256(), 0
+
+    def write(self, data: Any) -> int:
+        self.sha.update(data)
+        n = self.f.write(data)
+        self.count += n
+        return n
+
+
+def _layout(start: int, length: int, raws: list[memoryview]) -> tuple[list[list[int]], int]:
+    """Aligned offsets of the buffers after a stream at ``start``, and the file's size."""
+    offset = start + length
+    layout: list[list[int]] = []
+    for raw in raws:
+        offset = -(-offset // _ALIGN) * _ALIGN
+        layout.append([offset, raw.nbytes])
+        offset += raw.nbytes
+    return layout, offset
+
+
+def _finish(f: BinaryIO, text: bytes, layout: list[list[int]], raws: list[memoryview]) -> None:
+    for (start, _length), raw in zip(layout, raws, strict=True):
+        f.write(b"\0" * (start - f.tell()))
+        f.write(raw)
+    f.seek(0)
+    f.write(_PREFIX.pack(MAGIC, len(text), hashlib.sha256(text).digest()))
+    f.write(text)
+
+
+def _stream_into(f: BinaryIO, digest: bytes, value: Any) -> int | None:
+    """Write the file streaming the pickle; None when the header outgrew its room."""
+    start = _PREFIX.size + _ROOM
+    f.seek(start)
+    sink = _Hashing(f)
+    buffers: list[pickle.PickleBuffer] = []
+    pickle.Pickler(sink, protocol=5, buffer_callback=buffers.append).dump(value)
+    raws = [b.raw() for b in buffers]
+    layout, size = _layout(start, sink.count, raws)
+    header = {"digest": digest.hex(), "stream": [start, sink.count],
+              "stream_sha256": sink.sha.hexdigest(), "buffers": layout, "size": size}  # fmt: skip
+    text = json.dumps(header, separators=(",", ":")).encode()
+    if len(text) > _ROOM:
+        return None
+    _finish(f, text.ljust(_ROOM), layout, raws)  # JSON allows the trailing spaces
+    return size
+
+
+def _whole_into(f: BinaryIO, digest: bytes, value: Any) -> int:
+    """Write the file from the pickle made in memory, the header as long as it needs."""
+    buffers: list[pickle.PickleBuffer] = []
+    stream = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    raws = [b.raw() for b in buffers]
+    header: dict[str, Any] = {"digest": digest.hex(), "stream": [0, len(stream)],
+                              "stream_sha256": hashlib.sha256(stream).hexdigest(),
+                              "buffers": [], "size": 0}  # fmt: skip
+    # offsets depend on the header's length, which depends on the offsets: fix the point
+    for _ in range(4):
+        text = json.dumps(header, separators=(",", ":")).encode()
+        start = _PREFIX.size + len(text)
+        header["stream"] = [start, len(stream)]
+        header["buffers"], header["size"] = _layout(start, len(stream), raws)
+        if json.dumps(header, separators=(",", ":")).encode() == text:
+            break
+    f.seek(_PREFIX.size + len(text))
+    f.write(stream)
+    _finish(f, text, header["buffers"], raws)
     return int(header["size"])
 
 

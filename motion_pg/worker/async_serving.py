@@ -25,6 +25,7 @@ from motion_pg.runtime.state import BlobCache
 from motion_pg.runtime.values import Column, Converter, converter
 from motion_pg.settings import Settings
 from motion_pg.trigger import RouteInfo, Trigger
+from motion_pg.worker.shared_cache import WorkerSource
 
 
 @dataclass
@@ -63,7 +64,7 @@ class ServedTriggers:
 
     def __init__(self) -> None:
         self._cache: dict[str, Served] = {}
-        self._blobs = BlobCache()
+        self._blobs = BlobCache(WorkerSource())  # large values: the host's shared cache
 
     def get(self, db: PgDatabase, name: str) -> Served | None:
         """Trigger ``name`` as it serves now, or None when it no longer exists."""

@@ -30,7 +30,7 @@ from motion_pg.queries import query
 from motion_pg.runtime import loader
 from motion_pg.runtime.state import BlobCache
 from motion_pg.trigger import Context, Event
-from motion_pg.worker import keyed_fit, ray_executor, refit, typed_events, validation
+from motion_pg.worker import keyed_fit, ray_executor, refit, shared_cache, typed_events, validation
 from motion_pg.worker.committing import Claim, LostRun, check_updates, pickled_state
 from motion_pg.worker.fit_definition import (
     JOBS,
@@ -148,6 +148,7 @@ class FitComputer:
                                               memory.state if memory is not None else None)  # fmt: skip
             merged = self._run(trigger, definition, version, state, groups)
             folded = fold_updates(trigger, merged)
+            shared_cache.publish(self.db, trigger, folded)  # large values' files, before commit
             written, parent = commit_fold(conn, claim, folded, motion_path=MOTION_PATH,
                                   deployed=definition.deployed,
                                   code_digest=definition.code_digest,
