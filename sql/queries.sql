@@ -1549,6 +1549,10 @@ FROM (SELECT e.key, e.blob_id, b.digest, b.data, pg_catalog.octet_length(b.data)
 -- The oids of the server's databases: a cache directory named by any other oid is a dropped one's.
 SELECT oid::bigint AS oid FROM pg_catalog.pg_database
 
+-- name: blob_digest
+-- The content digest of blob $1 (the name of its cache file).
+SELECT digest FROM motion.blobs WHERE id = $1::bigint
+
 -- name: blob_stream_meta
 -- A blob's stored size and whether it is compressed (runtime/blob_stream.py reads it in slices).
 SELECT pg_catalog.octet_length(data)::bigint AS bytes,

@@ -65,7 +65,7 @@ def publish(db: Database, blob_id: int, data: bytes, value: Any = None) -> None:
     shared = cache_of(db)
     if shared is None or not shared.writable or len(data) < shared.min_bytes:
         return
-    rows = db.query(query("blob_sizes"), [[blob_id]])
+    rows = db.query(query("blob_digest"), [blob_id])
     if rows:
         write(shared, bytes(rows[0]["digest"]), data, value, f"blob {blob_id}")
 
