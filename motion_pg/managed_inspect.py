@@ -52,8 +52,7 @@ DECLARE
     keys jsonb;
 BEGIN
     IF NOT EXISTS (SELECT FROM motion.triggers t WHERE t.name = $1) THEN
-        RAISE EXCEPTION 'motion trigger "%" does not exist', $1
-            USING ERRCODE = 'MP101', HINT = 'see the triggers with SHOW MOTION TRIGGERS';
+        PERFORM motion._unknown_trigger($1);
     END IF;
     IF want IS NULL THEN
         SELECT t.serving_version INTO want FROM motion.triggers t WHERE t.name = $1;

@@ -41,8 +41,7 @@ BEGIN
             USING ERRCODE = '22023', HINT = 'pass NULL to prune everything outside the policy';
     END IF;
     IF want IS NOT NULL AND NOT EXISTS (SELECT FROM motion.triggers t WHERE t.name = want) THEN
-        RAISE EXCEPTION 'motion trigger "%" does not exist', want
-            USING ERRCODE = 'MP101', HINT = 'see the triggers with SHOW MOTION TRIGGERS';
+        PERFORM motion._unknown_trigger(want);
     END IF;
     FOR tn IN SELECT t.name FROM motion.triggers t WHERE want IS NULL OR t.name = want
               ORDER BY t.name LOOP

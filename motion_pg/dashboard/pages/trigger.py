@@ -17,6 +17,7 @@ from motion_pg.dashboard.diffs import render as render_value
 from motion_pg.dashboard.pages import Page
 from motion_pg.dashboard.pages.overview import changed_settings, code_checks
 from motion_pg.dashboard.web import config, problem, render
+from motion_pg.errors import unknown_trigger
 from motion_pg.settings import Settings
 
 WINDOWS = {"15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800}
@@ -59,7 +60,7 @@ def trigger_page(request: Request) -> Response:
     with database(config(request).dsn) as db:
         t = db.one("trigger_detail", [name])
         if t is None:
-            return problem(404, f'motion trigger "{name}" does not exist')
+            return problem(404, unknown_trigger(name).message)
         check = code_checks(db).get(name)
         context = {
             "t": t,
