@@ -244,6 +244,20 @@ def state_json(conn: psycopg.Connection[Any], trigger: str, version: int | None)
     return result
 
 
+def state_of(conn: psycopg.Connection[Any], trigger: str, version: int | None) -> dict[str, Any]:
+    """``motion.state(trigger, version)`` with its values rendered on either install: by the
+    server on a full install, here on a managed one (whose ``motion.state`` only describes each
+    value as a pickle and its size)."""
+    from motion_pg.managed_schema import is_managed
+
+    if is_managed(conn):
+        return state_json(conn, trigger, version)
+    row = conn.execute("SELECT motion.state(%s, %s)", [trigger, version]).fetchone()
+    assert row is not None
+    rendered: dict[str, Any] = row[0]
+    return rendered
+
+
 def lineage_json(conn: psycopg.Connection[Any], relation: str, key: Any,
                  events: int) -> dict[str, Any]:  # fmt: skip
     """What ``motion.lineage`` answers on a full install, computed here."""
