@@ -22,12 +22,13 @@ from .test_keyed_state import APPS, CREATE, TABLES
 
 EVENTS = 20_000
 BATCH = 100
-# ~10 buffers per event taken with any statistics (heap, key index, primary key, the key_runs
-# insert and the update); the stale plans read every pending event (~300 per event taken here)
-CLAIM_BUFFERS = 25 * BATCH
+# ~17-19 buffers per event taken with any statistics (the walk, the key probe, the key_runs insert,
+# the update by primary key); the stale plans walked the pending index once more in the update
+# (~14 per event at this depth, growing with it) and once per event in the key probe
+CLAIM_BUFFERS = 20 * BATCH
 KINDS = ["fresh", "drained", "one-batch", "never"]
 # the key of event g: one key per event, or 100 keys taking turns
-LAYOUTS = {"a key per event": "g", "100 keys": "g % 100"}
+LAYOUTS = {"a key per event": "g", "100 keys": "g %% 100"}
 ENQUEUE = (
     "INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state_key, state,"
     " run_id, finished_at) SELECT 'summary', 0, 'public.messages', 'INSERT',"
@@ -63,9 +64,9 @@ def _statistics(conn: psycopg.Connection[Any], kind: str, key: str) -> None:
 
 
 def _shape(plan: dict[str, Any]) -> list[str]:
-    """The plan's reads of motion.jobs: node type and index, in plan order."""
-    return [f"{cte or 'main'}: {n['Node Type']} {n.get('Index Name', '')}"
-            for cte, n in _jobs_scans(plan)]  # fmt: skip
+    """The plan's reads of motion.jobs: node type and index of each (the join order aside)."""
+    return sorted(f"{cte or 'main'}: {n['Node Type']} {n.get('Index Name', '')}"
+                  for cte, n in _jobs_scans(plan))  # fmt: skip
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
@@ -79,10 +80,13 @@ def test_the_keyed_claim_has_one_plan_and_cost_under_any_statistics(
     motion_pg.execute(conn, CREATE.format(apps=APPS))
     conn.execute("SET jit = off")  # as the worker's connection runs its statements
     shapes: dict[str, list[str]] = {}
+    plans: dict[str, str] = {}
+    costs: dict[str, int] = {}
     for kind in KINDS:
         _statistics(conn, kind, LAYOUTS[layout])
         plan = _explain(conn, "claim_keyed_jobs", ["w", 30.0, BATCH, []])
         described = f"statistics {kind}, {layout}:\n" + _describe(plan)
+        plans[kind] = described
         assert plan["Actual Rows"] == BATCH, described
         for _, node in _nodes(plan):
             if node.get("Relation Name") == "jobs" or node.get("Index Name", "").startswith(
@@ -93,4 +97,7 @@ def test_the_keyed_claim_has_one_plan_and_cost_under_any_statistics(
                 )  # fmt: skip
         assert _buffers(plan) < CLAIM_BUFFERS, described
         shapes[kind] = _shape(plan)
-    assert all(s == shapes["fresh"] for s in shapes.values()), shapes
+        costs[kind] = _buffers(plan)
+    assert all(s == shapes["fresh"] for s in shapes.values()), "\n\n".join(plans.values())
+    # the same cost: what differs is the heap's layout after each history, not the walk
+    assert max(costs.values()) < 1.25 * min(costs.values()), costs
