@@ -8,7 +8,7 @@ trailing period, and they say what to do when that is not obvious.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, NoReturn
 
 
 class MotionError(Exception):
@@ -74,6 +74,24 @@ class UnknownTrigger(DefinitionError):
     """motion trigger does not exist"""
 
     sqlstate = "MP101"
+
+
+UNKNOWN_TRIGGER_HINT = "see the triggers with SHOW MOTION TRIGGERS"
+
+
+def unknown_trigger(name: str) -> UnknownTrigger:
+    """The error for a motion trigger ``name`` that does not exist: one message and hint wherever
+    it is raised (the functions written in SQL raise the same through ``motion._unknown_trigger``,
+    sql/idempotent/280-debts.sql)."""
+    return UnknownTrigger(f'motion trigger "{name}" does not exist', hint=UNKNOWN_TRIGGER_HINT)
+
+
+def raise_in_server(plpy: Any, error: MotionError) -> NoReturn:
+    """Raise ``error`` from PL/Python code as a server error with its SQLSTATE and hint (a client
+    maps it back with :func:`from_sqlstate`)."""
+    extra = {"hint": error.hint} if error.hint else {}  # hint=None would print "HINT: None"
+    plpy.error(error.message, sqlstate=error.sqlstate, **extra)
+    raise error  # plpy.error raised already
 
 
 class DuplicateTrigger(DefinitionError):

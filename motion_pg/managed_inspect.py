@@ -52,8 +52,7 @@ DECLARE
     keys jsonb;
 BEGIN
     IF NOT EXISTS (SELECT FROM motion.triggers t WHERE t.name = $1) THEN
-        RAISE EXCEPTION 'motion trigger "%" does not exist', $1
-            USING ERRCODE = 'MP101', HINT = 'see the triggers with SHOW MOTION TRIGGERS';
+        PERFORM motion._unknown_trigger($1);
     END IF;
     IF want IS NULL THEN
         SELECT t.serving_version INTO want FROM motion.triggers t WHERE t.name = $1;
@@ -243,6 +242,20 @@ def state_json(conn: psycopg.Connection[Any], trigger: str, version: int | None)
 
     result: dict[str, Any] = json.loads(inspection.state_json(ClientPlpy(conn), trigger, version))
     return result
+
+
+def state_of(conn: psycopg.Connection[Any], trigger: str, version: int | None) -> dict[str, Any]:
+    """``motion.state(trigger, version)`` with its values rendered on either install: by the
+    server on a full install, here on a managed one (whose ``motion.state`` only describes each
+    value as a pickle and its size)."""
+    from motion_pg.managed_schema import is_managed
+
+    if is_managed(conn):
+        return state_json(conn, trigger, version)
+    row = conn.execute("SELECT motion.state(%s, %s)", [trigger, version]).fetchone()
+    assert row is not None
+    rendered: dict[str, Any] = row[0]
+    return rendered
 
 
 def lineage_json(conn: psycopg.Connection[Any], relation: str, key: Any,

@@ -15,7 +15,7 @@ from motion_pg.cli import main
 from motion_pg.cli.options import dsn_option, echo_json, json_option, resolve_dsn, server_error
 from motion_pg.cli.tables import Kind, print_rows
 from motion_pg.drift import store
-from motion_pg.errors import MotionError
+from motion_pg.errors import MotionError, unknown_trigger
 from motion_pg.pg import PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.settings import Settings
@@ -31,9 +31,7 @@ def drift(dsn: str, trigger: str, pin: bool) -> tuple[dict[str, Any], list[dict[
         db = PgDatabase(conn)
         rows = db.query(query("trigger_definition"), [trigger])
         if not rows:
-            raise click.ClickException(
-                f'motion trigger "{trigger}" does not exist\nhint: SHOW MOTION TRIGGERS lists them'
-            )
+            raise click.ClickException(str(unknown_trigger(trigger)))
         window = Settings.from_json(rows[0]["settings"]).drift_window
         if pin:
             written = store.pin(db, trigger, window)

@@ -14,7 +14,7 @@ from motion_pg.cli.key_option import key_label, resolve_key
 from motion_pg.cli.options import dsn_option, json_option, resolve_dsn, server_error
 from motion_pg.cli.state_values import echo_value, value_rows
 from motion_pg.cli.tables import print_rows
-from motion_pg.errors import MotionError
+from motion_pg.errors import MotionError, unknown_trigger
 from motion_pg.pg import connect
 
 console = Console(highlight=False)
@@ -73,7 +73,7 @@ def keys(dsn: str | None, trigger: str, version: int | None, limit: int, after: 
                 " WHERE t.name = %s", [version, trigger],
             ).fetchone()  # fmt: skip
             if found is None:
-                raise click.ClickException(f'motion trigger "{trigger}" does not exist')
+                raise click.ClickException(str(unknown_trigger(trigger)))
             if found[0] is None:
                 raise click.ClickException(
                     f'motion trigger "{trigger}" has no STATE PER: it keeps one state (see it '

@@ -34,7 +34,7 @@ from rich.progress import (
 from motion_pg.cli import main
 from motion_pg.cli.options import dsn_option, resolve_dsn
 from motion_pg.cli.progress import RateColumn
-from motion_pg.errors import MotionError, UnknownTrigger
+from motion_pg.errors import MotionError, unknown_trigger
 from motion_pg.managed_exec import ClientPlpy, _param, _Plan, _plpython_loaders
 from motion_pg.pg import connect
 
@@ -103,8 +103,7 @@ def refit(dsn: str, trigger: str, console: Console, show: bool) -> dict[str, Any
             conn.execute("SELECT 1 FROM motion.triggers WHERE name = %s", [trigger]).fetchone()
             is None
         ):
-            raise UnknownTrigger(f'motion trigger "{trigger}" does not exist',
-                                 hint="see the triggers with `motion-pg status`")  # fmt: skip
+            raise unknown_trigger(trigger)
         total = relation_rows(conn, trigger)
         progress = Progress(
             TextColumn(f"refitting {trigger}"), BarColumn(), MofNCompleteColumn(),

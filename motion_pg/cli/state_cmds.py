@@ -31,15 +31,9 @@ def _connect(dsn: str | None) -> psycopg.Connection[Any]:
 
 
 def _state(conn: psycopg.Connection[Any], trigger: str, version: int | None) -> dict[str, Any]:
-    from motion_pg.managed_inspect import state_json
-    from motion_pg.managed_schema import is_managed
+    from motion_pg.managed_inspect import state_of
 
-    if is_managed(conn):  # no Python in the server: unpickled and rendered here
-        return state_json(conn, trigger, version)
-    row = conn.execute("SELECT motion.state(%s, %s)", [trigger, version]).fetchone()
-    assert row is not None
-    rendered: dict[str, Any] = row[0]
-    return rendered
+    return state_of(conn, trigger, version)
 
 
 @main.group()

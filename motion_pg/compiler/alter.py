@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from motion_pg.compiler import chains, checks, deploys, experiments, infer_modes, keyed, lineage
-from motion_pg.compiler.catalog import Catalog, unknown
+from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.create import run_setup
 from motion_pg.compiler.session import Session, recorded_path
 from motion_pg.drift.sql_entry import after_setup, ensure_reference
@@ -28,7 +28,7 @@ from motion_pg.dsl.spec import (
     SetParams,
     Unpin,
 )
-from motion_pg.errors import DefinitionError
+from motion_pg.errors import DefinitionError, unknown_trigger
 from motion_pg.runtime import backfill, identity, loader
 from motion_pg.runtime.retention import check_not_pruned
 from motion_pg.runtime.state import head_version, write_version
@@ -42,7 +42,7 @@ def alter(session: Session, catalog: Catalog, stmt: AlterMotionTrigger) -> str:
     name, action = stmt.name, stmt.action
     if isinstance(action, Backfill):  # changes no definition: no lock, no new revision
         if catalog.definition(name) is None:
-            raise unknown(name)
+            raise unknown_trigger(name)
         done = backfill.inline(session.plpy, name, action.stale, action.where)
         return f"ALTER MOTION TRIGGER {name} BACKFILL ({done})"
     current = catalog.lock(name)  # first: everything below reads this row, never an older one
@@ -170,7 +170,7 @@ def drop(session: Session, catalog: Catalog, stmt: DropMotionTrigger) -> str:
         if stmt.if_exists:
             session.notice(f'motion trigger "{stmt.name}" does not exist, skipping')
             return f"DROP MOTION TRIGGER {stmt.name} (absent, skipped)"
-        raise unknown(stmt.name)
+        raise unknown_trigger(stmt.name)
     catalog.lock(stmt.name)
     experiments.check_drop(session.db, stmt.name)
     relids = chains.relids_of(session.db, stmt.name)

@@ -8,17 +8,10 @@ from typing import Any
 
 from psycopg import sql
 
-from motion_pg.errors import UnknownTrigger
+from motion_pg.errors import unknown_trigger
 from motion_pg.queries import query
 from motion_pg.runtime.plpy_db import PlpyDatabase
 from motion_pg.settings import Settings
-
-
-def unknown(name: str) -> UnknownTrigger:
-    """The error for a motion trigger that does not exist."""
-    return UnknownTrigger(
-        f'motion trigger "{name}" does not exist', hint="SHOW MOTION TRIGGERS lists them"
-    )
 
 
 class Catalog:
@@ -37,7 +30,7 @@ class Catalog:
         onto what this returns, never onto an earlier read."""
         rows = self.db.query(query("trigger_for_update"), [name])
         if not rows:
-            raise unknown(name)
+            raise unknown_trigger(name)
         return rows[0]
 
     def write_trigger(

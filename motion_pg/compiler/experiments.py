@@ -19,7 +19,7 @@ from motion_pg.compiler.catalog import Catalog
 from motion_pg.compiler.session import Session
 from motion_pg.dsl import generate, parse
 from motion_pg.dsl.spec import CreateMotionTrigger, Experiment
-from motion_pg.errors import DefinitionError
+from motion_pg.errors import DefinitionError, UnknownTrigger, unknown_trigger
 from motion_pg.queries import query
 from motion_pg.runtime.plpy_db import PlpyDatabase
 from motion_pg.runtime.shadow_batch import KINDS
@@ -40,10 +40,9 @@ def check(catalog: Catalog, stmt: CreateMotionTrigger, routes: list[ResolvedRout
     if baseline == name:
         raise DefinitionError(f"{label}: a trigger cannot experiment against itself")
     if catalog.definition(baseline) is None:
-        raise DefinitionError(
-            f'{label}: motion trigger "{baseline}" does not exist',
-            hint="create the serving trigger first; SHOW MOTION TRIGGERS lists them",
-        )
+        unknown = unknown_trigger(baseline)
+        raise UnknownTrigger(f"{label}: {unknown.message}",
+                             hint=f"create the serving trigger first; {unknown.hint}")  # fmt: skip
     if db.query(query("experiment_of"), [baseline]):
         raise DefinitionError(
             f'{label}: "{baseline}" is itself an experiment',

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from motion_pg.drift import store
-from motion_pg.errors import UnknownTrigger
+from motion_pg.errors import raise_in_server, unknown_trigger
 from motion_pg.policy import Policy
 from motion_pg.queries import query
 from motion_pg.runtime.plpy_db import PlpyDatabase
@@ -44,10 +44,6 @@ def pin(plpy: Any, trigger: str) -> int:
     db = PlpyDatabase(plpy)
     rows = db.query(query("trigger_definition"), [trigger])
     if not rows:
-        plpy.error(
-            f'motion trigger "{trigger}" does not exist',
-            sqlstate=UnknownTrigger.sqlstate,
-            hint="see the triggers with SHOW MOTION TRIGGERS",
-        )
+        raise_in_server(plpy, unknown_trigger(trigger))
     settings = Settings.from_json(rows[0]["settings"])
     return store.pin(db, trigger, settings.drift_window)

@@ -34,7 +34,8 @@ from motion_pg.errors import (
     InferError,
     MotionError,
     MotionSyntaxError,
-    UnknownTrigger,
+    raise_in_server,
+    unknown_trigger,
 )
 from motion_pg.queries import query
 from motion_pg.runtime import backend, backfill_rows, batch, stamping
@@ -50,9 +51,7 @@ def entry(plpy: Any, function: Callable[..., dict[str, Any]], *args: Any) -> str
     try:
         run = function(plpy, *args)
     except MotionError as e:
-        extra = {"hint": e.hint} if e.hint else {}
-        plpy.error(e.message, sqlstate=e.sqlstate, **extra)
-        raise  # plpy.error raised already
+        raise_in_server(plpy, e)
     run.pop("started_micros", None)
     return json.dumps(run, default=str)
 
@@ -169,8 +168,7 @@ def supersede(plpy: Any, trigger: str) -> None:
 
 def _loaded(plpy: Any, trigger: str) -> LoadedTrigger:
     if not backend.database(plpy).query(query("trigger_serving"), [trigger]):
-        raise UnknownTrigger(f'motion trigger "{trigger}" does not exist',
-                             hint="SHOW MOTION TRIGGERS lists them")  # fmt: skip
+        raise unknown_trigger(trigger)
     loaded = backend.refresh(plpy, trigger)
     if not loaded.enabled:
         raise DefinitionError(

@@ -16,7 +16,7 @@ from typing import Any
 
 from psycopg import sql
 
-from motion_pg.errors import DefinitionError, UnknownColumn
+from motion_pg.errors import DefinitionError, UnknownColumn, unknown_trigger
 from motion_pg.queries import query
 from motion_pg.runtime.plpy_db import PlpyDatabase
 
@@ -41,9 +41,7 @@ def report(
     not known): the report says which in ``label.labelled``."""
     for name in (a, b):
         if not db.query(query("trigger_definition"), [name]):
-            raise DefinitionError(
-                f'motion trigger "{name}" does not exist', hint="SHOW MOTION TRIGGERS lists them"
-            )
+            raise unknown_trigger(name)
     experiment = _experiment(db, a, b)
     start = since if since is not None else str(experiment["started_at"])
     records = {n: _records(db, n, start) for n in (a, b)}

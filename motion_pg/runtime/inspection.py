@@ -13,7 +13,7 @@ import math
 import pickle
 from typing import Any
 
-from motion_pg.errors import DefinitionError, UnknownTrigger
+from motion_pg.errors import DefinitionError, raise_in_server, unknown_trigger
 from motion_pg.queries import query
 from motion_pg.runtime import retention
 from motion_pg.runtime.plpy_db import PlpyDatabase
@@ -105,11 +105,7 @@ def state_json(plpy: Any, trigger: str, version: int | None) -> str:
     db = PlpyDatabase(plpy)
     found = db.query(query("trigger_serving"), [trigger])
     if not found:
-        plpy.error(
-            f'motion trigger "{trigger}" does not exist',
-            sqlstate=UnknownTrigger.sqlstate,
-            hint="see the triggers with SHOW MOTION TRIGGERS",
-        )
+        raise_in_server(plpy, unknown_trigger(trigger))
     if version is None:
         version = found[0]["serving_version"]
         if version is None:

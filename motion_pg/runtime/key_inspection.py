@@ -6,7 +6,7 @@ import json
 import pickle
 from typing import Any
 
-from motion_pg.errors import DefinitionError, UnknownTrigger
+from motion_pg.errors import DefinitionError, raise_in_server, unknown_trigger
 from motion_pg.queries import query
 from motion_pg.runtime.inspection import render
 from motion_pg.runtime.keyed import canonical
@@ -22,8 +22,7 @@ def key_state_json(plpy: Any, trigger: str, key: str, version: int | None) -> st
     found = db.query(query("trigger_serving"), [trigger])
     per = db.query(query("trigger_state_per"), [trigger])
     if not found:
-        plpy.error(f'motion trigger "{trigger}" does not exist', sqlstate=UnknownTrigger.sqlstate,
-                   hint="see the triggers with SHOW MOTION TRIGGERS")  # fmt: skip
+        raise_in_server(plpy, unknown_trigger(trigger))
     if not per or per[0]["state_per"] is None:
         plpy.error(f'motion trigger "{trigger}" has no STATE PER: it keeps one state',
                    sqlstate=DefinitionError.sqlstate, hint="see it with motion.state")  # fmt: skip

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from motion_pg.errors import MotionError
+from motion_pg.errors import MotionError, unknown_trigger
 from motion_pg.pg import PgDatabase, connect
 from motion_pg.queries import query
 from motion_pg.runtime import identity
@@ -108,8 +108,8 @@ def replay(
         db = PgDatabase(conn)
         found = db.query(query("trigger_definition"), [trigger])
         if not found:
-            raise ReplayRefused(f'motion trigger "{trigger}" does not exist',
-                                hint="see the triggers with SHOW MOTION TRIGGERS")  # fmt: skip
+            unknown = unknown_trigger(trigger)
+            raise ReplayRefused(unknown.message, hint=unknown.hint)
         record = _version(db, trigger, version)
         if record is None:
             raise ReplayRefused(f'motion trigger "{trigger}" has no version {version}',

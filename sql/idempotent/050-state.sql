@@ -32,8 +32,7 @@ BEGIN
                          'sees fits that commit after its snapshot there';
     END IF;
     IF want IS NOT NULL AND NOT EXISTS (SELECT FROM motion.triggers t WHERE t.name = want) THEN
-        RAISE EXCEPTION 'motion trigger "%" does not exist', want
-            USING ERRCODE = 'MP101', HINT = 'see the triggers with SHOW MOTION TRIGGERS';
+        PERFORM motion._unknown_trigger(want);
     END IF;
     SELECT max(j.id) INTO horizon FROM motion.jobs j WHERE want IS NULL OR j.trigger_name = want;
     IF horizon IS NULL THEN

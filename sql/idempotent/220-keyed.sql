@@ -13,8 +13,7 @@ DECLARE
 BEGIN
     SELECT t.state_per INTO per FROM motion.triggers t WHERE t.name = trigger;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'motion trigger "%" does not exist', trigger
-            USING ERRCODE = 'MP101', HINT = 'see the triggers with SHOW MOTION TRIGGERS';
+        PERFORM motion._unknown_trigger(trigger);
     END IF;
     IF per IS NULL THEN
         RAISE EXCEPTION 'motion trigger "%" has no STATE PER: it keeps one state', trigger

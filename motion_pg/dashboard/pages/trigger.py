@@ -17,6 +17,8 @@ from motion_pg.dashboard.diffs import render as render_value
 from motion_pg.dashboard.pages import Page
 from motion_pg.dashboard.pages.overview import changed_settings, code_checks
 from motion_pg.dashboard.web import config, problem, render
+from motion_pg.errors import unknown_trigger
+from motion_pg.managed_inspect import state_of
 from motion_pg.settings import Settings
 
 WINDOWS = {"15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800}
@@ -59,7 +61,7 @@ def trigger_page(request: Request) -> Response:
     with database(config(request).dsn) as db:
         t = db.one("trigger_detail", [name])
         if t is None:
-            return problem(404, f'motion trigger "{name}" does not exist')
+            return problem(404, unknown_trigger(name).message)
         check = code_checks(db).get(name)
         context = {
             "t": t,
@@ -81,10 +83,10 @@ def trigger_page(request: Request) -> Response:
 
 
 def _state(db: Db, name: str, version: int) -> tuple[dict[str, Any], dict[str, int]]:
-    row = db.conn.execute("SELECT motion.state(%s, %s)", [name, version]).fetchone()
-    assert row is not None
+    # rendered as `motion-pg state show` renders it (on a managed install: here, not as pickles)
+    keys = state_of(db.conn, name, version)["keys"]
     blobs = {r["key"]: r["blob_id"] for r in db.rows("state_blobs_of", [name, version])}
-    return row[0]["keys"], blobs
+    return keys, blobs
 
 
 def version_page(request: Request) -> Response:

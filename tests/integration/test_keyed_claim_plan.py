@@ -1,0 +1,103 @@
+"""The keyed claim's plan and cost do not depend on the statistics of motion.jobs (issue 15 goal 1,
+for STATE PER triggers: ``claim_keyed_jobs``, the body of ``motion._claim_keyed``).
+
+As in test_claim_plan.py: the queue is analyzed fresh, drained, as one running batch, or never, then
+20k pending events are loaded without analyzing again, and one claim is explained (EXPLAIN
+(ANALYZE, BUFFERS), rolled back). Every statistics kind must give the same plan, read motion.jobs
+only by index (no sequential or bitmap scan: a bitmap scan reads every pending event and sorts
+them), and read a few buffers per event it takes. Costs are buffers, not time: not flaky.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+import motion_pg
+
+from .test_claim_plan import _buffers, _describe, _explain, _jobs_scans, _nodes
+from .test_keyed_state import APPS, CREATE, TABLES
+
+EVENTS = 20_000
+BATCH = 100
+# ~17-19 buffers per event taken with any statistics (the walk, the key probe, the key_runs insert,
+# the update by primary key); the stale plans walked the pending index once more in the update
+# (~14 per event at this depth, growing with it) and once per event in the key probe
+CLAIM_BUFFERS = 20 * BATCH
+KINDS = ["fresh", "drained", "one-batch", "never"]
+# the key of event g: one key per event, or 100 keys taking turns
+LAYOUTS = {"a key per event": "g", "100 keys": "g %% 100"}
+ENQUEUE = (
+    "INSERT INTO motion.jobs (trigger_name, route, relation, op, row_data, state_key, state,"
+    " run_id, finished_at) SELECT 'summary', 0, 'public.messages', 'INSERT',"
+    " jsonb_build_object('id', g, 'user_id', {key}, 'body', 'x'), jsonb_build_array({key}),"
+    " %s, %s, CASE WHEN %s = 'done' THEN now() END FROM generate_series(1, %s) g"
+)
+
+
+def _enqueue(conn: psycopg.Connection[Any], key: str, n: int, state: str = "pending",
+             run: int | None = None) -> None:  # fmt: skip
+    conn.execute(ENQUEUE.format(key=key), [state, run, state, n])
+
+
+def _statistics(conn: psycopg.Connection[Any], kind: str, key: str) -> None:
+    """An empty queue with the statistics of ``kind``, then EVENTS pending events of ``key``."""
+    conn.execute("DELETE FROM motion.key_runs")
+    conn.execute("DELETE FROM motion.jobs")
+    conn.execute("DELETE FROM motion.runs")
+    if kind == "drained":  # the worker drained the queue; analyzed before and after it emptied
+        _enqueue(conn, key, 2000, "done", 1)
+        conn.execute("VACUUM ANALYZE motion.jobs")
+        conn.execute("DELETE FROM motion.jobs")
+        conn.execute("VACUUM ANALYZE motion.jobs")
+    elif kind == "one-batch":  # analyzed while the queue was one running keyed batch
+        _enqueue(conn, key, 2000, "running", 1)
+        conn.execute("VACUUM ANALYZE motion.jobs")
+        conn.execute("DELETE FROM motion.jobs")
+    elif kind == "never":  # vacuumed empty, never analyzed with rows
+        conn.execute("VACUUM ANALYZE motion.jobs")
+    _enqueue(conn, key, EVENTS)
+    if kind == "fresh":
+        conn.execute("VACUUM ANALYZE motion.jobs")
+
+
+def _shape(plan: dict[str, Any]) -> list[str]:
+    """The plan's reads of motion.jobs: node type and index of each (the join order aside)."""
+    return sorted(f"{cte or 'main'}: {n['Node Type']} {n.get('Index Name', '')}"
+                  for cte, n in _jobs_scans(plan))  # fmt: skip
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_the_keyed_claim_has_one_plan_and_cost_under_any_statistics(
+    conn: psycopg.Connection[Any], layout: str
+) -> None:
+    """Over 20k pending events (a key per event, or 100 keys), with fresh, stale (drained, one
+    running batch) and no statistics: the same plan, index reads only, and a few buffers per event
+    taken."""
+    conn.execute(TABLES)
+    motion_pg.execute(conn, CREATE.format(apps=APPS))
+    conn.execute("SET jit = off")  # as the worker's connection runs its statements
+    shapes: dict[str, list[str]] = {}
+    plans: dict[str, str] = {}
+    costs: dict[str, int] = {}
+    for kind in KINDS:
+        _statistics(conn, kind, LAYOUTS[layout])
+        plan = _explain(conn, "claim_keyed_jobs", ["w", 30.0, BATCH, []])
+        described = f"statistics {kind}, {layout}:\n" + _describe(plan)
+        plans[kind] = described
+        assert plan["Actual Rows"] == BATCH, described
+        for _, node in _nodes(plan):
+            if node.get("Relation Name") == "jobs" or node.get("Index Name", "").startswith(
+                "jobs_"
+            ):
+                assert node["Node Type"] not in ("Seq Scan", "Bitmap Heap Scan", "Bitmap Index Scan"), (
+                    f"a {node['Node Type']} of motion.jobs:\n" + described
+                )  # fmt: skip
+        assert _buffers(plan) < CLAIM_BUFFERS, described
+        shapes[kind] = _shape(plan)
+        costs[kind] = _buffers(plan)
+    assert all(s == shapes["fresh"] for s in shapes.values()), "\n\n".join(plans.values())
+    # the same cost: what differs is the heap's layout after each history, not the walk
+    assert max(costs.values()) < 1.25 * min(costs.values()), costs
