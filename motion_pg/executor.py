@@ -13,7 +13,7 @@ import psycopg
 from motion_pg.dsl import parse, split_statements
 from motion_pg.errors import MotionError, MotionSyntaxError, from_sqlstate
 from motion_pg.managed_exec import run_managed
-from motion_pg.managed_schema import is_managed
+from motion_pg.managed_inspect import is_managed
 
 
 def execute(conn: psycopg.Connection[Any], text: str) -> list[str]:

@@ -244,12 +244,21 @@ def state_json(conn: psycopg.Connection[Any], trigger: str, version: int | None)
     return result
 
 
+def is_managed(conn: psycopg.Connection[Any]) -> bool:
+    """Whether motion is installed in managed mode in ``conn``'s database (its ``motion._exec`` is
+    not PL/Python)."""
+    row = conn.execute(
+        "SELECT l.lanname <> 'plpython3u' FROM pg_catalog.pg_proc p"
+        " JOIN pg_catalog.pg_language l ON l.oid = p.prolang"
+        " WHERE p.oid = pg_catalog.to_regprocedure('motion._exec(text, text[])')"
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def state_of(conn: psycopg.Connection[Any], trigger: str, version: int | None) -> dict[str, Any]:
     """``motion.state(trigger, version)`` with its values rendered on either install: by the
     server on a full install, here on a managed one (whose ``motion.state`` only describes each
     value as a pickle and its size)."""
-    from motion_pg.managed_schema import is_managed
-
     if is_managed(conn):
         return state_json(conn, trigger, version)
     row = conn.execute("SELECT motion.state(%s, %s)", [trigger, version]).fetchone()

@@ -21,6 +21,7 @@ from motion_pg import extension as ext
 from motion_pg.dsl import split_statements
 from motion_pg.errors import InstallError
 from motion_pg.managed_inspect import SQL as INSPECT_SQL
+from motion_pg.managed_inspect import is_managed
 
 _PLPYTHON = re.compile(r"\bLANGUAGE\s+plpython3u\b", re.I)
 _FUNCTION = re.compile(r"^CREATE\s+(?:OR\s+REPLACE\s+)?FUNCTION\s+([\w.\"]+)\s*\(", re.I)
@@ -92,17 +93,6 @@ def install_managed(conn: psycopg.Connection[Any]) -> None:
             hint="the installing role needs CREATE on the database (it becomes the owner of "
             "schema motion)",
         ) from e
-
-
-def is_managed(conn: psycopg.Connection[Any]) -> bool:
-    """Whether motion is installed in managed mode in ``conn``'s database (its ``motion._exec`` is
-    not PL/Python)."""
-    row = conn.execute(
-        "SELECT l.lanname <> 'plpython3u' FROM pg_catalog.pg_proc p"
-        " JOIN pg_catalog.pg_language l ON l.oid = p.prolang"
-        " WHERE p.oid = pg_catalog.to_regprocedure('motion._exec(text, text[])')"
-    ).fetchone()
-    return bool(row and row[0])
 
 
 MODES = ("auto", "full", "managed")

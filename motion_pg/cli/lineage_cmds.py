@@ -25,8 +25,7 @@ def _key(text: str) -> Any:
 
 
 def _lineage(conn: psycopg.Connection[Any], relation: str, key: Any, events: int) -> dict[str, Any]:
-    from motion_pg.managed_inspect import lineage_json
-    from motion_pg.managed_schema import is_managed
+    from motion_pg.managed_inspect import is_managed, lineage_json
 
     if is_managed(conn):  # no Python in the server: computed here
         return lineage_json(conn, relation, key, events)
