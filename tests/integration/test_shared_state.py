@@ -23,6 +23,11 @@ def cache(conn: psycopg.Connection[Any]) -> Path:
     """This database's cache directory, after a trigger with a 2 MB state is created."""
     conn.execute(TABLE)
     motion_pg.execute(conn, CREATE + " WITH (mb = 2)")
+    return cache_of(conn)
+
+
+def cache_of(conn: psycopg.Connection[Any]) -> Path:
+    """The cache directory of ``conn``'s database."""
     row = conn.execute(
         "SELECT current_setting('data_directory'), d.oid FROM pg_database d "
         "WHERE d.datname = current_database()"

@@ -14,22 +14,11 @@ import pytest
 import motion_pg
 from motion_pg.testing import databases, fit_pending
 
+from .test_shared_state import cache_of, files, insert
+
 TABLE = "CREATE TABLE items (id serial PRIMARY KEY, x int NOT NULL, y float8, mapped boolean)"
 EMB = "CREATE MOTION TRIGGER emb ON items USING 'motion_test_apps.shared:Embeddings' WITH (mb = 2)"
 GROW = "CREATE MOTION TRIGGER grow ON items USING 'motion_test_apps.shared_writer:Growing'"
-
-
-def cache_of(conn: psycopg.Connection[Any]) -> Path:
-    row = conn.execute(
-        "SELECT current_setting('data_directory'), d.oid FROM pg_database d "
-        "WHERE d.datname = current_database()"
-    ).fetchone()
-    assert row is not None
-    return Path(row[0]) / "motion_state" / str(row[1])
-
-
-def files(cache: Path) -> list[Path]:
-    return sorted(cache.glob("*.mps"))
 
 
 @pytest.fixture
@@ -40,12 +29,6 @@ def session(dsn: str) -> Iterator[tuple[psycopg.Connection[Any], list[str]]]:
         c.add_notice_handler(lambda d: logs.append(d.message_primary or ""))
         c.execute("SET client_min_messages = log")
         yield c, logs
-
-
-def insert(c: psycopg.Connection[Any]) -> tuple[float, bool]:
-    row = c.execute("INSERT INTO items (x) VALUES (1) RETURNING y, mapped").fetchone()
-    assert row is not None
-    return float(row[0]), bool(row[1])
 
 
 def said(logs: list[str]) -> list[str]:
