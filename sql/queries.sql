@@ -1563,3 +1563,19 @@ FROM motion.blobs WHERE id = $1::bigint
 -- $3 bytes of blob $1 from byte $2 (1-based): only the TOAST chunks that hold them are read.
 SELECT pg_catalog.substr(data, $2::integer, $3::integer) AS part FROM motion.blobs
 WHERE id = $1::bigint
+
+-- == trickle ==
+-- State freshness at a trickle (issue 15 goal 6, P3).
+
+-- name: trickle_ready
+-- After a fit call whose claim the budget did not cut: is an event of an enabled trigger this
+-- worker may fit ($1: the triggers it may not) ready now? If not, the worker waits for a
+-- notification instead of sending a whole claim step that finds nothing (at a trickle, every
+-- other claim step did). An event committed after this query notifies the listener, which
+-- wakes the worker at once.
+SELECT EXISTS (
+    SELECT 1 FROM motion.jobs j
+    WHERE j.state = 'pending' AND j.run_at <= pg_catalog.now()
+      AND NOT (j.trigger_name = ANY ($1::text[]))
+      AND EXISTS (SELECT 1 FROM motion.triggers t WHERE t.name = j.trigger_name AND t.enabled)
+) AS ready

@@ -125,21 +125,25 @@ class Worker:
             while not self.stopping:
                 try:
                     conn = self._connected()
-                    if not woken:  # woken by a notification: claim first, these wait one turn
-                        self._housekeeping(conn)
-                        self.scheduler.step(conn)
-                        self.drift.step(conn)
-                        backfill_loop.step(conn, self.worker_id)
+                    stepped = not woken  # woken by a notification: claim first, steps after
+                    if stepped:
+                        self._time_gated(conn)
                     woken = False
                     claim = self.claim(conn)
                     delay = 0.1
                     if claim is None:
                         if once:
                             break
+                        if not stepped:
+                            self._time_gated(conn)
                         woken = self._wait()
                         continue
                     self._isolated(conn, claim)
                     runs += 1
+                    if not once:
+                        self._time_gated(conn)  # after the fit: off a notification's path
+                        if self._settled(conn, claim):
+                            woken = self._wait()
                 except MotionError as e:
                     # a connection that cannot be made: fatal at start (a wrong dsn says so at
                     # once), retried once this worker has been connected (the database restarts)
@@ -240,6 +244,26 @@ class Worker:
         assert self._listener is not None
         timeout = self.scheduler.wait_bound()  # wake for the next scheduled firing
         return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
+
+    def _time_gated(self, conn: psycopg.Connection[Any]) -> None:
+        """The steps that run when their time has come (each checks its own clock): leases and
+        pruning, schedules, drift checks, backfill chunks. Never between a notification and its
+        claim: before a claim only when the worker was not woken, else after the fit or before
+        the next wait."""
+        self._housekeeping(conn)
+        self.scheduler.step(conn)
+        self.drift.step(conn)
+        backfill_loop.step(conn, self.worker_id)
+
+    def _settled(self, conn: psycopg.Connection[Any], claim: Claim) -> bool:
+        """After a fit call: True when no event is ready, so that the worker waits for a
+        notification rather than send a claim step that finds nothing (at a trickle it sent two
+        per event: one found the event, the next found nothing). A claim the budget cut (the
+        trigger's cap or ``fit_batch``) leaves more pending: claim again at once, unasked."""
+        if len(claim.events) >= min(self.fit_batch, self.budget.cap(claim.trigger)):
+            return False
+        rows = PgDatabase(conn).query(query("trickle_ready"), [self.code_gate.excluded])
+        return not rows[0]["ready"]
 
     def _housekeeping(self, conn: psycopg.Connection[Any]) -> None:
         self.code_gate.recheck(conn)
