@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated ids, e.g. B1,B4 (P: the Motion peer rows; C: the capacity rows)",
+        help="comma-separated ids, e.g. B1,B4 (P: the Motion peer rows, P3: its freshness row alone; C: the capacity rows)",
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     parser.add_argument("--full", action="store_true", help="also the largest sizes (B9: 1M keys)")
@@ -55,12 +55,15 @@ def main(argv: list[str] | None = None) -> int:
             ("B8", lambda: (inserts.b8_rows(bench, b1), queue.b8_claim(bench))),
             ("A1", lambda: async_infer.a1(bench)),
             ("P", lambda: peer.peer(bench)),  # Motion side by side (P1-P4)
+            ("P3", lambda: peer.p3(bench)),  # P3 alone: only when asked for by name
             ("B9", lambda: keyed.b9(bench, full=args.full)),
             ("E1", lambda: experiments.e1(bench)),
             ("C", lambda: capacity.capacity(bench, only)),  # capacity model (C1-C4)
         ]
         for step, run in steps:
             wanted = step in only or (step == "B1" and "B2" in only)
+            if step == "P3" and not wanted:
+                continue
             if only and not wanted and not (step == "C" and any(o[:1] == "C" for o in only)):
                 continue
             t = time.perf_counter()

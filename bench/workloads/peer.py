@@ -219,3 +219,35 @@ def peer(bench: Bench) -> None:
     finally:
         _stop_all(bench, workers)
     peer_rows.rows(bench, raw, sizes)
+
+
+def p3(bench: Bench) -> None:
+    """P3 alone (``--only P3``): freshness at a trickle, Motion and motion_pg alternated run by
+    run, without the serve and bulk rows (a minute instead of ten)."""
+    why = why_skipped()
+    if why is not None:
+        bench.rows.append(Row("P3", "state freshness at a trickle", {}, "skipped",
+                              "motion_pg leads", None, {}, f"skipped: {why}"))  # fmt: skip
+        return
+    runs, n = (1, 5) if bench.sizes.quick else (5, 100)
+    with bench.connect() as conn:
+        motion_pg.execute(conn, """
+            CREATE TABLE peer_counter (id bigserial PRIMARY KEY, value int NOT NULL, result int);
+            CREATE MOTION TRIGGER peer_counter ON peer_counter USING 'bench.peer_models:Counter';
+        """)  # fmt: skip
+    raw: dict[str, list[Any]] = {"fresh pg": [], "fresh motion": []}
+    workers = _start_workers(bench, MOTION_PG, 1)
+    try:
+        _freshness(bench, 5)  # the first fits load the class and the state: not measured
+        with redis(bench.root) as port:
+            for run in range(runs):
+                for side in ("pg", "motion") if run % 2 == 0 else ("motion", "pg"):
+                    if side == "pg":
+                        raw["fresh pg"].extend(_freshness(bench, n))
+                    else:
+                        raw["fresh motion"].extend(
+                            _motion(bench, port, "freshness", n)["freshness"]
+                        )
+    finally:
+        _stop_all(bench, workers)
+    peer_rows.p3_row(bench, raw)

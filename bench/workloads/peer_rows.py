@@ -79,16 +79,7 @@ def rows(bench: Bench, raw: dict[str, list[Any]], sizes: Sizes) -> None:
                 "Motion run()", figures, f"motion_pg / Motion {ratio:.2f}", "≥ 1",
                 None if not judged else ratio >= 1, {"pg": pg, "motion": m}, note,
             ))  # fmt: skip
-    fresh_pg, fresh_m = raw["fresh pg"], raw["fresh motion"]
-    p50_pg, p50_m = percentile(fresh_pg, 50) * 1000, percentile(fresh_m, 50) * 1000
-    bench.rows.append(Row(
-        "P3", "state freshness at a trickle (~20 events/s): commit (Motion: run() returned) → a "
-        "stored state that includes the event",
-        {"motion_pg p50/p99": f"{p50_pg:.1f} / {percentile(fresh_pg, 99) * 1000:.1f} ms",
-         "Motion p50/p99": f"{p50_m:.1f} / {percentile(fresh_m, 99) * 1000:.1f} ms"},
-        f"Motion / motion_pg {p50_m / p50_pg:.2f}", "≥ 1", None if not judged else p50_m >= p50_pg,
-        {"pg": fresh_pg, "motion": fresh_m},
-    ))  # fmt: skip
+    p3_row(bench, raw)
     under_pg, under_m = raw["counter pg off"], raw["counter motion off"]
     q_pg = [median([r[q] for r in under_pg]) * 1000 for q in ("p50", "p99")]
     q_m = [median([r[q] for r in under_m]) * 1000 for q in ("p50", "p99")]
@@ -116,4 +107,22 @@ def rows(bench: Bench, raw: dict[str, list[Any]], sizes: Sizes) -> None:
          f"{median([b['load'] for b in raw['bulk motion']]):.1f} s)"},
         f"Motion / motion_pg {ratio:.2f}", "≥ 1", None if not judged else ratio >= 1,
         {"pg": raw["bulk pg"], "motion": raw["bulk motion"]},
+    ))  # fmt: skip
+
+
+def p3_row(bench: Bench, raw: dict[str, list[Any]]) -> None:
+    """Append P3 (freshness at a trickle) from the raw seconds of both sides: met when motion_pg's
+    p50 and p99 are both below Motion's."""
+    fresh_pg, fresh_m = raw["fresh pg"], raw["fresh motion"]
+    p50_pg, p50_m = percentile(fresh_pg, 50) * 1000, percentile(fresh_m, 50) * 1000
+    p99_pg, p99_m = percentile(fresh_pg, 99) * 1000, percentile(fresh_m, 99) * 1000
+    judged = not bench.sizes.quick
+    bench.rows.append(Row(
+        "P3", "state freshness at a trickle (~20 events/s): commit (Motion: run() returned) → a "
+        "stored state that includes the event",
+        {"motion_pg p50/p99": f"{p50_pg:.1f} / {p99_pg:.1f} ms",
+         "Motion p50/p99": f"{p50_m:.1f} / {p99_m:.1f} ms"},
+        f"Motion / motion_pg {p50_m / p50_pg:.2f} (p99 {p99_m / p99_pg:.2f})", "≥ 1 (p50 and p99)",
+        None if not judged else p50_m >= p50_pg and p99_m >= p99_pg,
+        {"pg": fresh_pg, "motion": fresh_m},
     ))  # fmt: skip
