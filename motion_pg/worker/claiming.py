@@ -68,6 +68,12 @@ class SettingsReader:
             self._read[trigger] = (now, settings)
         return settings
 
+    def refresh(self, conn: psycopg.Connection[Any], trigger: str) -> None:
+        """Read the settings of ``trigger`` again once half their time is up: called after a fit,
+        off the path from a notification to the next fit, which then finds them recent."""
+        if time.monotonic() - self._read.get(trigger, (float("-inf"), None))[0] > SETTINGS_TTL / 2:
+            self._read[trigger] = (time.monotonic(), self.fresh(conn, trigger))
+
 
 class Claimer:
     """Claims ready events for one worker; :attr:`discarded` counts the events its trims

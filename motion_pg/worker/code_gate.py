@@ -54,8 +54,10 @@ class CodeGate:
         return self._refused.get(trigger)
 
     def recheck(self, conn: psycopg.Connection[Any]) -> None:
-        """Compare the refused triggers again (a RELOAD, or new code here, lets them back)."""
-        for trigger in list(self._refused):
+        """Compare again the triggers whose time has come: a refused one (a RELOAD, or new code
+        here, lets it back) and an accepted one (a deploy this host lacks), off the claim's path:
+        the worker calls this after a fit, so that a claim finds the comparison done."""
+        for trigger in list(self._checked):
             self.refusal(conn, trigger)
 
     def _compare(self, conn: psycopg.Connection[Any], trigger: str) -> str | None:

@@ -142,6 +142,7 @@ class Worker:
                     runs += 1
                     if not once:
                         self._time_gated(conn)  # after the fit: off a notification's path
+                        self.settings.refresh(conn, claim.trigger)
                         if self._settled(conn, claim):
                             woken = self._wait()
                 except MotionError as e:
