@@ -140,7 +140,7 @@ class Worker:
                         continue
                     self._isolated(conn, claim)
                     runs += 1
-                    if not once:
+                    if not once and not self.stopping:
                         self._time_gated(conn)  # after the fit: off a notification's path
                         self.settings.refresh(conn, claim.trigger)
                         if self._settled(conn, claim):
