@@ -56,9 +56,13 @@ class CodeGate:
     def recheck(self, conn: psycopg.Connection[Any]) -> None:
         """Compare again the triggers whose time has come: a refused one (a RELOAD, or new code
         here, lets it back) and an accepted one (a deploy this host lacks), off the claim's path:
-        the worker calls this after a fit, so that a claim finds the comparison done."""
-        for trigger in list(self._checked):
-            self.refusal(conn, trigger)
+        the worker calls this after a fit, so that a claim finds the comparison done (at half
+        its interval: the next claim comes before the comparison is due)."""
+        now = time.monotonic()
+        for trigger, checked in list(self._checked.items()):
+            if now - checked >= self.interval / 2:
+                self._checked[trigger] = now
+                self._update(trigger, self._compare(conn, trigger))
 
     def _compare(self, conn: psycopg.Connection[Any], trigger: str) -> str | None:
         rows = PgDatabase(conn).query(query("deployed_code_of"), [trigger])

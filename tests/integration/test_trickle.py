@@ -145,3 +145,55 @@ def test_the_time_gated_steps_still_run_at_a_steady_trickle(
     finally:
         running.stop()
     assert len(calls) - before >= 5
+
+
+def test_no_statement_runs_between_a_claim_and_its_fit(
+    conn: psycopg.Connection[Any], dsn: str, trickle: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the code gate's comparison and the settings' re-read are time-gated: at a trickle they came
+    # due between a claim and the hand-off of its events to the fit process, one event in so many
+    worker = Worker(dsn, poll_interval=HOUR, infer_threads=0)
+    worker.code_gate.interval = 1.0
+    running = Running(worker)
+    wconn, sent = worker._conn, []
+    execute = psycopg.Cursor.execute
+
+    def traced(cur: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+        if cur.connection is wconn:
+            sent.append(str(query))
+        return execute(cur, query, *args, **kwargs)
+
+    fit_process = worker.fit_process
+    assert fit_process is not None
+    run, step = fit_process.run, worker.claimer._step
+
+    def stepped(c: psycopg.Connection[Any]) -> Any:
+        names, rows = step(c)
+        sent.append("-- claimed" if rows else "-- nothing ready")
+        return names, rows
+
+    def handed(claim: Claim, *args: Any, **kwargs: Any) -> Any:
+        sent.append("-- handed to the fit process")
+        return run(claim, *args, **kwargs)
+
+    try:
+        # the first claim of a trigger compares its code and reads its settings: before its fit
+        conn.execute("INSERT INTO trickle (x) VALUES (0)")
+        fitted(conn, 1)
+        monkeypatch.setattr(psycopg.Cursor, "execute", traced)
+        monkeypatch.setattr(fit_process, "run", handed)
+        monkeypatch.setattr(worker.claimer, "_step", stepped)
+        for i in range(2, 8):
+            time.sleep(0.7)  # the settings (1 s) and the code gate (1 s here) come due meanwhile
+            conn.execute("INSERT INTO trickle (x) VALUES (%s)", [i])
+            fitted(conn, i)
+    finally:
+        running.stop()
+    between, claimed = [], False
+    for text in sent:
+        if text.startswith("--"):
+            claimed = text == "-- claimed"
+        elif claimed and "claim_step" not in text:
+            between.append(text.strip().splitlines()[0])
+    assert sent.count("-- handed to the fit process") == 6
+    assert between == []
