@@ -1563,3 +1563,30 @@ FROM motion.blobs WHERE id = $1::bigint
 -- $3 bytes of blob $1 from byte $2 (1-based): only the TOAST chunks that hold them are read.
 SELECT pg_catalog.substr(data, $2::integer, $3::integer) AS part FROM motion.blobs
 WHERE id = $1::bigint
+
+-- == group ==
+-- Group commit of one-version-per-slice fit calls (motion_pg.worker.grouping): a claim of
+-- several fit_batch slices is fitted slice by slice and committed in one transaction, each slice
+-- with its own run, version and job log rows.
+
+-- name: group_run_ids
+-- $1 new run ids for a group's slices after the first (the commit pipeline names them).
+SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('motion.runs', 'id')) AS id
+FROM pg_catalog.generate_series(1, $1::integer)
+
+-- name: narrow_run
+-- Run $1 of worker $2, still running, names only the events $3 (a group's first slice, or the
+-- slice whose fit failed): the group's other events are pending again, their attempts untouched.
+UPDATE motion.runs SET job_ids = $3::bigint[], jobs = pg_catalog.cardinality($3::bigint[])
+WHERE id = $1::bigint AND worker_id = $2 AND state = 'running'
+
+-- name: slice_run
+-- Run $1 for the events $4 of a group whose run $2 worker $3 finished in this transaction (the
+-- previous slice's run is finished first: one running run per trigger); running, with the
+-- group's lease, until fold_commit finishes it (or the worker records its failure).
+INSERT INTO motion.runs (id, trigger_name, worker_id, lease_until, jobs, job_ids)
+SELECT $1::bigint, r.trigger_name, r.worker_id, r.lease_until,
+       pg_catalog.cardinality($4::bigint[]), $4::bigint[]
+FROM motion.runs r
+WHERE r.id = $2::bigint AND r.worker_id = $3 AND r.state = 'succeeded'
+  AND r.finished_at = pg_catalog.now()

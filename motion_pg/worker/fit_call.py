@@ -14,7 +14,9 @@ import psycopg
 from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
 from motion_pg.settings import Settings
+from motion_pg.worker import grouping
 from motion_pg.worker.committing import Claim, fail_fit
+from motion_pg.worker.isolation import FitResult
 from motion_pg.worker.logs import log_context
 
 if TYPE_CHECKING:
@@ -56,6 +58,10 @@ def _process(worker: Worker, conn: psycopg.Connection[Any], claim: Claim) -> Non
     assert worker.fit_process is not None
     settings = worker.settings.recent(conn, claim.trigger)
     timeout = settings.fit_timeout or worker.fit_timeout
+    if grouping.is_group(claim, grouping.call_size(claim, settings)):
+        # the whole group runs within one fit_timeout: no slice starts after half of it
+        claim.group_seconds = min(settings.fit_batch_time or worker.budget.limits.seconds,
+                                  timeout / 2)  # fmt: skip
     started = time.monotonic()
     result = worker.fit_process.run(
         claim, timeout, abort=lambda: time.monotonic() > worker.stop_deadline
@@ -68,6 +74,19 @@ def _process(worker: Worker, conn: psycopg.Connection[Any], claim: Claim) -> Non
         log.warning("run %s of %s was reclaimed meanwhile; its result was discarded",
                     claim.run_id, claim.trigger)  # fmt: skip
         return
+    if result.failed is not None and result.failed_run is not None:  # a slice of a group
+        _slice_failed(worker, conn, claim, result, settings, time.monotonic() - started)
+        return
+    if result.status != "ok" and grouping.is_group(claim, grouping.call_size(claim, settings)):
+        # the fit process died or timed out mid-group: nothing committed. Every event goes back
+        # untouched, and the next ones are claimed one fit call at a time: the slice that did
+        # it then fails alone, charged like any fit
+        PgDatabase(conn).query(query("release_runs"), [worker.worker_id, True,
+                                                       f"group handed back: {result.status}"])  # fmt: skip
+        worker.budget.hold(claim.trigger, len(claim.events), grouping.call_size(claim, settings))
+        log.warning("fit of %s (a group of %d events) failed (%s): handed back, fitted one call "
+                    "at a time next", claim.trigger, len(claim.events), result.status)  # fmt: skip
+        return
     if result.status != "ok":
         lines = [line for line in result.error.strip().splitlines()
                  if not line.startswith("hint: ")]  # fmt: skip
@@ -76,9 +95,31 @@ def _process(worker: Worker, conn: psycopg.Connection[Any], claim: Claim) -> Non
         fail_fit(conn, worker.worker_id, claim, result.error, settings)
         return
     version = result.version
-    worker.fitted_events += len(claim.events)
+    fitted = result.events if result.events is not None else len(claim.events)
+    worker.fitted_events += fitted
     seconds = result.seconds or time.monotonic() - started
-    worker.budget.observe(claim.trigger, len(claim.events), seconds, settings)
-    log.info("fitted %d event(s) of %s in %.0f ms%s", len(claim.events), claim.trigger,
+    worker.budget.observe(claim.trigger, fitted, seconds, settings)
+    log.info("fitted %d event(s) of %s in %.0f ms%s", fitted, claim.trigger,
              (time.monotonic() - started) * 1000,
              f" -> version {version}" if version is not None else "")  # fmt: skip
+
+
+def _slice_failed(
+    worker: Worker, conn: psycopg.Connection[Any], claim: Claim, result: FitResult,
+    settings: Settings, seconds: float,
+) -> None:  # fmt: skip
+    """A slice of a group failed: the slices before it are committed; its events fail like a
+    fit call's (the run holding them, narrowed when it is the group's own); the rest is pending."""
+    assert result.failed is not None and result.failed_run is not None
+    failed = set(result.failed)
+    part = Claim(run_id=result.failed_run, trigger=claim.trigger,
+                 events=[e for e in claim.events if e.id in failed], worker_id=claim.worker_id)  # fmt: skip
+    lines = [line for line in result.error.strip().splitlines() if not line.startswith("hint: ")]
+    log.warning("fit of %s failed (run %s, %d event(s) of a group; %d committed before): %s",
+                claim.trigger, part.run_id, len(part.events), result.events or 0,
+                lines[-1] if lines else "error")  # fmt: skip
+    fail_fit(conn, worker.worker_id, part, result.error, settings,
+             narrow=part.run_id == claim.run_id)  # fmt: skip
+    if result.events:
+        worker.fitted_events += result.events
+        worker.budget.observe(claim.trigger, result.events, seconds, settings)
