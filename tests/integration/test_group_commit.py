@@ -129,9 +129,7 @@ def test_a_failing_slice_fails_alone_and_its_writes_roll_back(
     ).fetchall()
     assert done == [(1, 1), (2, 1), (4, 1), (5, 1)], "handed-back events were not charged"
     # the failed slice's ctx.db write rolled back, the committed slices' kept
-    assert conn.execute("SELECT x FROM group_log ORDER BY x").fetchall() == [
-        (1,), (2,), (4,), (5,)
-    ]
+    assert conn.execute("SELECT x FROM group_log ORDER BY x").fetchall() == [(1,), (2,), (4,), (5,)]
     failed = conn.execute(
         "SELECT r.state, r.jobs, r.error LIKE '%ValueError%' FROM motion.runs r"
         " WHERE r.trigger_name = 'grouped' AND r.state <> 'succeeded'"
