@@ -31,7 +31,7 @@ from motion_pg.worker.committing import Claim, LostRun, checked_pickle
 
 # values smaller than this are always sent: looking up whether the database holds them already is
 # dearer than sending them again
-_SEND_ALWAYS = 64 * 1024
+SEND_ALWAYS = 64 * 1024
 # sent after fold_commit with the COMMIT (sql/idempotent/250-fitcall.sql); _LOST: its SQLSTATE
 # when the run is no longer ours
 FENCE = "SELECT motion._fit_fence($1::bigint, $2::text, $3::text, $4::text)"
@@ -130,7 +130,7 @@ def fold_params(
     keys = list(folded.pickled)
     digests = [folded.digests[k] for k in keys]
     data: list[bytes | None] = [
-        None if len(folded.pickled[k]) >= _SEND_ALWAYS and known.get(k) == folded.digests[k]
+        None if len(folded.pickled[k]) >= SEND_ALWAYS and known.get(k) == folded.digests[k]
         else folded.pickled[k]
         for k in keys
     ]  # fmt: skip

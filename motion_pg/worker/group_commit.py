@@ -21,7 +21,7 @@ import psycopg
 from motion_pg.queries import query
 from motion_pg.trigger import Event
 from motion_pg.worker.committing import Claim, LostRun
-from motion_pg.worker.folding import FENCE, Folded, fold_params, raise_fenced
+from motion_pg.worker.folding import FENCE, SEND_ALWAYS, Folded, raise_fenced
 
 
 @dataclass
@@ -57,42 +57,43 @@ def commit_group(
             cur.execute(query("group_run_ids"), [extra])
             ids = [int(r[0]) for r in cur.fetchall()]
     runs = [claim.run_id, *ids]
+    events: list[int] = []
+    owner: list[int] = []
+    ords: list[int] = []
+    keys: list[str] = []
+    digests: list[bytes] = []
+    data: list[bytes | None] = []
     seen = dict(known)  # blobs written by earlier slices are in the database too
-    cursors = []
+    for k, s in enumerate(slices, start=1):
+        events.extend(e.id for e in s.events)
+        owner.extend([k] * len(s.events))
+        for key, pickled in s.folded.pickled.items():
+            digest = s.folded.digests[key]
+            ords.append(k)
+            keys.append(key)
+            digests.append(digest)
+            data.append(None if len(pickled) >= SEND_ALWAYS and seen.get(key) == digest
+                        else pickled)  # fmt: skip
+        seen.update(s.folded.digests)
+    params = [claim.trigger, claim.run_id, claim.worker_id, runs[: len(slices)], events, owner,
+              ords, keys, digests, data, code_digest, deployed]  # fmt: skip
     try:
         with conn.pipeline():
             conn.execute(motion_path)
             psycopg.RawCursor(conn).execute(query("trigger_code_for_update"), [claim.trigger])
-            for i, s in enumerate(slices):
-                _open_run(conn, claim, runs[i], s.events)
-                cur = psycopg.RawCursor(conn)
-                cur.execute(query("fold_commit"), fold_params(
-                    claim, runs[i], len(s.events), s.folded, code_digest, deployed, seen))  # fmt: skip
-                cursors.append(cur)
-                psycopg.RawCursor(conn).execute(FENCE, [runs[i], claim.worker_id, claim.trigger,
-                                                        deployed])  # fmt: skip
-                seen.update(s.folded.digests)
-            if failed:
-                _open_run(conn, claim, runs[-1], failed)
+            cur = psycopg.RawCursor(conn)
+            cur.execute(query("fold_group"), params)
+            psycopg.RawCursor(conn).execute(FENCE, [claim.run_id, claim.worker_id, claim.trigger,
+                                                    deployed])  # fmt: skip
+            if failed:  # its events wait in a run of their own for the worker to fail them
+                psycopg.RawCursor(conn).execute(query("slice_run"), [
+                    runs[-1], claim.run_id, claim.worker_id, [e.id for e in failed]])  # fmt: skip
             conn.execute("COMMIT")
-        rows = [c.fetchone() for c in cursors]
+        row = cur.fetchone()
     except psycopg.Error as e:
         raise_fenced(claim, e)
-    versions: list[tuple[int | None, int | None]] = []
-    for row in rows:
-        assert row is not None
-        _found, _code_ok, fenced, version, parent = row
-        if not fenced:  # the fence raises first: a safeguard
-            raise LostRun(claim.run_id)
-        versions.append((int(version) if version is not None else None, parent))
-    return Committed(versions, runs[-1] if failed else None)
-
-
-def _open_run(conn: psycopg.Connection[Any], claim: Claim, run: int, events: list[Event]) -> None:
-    """The run of one slice: the group's own run narrowed, or a new one."""
-    ids = [e.id for e in events]
-    if run == claim.run_id:
-        psycopg.RawCursor(conn).execute(query("narrow_run"), [run, claim.worker_id, ids])
-    else:
-        psycopg.RawCursor(conn).execute(query("slice_run"), [run, claim.run_id, claim.worker_id,
-                                                             ids])  # fmt: skip
+    assert row is not None
+    _found, _code_ok, fenced, versions, parents = row
+    if not fenced:  # the fence raises first: a safeguard
+        raise LostRun(claim.run_id)
+    return Committed(list(zip(versions, parents, strict=True)), runs[-1] if failed else None)
