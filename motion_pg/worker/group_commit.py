@@ -2,12 +2,13 @@
 version and job log rows, all committed together.
 
 The claim opened one run for the whole group. Its first slice keeps that run (narrowed to the
-slice's events); every later slice gets a run of its own, opened once the previous slice's run is
-finished (one running run per trigger), with ids drawn beforehand so that the whole end is one
-pipeline: the row lock, then per slice its run, ``fold_commit`` and the fence, then COMMIT. The
-fence of the group's run covers every slice: a later slice's run is opened only when this
-transaction finished the group's run as this worker's. A failed slice's events stay in a running
-run of their own, which the worker fails like any fit (retry with backoff, or dead).
+slice's events); every later slice gets a run of its own, with ids drawn beforehand. One statement
+(``fold_group``) then writes every slice's run, version, entries and job log rows at once: per
+slice, ``fold_commit`` cost ~0.9 ms of server time (one running run per trigger made each new
+run's unique check visit every run the transaction had opened before). The end is one pipeline:
+the row lock, ``fold_group``, the fence of the group's run (the statement wrote nothing unless
+that run was still this worker's and the code still the one the fit ran), then COMMIT. A failed
+slice's events stay in a running run of their own, which the worker fails like any fit.
 """
 
 from __future__ import annotations
