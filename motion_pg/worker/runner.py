@@ -138,8 +138,7 @@ class Worker:
                             break
                         woken = self._wait()
                         continue
-                    self._isolated(conn, claim)
-                    runs += 1
+                    runs += self._isolated(conn, claim)
                 except MotionError as e:
                     # a connection that cannot be made: fatal at start (a wrong dsn says so at
                     # once), retried once this worker has been connected (the database restarts)
@@ -280,6 +279,6 @@ class Worker:
         """Claim ready events in one round trip (:mod:`.claiming`); None if none are ready."""
         return self.claimer.claim(conn)
 
-    def _isolated(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
-        """Process ``claim`` in the fit process (:mod:`.fit_call`)."""
-        fit_call.isolated(self, conn, claim)
+    def _isolated(self, conn: psycopg.Connection[Any], claim: Claim) -> int:
+        """Process ``claim`` in the fit process (:mod:`.fit_call`); the runs it made."""
+        return fit_call.isolated(self, conn, claim)
