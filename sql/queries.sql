@@ -1564,6 +1564,165 @@ FROM motion.blobs WHERE id = $1::bigint
 SELECT pg_catalog.substr(data, $2::integer, $3::integer) AS part FROM motion.blobs
 WHERE id = $1::bigint
 
+-- == group ==
+-- Group commit of one-version-per-slice fit calls (motion_pg.worker.grouping): a claim of
+-- several fit_batch slices is fitted slice by slice and committed in one transaction, each slice
+-- with its own run, version and job log rows.
+
+-- name: group_run_ids
+-- $1 new run ids for a group's slices after the first (the commit pipeline names them).
+SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('motion.runs', 'id')) AS id
+FROM pg_catalog.generate_series(1, $1::integer)
+
+-- name: narrow_run
+-- Run $1 of worker $2, still running, names only the events $3 (a group's first slice, or the
+-- slice whose fit failed): the group's other events are pending again, their attempts untouched.
+UPDATE motion.runs SET job_ids = $3::bigint[], jobs = pg_catalog.cardinality($3::bigint[])
+WHERE id = $1::bigint AND worker_id = $2 AND state = 'running'
+
+-- name: slice_run
+-- Run $1 for the events $4 of a group whose run $2 worker $3 finished in this transaction (the
+-- previous slice's run is finished first: one running run per trigger); running, with the
+-- group's lease, until fold_commit finishes it (or the worker records its failure).
+INSERT INTO motion.runs (id, trigger_name, worker_id, lease_until, jobs, job_ids)
+SELECT $1::bigint, r.trigger_name, r.worker_id, r.lease_until,
+       pg_catalog.cardinality($4::bigint[]), $4::bigint[]
+FROM motion.runs r
+WHERE r.id = $2::bigint AND r.worker_id = $3 AND r.state = 'succeeded'
+  AND r.finished_at = pg_catalog.now()
+
+-- name: fold_group
+-- The end of a group of fit calls in one statement (what fold_commit does for one call, for
+-- every slice at once), run after trigger_code_for_update took the trigger's row lock. Fenced
+-- like fold_commit: nothing is written unless the group's run $2 is still worker $3's running run
+-- and the deployed code is still $12. Slice k (1-based) is run $4[k] ($4[1] = $2, the others new
+-- ids) and its events are those of $5 whose $6 is k; its updates are the rows of ($7 slice,
+-- $8 key, $9 digest, $10 data; data NULL where the blob is known to exist). Each slice with
+-- updates writes the next version (head + 1, + 2, ...): its parent's entries overlaid by its own
+-- updates; every slice's run is finished ('succeeded', its version before and after) and its
+-- events move into the job log under that run. Serves the last version unless pinned. Returns
+-- whether the trigger exists, the code matched, the run was still ours, and per slice the
+-- version written (NULL: no updates) and the version it was folded onto.
+WITH t AS (
+    SELECT name, params, settings, code_digest IS NOT DISTINCT FROM $12::text AS code_ok
+    FROM motion.triggers WHERE name = $1
+), head AS (
+    SELECT pg_catalog.max(v.version) AS version FROM motion.versions v WHERE v.trigger_name = $1
+), input AS (
+    SELECT u.ord, u.key, u.digest, u.data
+    FROM ROWS FROM (pg_catalog.unnest($7::integer[]), pg_catalog.unnest($8::text[]),
+                    pg_catalog.unnest($9::bytea[]), pg_catalog.unnest($10::bytea[]))
+         AS u(ord, key, digest, data)
+), sl AS (
+    SELECT s.run, s.ord::integer AS ord, w.ord IS NOT NULL AS writes
+    FROM pg_catalog.unnest($4::bigint[]) WITH ORDINALITY AS s(run, ord)
+    LEFT JOIN (SELECT DISTINCT i.ord FROM input i) w ON w.ord = s.ord
+), counted AS (
+    SELECT sl.run, sl.ord, sl.writes,
+           (pg_catalog.count(*) FILTER (WHERE sl.writes) OVER (ORDER BY sl.ord))::integer AS upto
+    FROM sl
+), numbered AS (
+    SELECT c.run, c.ord,
+           CASE WHEN c.writes THEN coalesce(h.version, 0) + c.upto END AS version,
+           CASE WHEN h.version IS NULL AND c.upto - c.writes::integer = 0 THEN NULL
+                ELSE coalesce(h.version, 0) + c.upto - c.writes::integer END AS parent
+    FROM counted c, head h
+), ev AS (
+    SELECT e.id, e.ord
+    FROM ROWS FROM (pg_catalog.unnest($5::bigint[]), pg_catalog.unnest($6::integer[])) AS e(id, ord)
+), per_slice AS (
+    SELECT ev.ord, pg_catalog.count(*)::integer AS jobs,
+           pg_catalog.array_agg(ev.id ORDER BY ev.id) AS ids
+    FROM ev GROUP BY ev.ord
+), fenced AS (
+    UPDATE motion.runs r SET state = 'succeeded', finished_at = pg_catalog.now(),
+           jobs = p.jobs, job_ids = p.ids, version_before = n.parent, version_after = n.version,
+           error = NULL
+    FROM numbered n, per_slice p, t
+    WHERE n.ord = 1 AND p.ord = 1 AND t.code_ok AND r.id = $2::bigint AND r.worker_id = $3
+      AND r.state = 'running'
+    RETURNING r.id
+), opened AS (
+    INSERT INTO motion.runs (id, trigger_name, worker_id, state, started_at, lease_until,
+                             finished_at, jobs, job_ids, version_before, version_after)
+    SELECT n.run, $1, $3, 'succeeded', pg_catalog.now(), pg_catalog.now(), pg_catalog.now(),
+           p.jobs, p.ids, n.parent, n.version
+    FROM numbered n JOIN per_slice p ON p.ord = n.ord
+    WHERE n.ord > 1 AND EXISTS (SELECT 1 FROM fenced)
+), found AS (
+    SELECT DISTINCT ON (b.digest) b.id, b.digest, pg_catalog.octet_length(b.data) AS bytes
+    FROM motion.blobs b WHERE b.trigger_name = $1 AND b.digest = ANY ($9::bytea[])
+    ORDER BY b.digest, b.id
+), inserted AS (
+    INSERT INTO motion.blobs (trigger_name, digest, data)
+    SELECT DISTINCT ON (i.digest) $1, i.digest, i.data FROM input i
+    WHERE EXISTS (SELECT 1 FROM fenced) AND i.data IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM found f WHERE f.digest = i.digest)
+    ORDER BY i.digest
+    RETURNING id, digest, pg_catalog.octet_length(data) AS bytes
+), blob AS (
+    SELECT id, digest, bytes FROM found UNION ALL SELECT id, digest, bytes FROM inserted
+), upd AS (
+    -- each update holds from its slice to the slice before the next update of its key
+    SELECT i.key, b.id AS blob_id, b.bytes, i.ord AS first,
+           coalesce(pg_catalog.lead(i.ord) OVER (PARTITION BY i.key ORDER BY i.ord),
+                    (SELECT pg_catalog.count(*) FROM sl)::integer + 1) AS after
+    FROM input i JOIN blob b ON b.digest = i.digest
+), base AS (
+    -- the head's entries, each until its key's first update
+    SELECT e.key, e.blob_id, pg_catalog.octet_length(b.data) AS bytes, 1 AS first,
+           coalesce(f.first, (SELECT pg_catalog.count(*) FROM sl)::integer + 1) AS after
+    FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id
+    LEFT JOIN (SELECT u.key, pg_catalog.min(u.first) AS first FROM upd u GROUP BY u.key) f
+      ON f.key = e.key
+    WHERE e.trigger_name = $1 AND e.version = (SELECT version FROM head)
+      AND EXISTS (SELECT 1 FROM fenced)
+), spans AS (
+    SELECT key, blob_id, bytes, first, after FROM upd
+    UNION ALL SELECT key, blob_id, bytes, first, after FROM base
+), entry AS (
+    SELECT n.version, s.key, s.blob_id, s.bytes
+    FROM spans s CROSS JOIN LATERAL pg_catalog.generate_series(s.first, s.after - 1) AS g(ord)
+    JOIN numbered n ON n.ord = g.ord
+    WHERE n.version IS NOT NULL
+), sizes AS (
+    SELECT version, pg_catalog.sum(bytes) AS bytes FROM entry GROUP BY version
+), written AS (
+    INSERT INTO motion.versions (trigger_name, version, source, run_id, parent_version, params,
+                                 settings, code_digest, state_bytes)
+    SELECT $1, n.version, 'fit', n.run, n.parent, t.params, t.settings, $11::text,
+           coalesce(z.bytes, 0)
+    FROM numbered n CROSS JOIN t LEFT JOIN sizes z ON z.version = n.version
+    WHERE n.version IS NOT NULL AND EXISTS (SELECT 1 FROM fenced)
+), entries AS (
+    INSERT INTO motion.state_entries (trigger_name, version, key, blob_id)
+    SELECT $1, e.version, e.key, e.blob_id FROM entry e WHERE EXISTS (SELECT 1 FROM fenced)
+), served AS (
+    UPDATE motion.triggers SET updated_at = pg_catalog.now(),
+           serving_version = CASE WHEN pinned_version IS NULL THEN z.version
+                                  ELSE serving_version END
+    FROM (SELECT pg_catalog.max(n.version) AS version FROM numbered n) z
+    WHERE name = $1 AND z.version IS NOT NULL AND EXISTS (SELECT 1 FROM fenced)
+), moved AS (
+    -- the slices' events are done: moved into the job log, each with its slice's run
+    DELETE FROM motion.jobs j
+    WHERE j.id = ANY ($5::bigint[]) AND j.trigger_name = $1 AND j.state IN ('pending', 'running')
+      AND EXISTS (SELECT 1 FROM fenced)
+    RETURNING j.id, j.trigger_name, j.attempts, j.state, j.created_at, j.route, j.relation, j.op,
+              j.row_data, j.errors
+), logged AS (
+    INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at, route,
+                                relation, op, row_data, errors)
+    SELECT m.id, m.trigger_name, n.run,
+           m.attempts + CASE WHEN m.state = 'pending' THEN 1 ELSE 0 END, m.created_at,
+           pg_catalog.now(), m.route, m.relation, m.op, m.row_data, nullif(m.errors, '[]'::jsonb)
+    FROM moved m JOIN ev ON ev.id = m.id JOIN numbered n ON n.ord = ev.ord
+)
+SELECT EXISTS (SELECT 1 FROM t) AS found, coalesce((SELECT code_ok FROM t), false) AS code_ok,
+       EXISTS (SELECT 1 FROM fenced) AS fenced,
+       ARRAY(SELECT n.version FROM numbered n ORDER BY n.ord) AS versions,
+       ARRAY(SELECT n.parent FROM numbered n ORDER BY n.ord) AS parents
+
 -- == trickle ==
 -- State freshness at a trickle (issue 15 goal 6, P3).
 

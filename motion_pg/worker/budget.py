@@ -15,6 +15,12 @@ gave a slow fit the same hundred as a trivial one. A call now takes the trigger'
 
 A trickle is unaffected: a call takes what is pending, one event when one is pending; nothing
 waits for a batch to fill.
+
+When ``fit_batch`` is smaller than what the other limits allow, a claim takes several fit calls'
+worth (at most ``GROUP_EVENTS`` events): the fit process fits them slice by slice, a version
+each, and commits them together (:mod:`.grouping`). After a group whose fit process died or timed
+out, the trigger's next events are claimed one fit call at a time (:meth:`Budget.hold`), so the
+slice that killed it fails alone.
 """
 
 from __future__ import annotations
@@ -46,10 +52,18 @@ class Budget:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._caps: dict[str, int] = {}
+        # per trigger: (events still to claim one fit call at a time, the events of one call)
+        self._held: dict[str, tuple[int, int]] = {}
 
     def caps_json(self) -> str:
         """The caps of the triggers timed so far, as the claim's jsonb parameter."""
-        return json.dumps(self._caps)
+        if not self._held:
+            return json.dumps(self._caps)
+        return json.dumps({**self._caps, **{t: n for t, (_, n) in self._held.items()}})
+
+    def hold(self, trigger: str, events: int, per_call: int) -> None:
+        """Claim the next ``events`` events of ``trigger`` ``per_call`` at a time (no groups)."""
+        self._held[trigger] = (events, max(1, per_call))
 
     def cap(self, trigger: str) -> int:
         """The event cap of ``trigger``'s next call from the time budget alone."""
@@ -59,6 +73,12 @@ class Budget:
         """Record that a call of ``events`` events of ``trigger`` took ``seconds``."""
         if events < 1:
             return
+        held = self._held.get(trigger)
+        if held is not None:
+            if held[0] <= events:
+                del self._held[trigger]
+            else:
+                self._held[trigger] = (held[0] - events, held[1])
         budget = settings.fit_batch_time or self.limits.seconds
         per_event = max(seconds, 1e-6) / events
         allowed = int(budget / per_event)
@@ -67,3 +87,4 @@ class Budget:
 
     def forget(self, trigger: str) -> None:
         self._caps.pop(trigger, None)
+        self._held.pop(trigger, None)

@@ -166,7 +166,7 @@ class Claimer:
         job = first["refit_job"]
         return Claim(run_id=first["run_id"], trigger=trigger, events=events,
                      worker_id=self.worker_id, refit=int(job) if job is not None else None,
-                     refit_known=True)  # fmt: skip
+                     refit_known=True, slice_events=self.fit_batch)  # fmt: skip
 
 
 def _keyed(rows: list[dict[str, Any]], worker_id: str) -> KeyedClaim:

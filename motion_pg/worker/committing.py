@@ -23,7 +23,9 @@ class Claim:
     """A claimed batch: the run, the worker that owns it, and its events, oldest first.
 
     ``refit``: the trigger's pending REFIT job as the claim found it, when ``refit_known`` (the
-    claim step asks in the same round trip; else the fit process asks)."""
+    claim step asks in the same round trip; else the fit process asks). ``slice_events``: the
+    worker's fit_batch (0: none), the events of one fit call unless the trigger sets its own; a
+    claim of more is a group (:mod:`.grouping`), which starts no slice after ``group_seconds``."""
 
     run_id: int
     trigger: str
@@ -31,6 +33,8 @@ class Claim:
     worker_id: str = field(default="")
     refit: int | None = None
     refit_known: bool = False
+    slice_events: int = 0
+    group_seconds: float = 1.0
 
     # A claim crosses the pipe to the fit process: its events travel as columns (a bulk claim is
     # tens of thousands of events; pickling as many objects cost ~4 us each, columns ~0.4 us)
@@ -95,12 +99,16 @@ def checked_pickle(trigger: str, key: str, value: Any) -> tuple[bytes, Any]:
 
 def fail_fit(
     conn: psycopg.Connection[Any], worker_id: str, claim: Claim, error: str,
-    settings: Settings,
+    settings: Settings, narrow: bool = False,
 ) -> None:  # fmt: skip
-    """Record a failed fit: retry with backoff, or park the jobs as dead after max_attempts."""
+    """Record a failed fit: retry with backoff, or park the jobs as dead after max_attempts.
+    ``narrow``: the run named more events than ``claim`` (a group): only these fail, the others
+    are pending again, untouched."""
     error = error.replace("\x00", "\\x00")  # a text column holds no NUL
     db = PgDatabase(conn)
     with conn.transaction():
+        if narrow:
+            db.query(query("narrow_run"), [claim.run_id, worker_id, [e.id for e in claim.events]])
         fenced = db.query(
             query("finish_run"),
             [claim.run_id, worker_id, "failed", len(claim.events), None, None, error],

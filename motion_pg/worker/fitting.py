@@ -29,8 +29,16 @@ from motion_pg.pg import PgDatabase
 from motion_pg.queries import query
 from motion_pg.runtime import loader
 from motion_pg.runtime.state import BlobCache
-from motion_pg.trigger import Context, Event
-from motion_pg.worker import keyed_fit, ray_executor, refit, shared_cache, typed_events, validation
+from motion_pg.trigger import Context, Database, Event
+from motion_pg.worker import (
+    grouping,
+    keyed_fit,
+    ray_executor,
+    refit,
+    shared_cache,
+    typed_events,
+    validation,
+)
 from motion_pg.worker.committing import Claim, LostRun, check_updates, pickled_state
 from motion_pg.worker.fit_definition import (
     JOBS,
@@ -77,6 +85,8 @@ class FitComputer:
         self.memory = StateMemory()  # the state this process last wrote, per trigger
         self.definitions = Definitions(conn, self.db)
         self.last_seconds = 0.0  # how long the last fit call took (see budget.py)
+        self.last_events = 0  # and how many events it committed
+        self.call_size = 0  # the events of one fit call of the claim fitted last (0: unknown)
         self.paths = UserPaths(conn)
 
     def definition(
@@ -131,21 +141,30 @@ class FitComputer:
             return refit.refit(self, claim, horizon, MOTION_PATH)
         trigger, conn = claim.trigger, self.conn
         started = time.monotonic()
+        self.call_size = 0
         self.definitions.load_seconds = 0.0
         try:
             opened = self._open(trigger, claim.events)
             definition, version = opened.definition, opened.version
             memory = self.memory.state(trigger, definition.revision, version)
+            self.call_size = grouping.call_size(claim, definition.settings)
+            group = grouping.is_group(claim, self.call_size)  # slices are screened one by one
             if memory is not None and opened.user_path:  # the usual call: nothing to read
-                state = memory.state
-                groups = validation.screen(self.db, trigger, definition.settings,
-                                           definition.keys, opened.groups)  # fmt: skip
+                state, groups = memory.state, opened.groups
             else:  # the state to read (under motion's search_path), or the events again
                 if opened.user_path:
                     conn.execute(MOTION_PATH)
                 state, groups = self._prepare(trigger, definition, version,
                                               definition.search_path, claim.events, JOBS,
-                                              memory.state if memory is not None else None)  # fmt: skip
+                                              memory.state if memory is not None else None,
+                                              screen=False)  # fmt: skip
+            if group:  # several fit calls' worth: a version per slice, one commit
+                written, self.last_events = grouping.fit_group(
+                    self, claim, definition, version, state, groups, memory)  # fmt: skip
+                self.last_seconds = time.monotonic() - started - self.definitions.load_seconds
+                return written
+            groups = validation.screen(self.db, trigger, definition.settings, definition.keys,
+                                       groups)  # fmt: skip
             merged = self._run(trigger, definition, version, state, groups)
             folded = fold_updates(trigger, merged)
             shared_cache.publish(self.db, trigger, folded)  # large values' files, before commit
@@ -165,6 +184,7 @@ class FitComputer:
             known = memory.digests if memory is not None else {}
             self.memory.remember(trigger, definition.revision, written, state, known, folded)
         # the call's cost, a definition's load excluded
+        self.last_events = len(claim.events)
         self.last_seconds = time.monotonic() - started - self.definitions.load_seconds
         return written
 
@@ -224,10 +244,11 @@ class FitComputer:
     def _prepare(
         self, trigger: str, definition: Definition, version: int | None,
         search_path: list[str] | None, events: list[Event], source: sql.Composable,
-        state: Mapping[str, Any] | None = None,
+        state: Mapping[str, Any] | None = None, screen: bool = True,
     ) -> tuple[Mapping[str, Any], Groups]:  # fmt: skip
         """The state to fold onto (``state`` when the caller has it) and the typed events by
-        route; leaves the user's search_path set for the fit methods."""
+        route (checked against the expectations, unless not ``screen``); leaves the user's
+        search_path set for the fit methods."""
         if state is None:
             state = (
                 self.blobs.load(self.db, trigger, version)
@@ -236,12 +257,22 @@ class FitComputer:
             )
         groups = typed_events.typed_groups(self.user_db, trigger, events, definition, source,
                                            self.user_path(search_path))  # fmt: skip
-        groups = validation.screen(self.db, trigger, definition.settings, definition.keys, groups)
+        if screen:
+            groups = validation.screen(self.db, trigger, definition.settings, definition.keys,
+                                       groups)  # fmt: skip
         return state, groups
+
+    def updates(
+        self, trigger: str, definition: Definition, version: int | None,
+        state: Mapping[str, Any], groups: Groups, db: Database,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The updates the fit methods return for ``groups``, merged, with ``db`` as ``ctx.db``
+        (a group's slice: :mod:`.grouping`)."""
+        return self._run(trigger, definition, version, state, groups, db)
 
     def _run(
         self, trigger: str, definition: Definition, version: int | None,
-        state: Mapping[str, Any], groups: Groups,
+        state: Mapping[str, Any], groups: Groups, db: Database | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         """The updates the fit methods return, merged (run under the user's search_path)."""
         if definition.settings.executor == "ray":  # Ray computes; this process commits
@@ -256,7 +287,8 @@ class FitComputer:
             assert route.fit is not None
             method = loader.method(definition.instance, route.fit, definition.class_ref)
             view = MappingProxyType({**state, **merged}) if merged else state
-            ctx = Context(trigger, version or 0, view, definition.params, self.user_db, route)
+            ctx = Context(trigger, version or 0, view, definition.params, db or self.user_db,
+                          route)  # fmt: skip
             updates = method(group, ctx)
             if updates is not None:
                 merged.update(check_updates(trigger, updates, route.fit))

@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 from psycopg.adapt import Loader
@@ -31,10 +31,10 @@ from motion_pg.worker.committing import Claim, LostRun, checked_pickle
 
 # values smaller than this are always sent: looking up whether the database holds them already is
 # dearer than sending them again
-_SEND_ALWAYS = 64 * 1024
+SEND_ALWAYS = 64 * 1024
 # sent after fold_commit with the COMMIT (sql/idempotent/250-fitcall.sql); _LOST: its SQLSTATE
 # when the run is no longer ours
-_FENCE = "SELECT motion._fit_fence($1::bigint, $2::text, $3::text, $4::text)"
+FENCE = "SELECT motion._fit_fence($1::bigint, $2::text, $3::text, $4::text)"
 _LOST = "MP410"
 
 
@@ -121,6 +121,34 @@ def fold_updates(trigger: str, updates: Mapping[str, Any]) -> Folded:
     return folded
 
 
+def fold_params(
+    claim: Claim, run_id: int, events: int, folded: Folded, code_digest: str | None,
+    deployed: str | None, known: Mapping[str, bytes],
+) -> list[Any]:  # fmt: skip
+    """The parameters of ``fold_commit`` for ``folded`` as run ``run_id`` of ``events`` events:
+    a large value whose blob the database holds (its digest in ``known``) is not sent again."""
+    keys = list(folded.pickled)
+    digests = [folded.digests[k] for k in keys]
+    data: list[bytes | None] = [
+        None if len(folded.pickled[k]) >= SEND_ALWAYS and known.get(k) == folded.digests[k]
+        else folded.pickled[k]
+        for k in keys
+    ]  # fmt: skip
+    return [claim.trigger, run_id, claim.worker_id, events, keys, digests, data, code_digest,
+            deployed]  # fmt: skip
+
+
+def raise_fenced(claim: Claim, e: psycopg.Error) -> NoReturn:
+    """Raise what the fence's error ``e`` means: :class:`FitError` (code deployed again),
+    :class:`LostRun` (the run is no longer ours), else ``e`` itself."""
+    if e.sqlstate == FitError.sqlstate:
+        raise FitError(f'motion trigger "{claim.trigger}": its code was deployed again while '
+                       "this fit ran", hint="the fit is retried with the deployed code") from None  # fmt: skip
+    if e.sqlstate == _LOST:
+        raise LostRun(claim.run_id) from None
+    raise e
+
+
 def commit_fold(
     conn: psycopg.Connection[Any],
     claim: Claim,
@@ -139,15 +167,8 @@ def commit_fold(
     again). Raises :class:`LostRun` when the run is no longer ours or the trigger is gone, and
     :class:`FitError` when the code was deployed again while the fit ran: the caller rolls back.
     """
-    keys = list(folded.pickled)
-    digests = [folded.digests[k] for k in keys]
-    data: list[bytes | None] = [
-        None if len(folded.pickled[k]) >= _SEND_ALWAYS and known.get(k) == folded.digests[k]
-        else folded.pickled[k]
-        for k in keys
-    ]  # fmt: skip
-    params = [claim.trigger, claim.run_id, claim.worker_id, len(claim.events), keys, digests, data,
-              code_digest, deployed]  # fmt: skip
+    params = fold_params(claim, claim.run_id, len(claim.events), folded, code_digest, deployed,
+                         known)  # fmt: skip
     try:
         with conn.pipeline():
             conn.execute(motion_path)
@@ -157,17 +178,12 @@ def commit_fold(
             cur = psycopg.RawCursor(conn)
             cur.execute(query("fold_commit"), params)
             if commit:  # the fence raises when fold_commit wrote nothing: COMMIT then rolls back
-                psycopg.RawCursor(conn).execute(_FENCE, [claim.run_id, claim.worker_id,
+                psycopg.RawCursor(conn).execute(FENCE, [claim.run_id, claim.worker_id,
                                                          claim.trigger, deployed])  # fmt: skip
                 conn.execute("COMMIT")
         row = cur.fetchone()  # all of it in one round trip: the pipeline's closing sync
     except psycopg.Error as e:
-        if e.sqlstate == FitError.sqlstate:
-            raise FitError(f'motion trigger "{claim.trigger}": its code was deployed again while '
-                           "this fit ran", hint="the fit is retried with the deployed code") from None  # fmt: skip
-        if e.sqlstate == _LOST:
-            raise LostRun(claim.run_id) from None
-        raise
+        raise_fenced(claim, e)
     assert row is not None
     found, code_ok, fenced, version, parent = row
     if found and not code_ok:

@@ -24,6 +24,10 @@ class FitResult:
     version: int | None = None
     error: str = ""
     seconds: float = 0.0  # ok: how long the fit call took in the fit process
+    events: int | None = None  # ok, or error of a group: the events committed
+    # error of a group (motion_pg.worker.grouping): the run holding the failed slice's events
+    failed_run: int | None = None
+    failed: list[int] | None = None
 
 
 def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
@@ -36,6 +40,7 @@ def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
 
     from motion_pg.pg import connect
     from motion_pg.worker.fitting import FitComputer, LostRun
+    from motion_pg.worker.grouping import SliceFailed, is_group
     from motion_pg.worker.paths import prepend_paths
 
     prepend_paths(paths)
@@ -73,11 +78,22 @@ def _child_main(dsn: str, paths: list[str], pipe: Connection) -> None:
                     if not retry or not conn.broken:
                         raise
             seconds = computer.last_seconds if computer is not None else 0.0
-            pipe.send(FitResult("ok", version=version, seconds=seconds))
+            events = computer.last_events if computer is not None else None
+            pipe.send(FitResult("ok", version=version, seconds=seconds, events=events))
         except LostRun:
             pipe.send(FitResult("lost"))
+        except SliceFailed as e:
+            pipe.send(FitResult("error", error=e.error, events=e.fitted, failed_run=e.run_id,
+                                failed=e.events))  # fmt: skip
         except Exception as e:
-            pipe.send(FitResult("error", error="".join(traceback.format_exception(e))))
+            error = "".join(traceback.format_exception(e))
+            size = (computer.call_size if computer is not None else 0) or claim.slice_events
+            if is_group(claim, size):  # before any slice committed: the first slice fails
+                first = [ev.id for ev in claim.events[:size]]
+                pipe.send(FitResult("error", error=error, events=0, failed_run=claim.run_id,
+                                    failed=first))  # fmt: skip
+            else:
+                pipe.send(FitResult("error", error=error))
         if conn is not None and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.close()  # user code left it in a state no next fit should inherit
 

@@ -138,8 +138,7 @@ class Worker:
                             self._time_gated(conn)
                         woken = self._wait()
                         continue
-                    self._isolated(conn, claim)
-                    runs += 1
+                    runs += self._isolated(conn, claim)
                     if not once and not self.stopping:
                         self._time_gated(conn)  # after the fit: off a notification's path
                         self.settings.refresh(conn, claim.trigger)
@@ -305,6 +304,6 @@ class Worker:
         """Claim ready events in one round trip (:mod:`.claiming`); None if none are ready."""
         return self.claimer.claim(conn)
 
-    def _isolated(self, conn: psycopg.Connection[Any], claim: Claim) -> None:
-        """Process ``claim`` in the fit process (:mod:`.fit_call`)."""
-        fit_call.isolated(self, conn, claim)
+    def _isolated(self, conn: psycopg.Connection[Any], claim: Claim) -> int:
+        """Process ``claim`` in the fit process (:mod:`.fit_call`); the runs it made."""
+        return fit_call.isolated(self, conn, claim)

@@ -18,9 +18,11 @@ BEGIN
 RETURN QUERY
 WITH candidate AS MATERIALIZED (
     SELECT t.name AS trigger_name,
-           -- the event cap: the trigger's fit_batch (else the worker's $3), and what its time
-           -- budget allows ($5: caps by trigger name, $6 for a trigger the worker has not timed)
-           LEAST(coalesce((t.settings).fit_batch, $3::integer),
+           -- the event cap: what its time budget allows ($5: caps by trigger name, $6 for a
+           -- trigger the worker has not timed), and the trigger's fit_batch (else the worker's
+           -- $3) or, when that is smaller, a group of fit calls of up to 10,000 events
+           -- (motion_pg.worker.grouping: one version per fit_batch slice, one commit)
+           LEAST(GREATEST(coalesce((t.settings).fit_batch, $3::integer), 10000),
                  coalesce(($5::jsonb ->> t.name)::integer, $6::integer)) AS fit_batch,
            coalesce((t.settings).fit_batch_bytes, $7::bigint) AS fit_bytes,
            (t.settings).on_fit_error = 'block' AS strict

@@ -33,6 +33,8 @@ def setup(conn: psycopg.Connection[Any], dsn: str) -> tuple[Worker, psycopg.Conn
     conn.execute("CREATE TABLE fitcall_hook (dsn text, during text)")
     motion_pg.execute(conn, f"CREATE MOTION TRIGGER fitcall ON fitcall USING '{APP}'")
     worker = Worker(dsn, fit_batch=1, infer_threads=0)
+    for trigger in ("fitcall", "counted"):  # one call per claim: no group (test_group_commit.py)
+        worker.budget.hold(trigger, 1 << 30, 1)
     return worker, worker._connected()
 
 
