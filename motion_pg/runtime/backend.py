@@ -86,14 +86,14 @@ def refresh(plpy: Any, name: str) -> LoadedTrigger:
 
 def check_serving(
     plpy: Any, name: str, token: str | None, ordinal: str | None, relid: int, pg_trigger: str,
-    xact: int, micros: int, role: int,
+    xact: int, at: bytes, role: int,
 ) -> bool:  # fmt: skip
     """``motion._check_serving``, once per statement: reload trigger ``name`` when the catalog's
     serving ``token`` (read by ``motion.infer_statement``) differs from the one this backend loaded,
     and refuse a calling Postgres trigger the loaded routes do not name; no SQL otherwise. Builds
-    the statement's lineage stamp from its transaction ``xact``, time ``micros`` and login
-    ``role``. Returns True (the SQL function returns boolean so that PL/pgSQL calls it as a simple
-    expression)."""
+    the statement's lineage stamp from its transaction ``xact``, time ``at`` (``timestamptz_send``
+    of the statement's timestamp: :func:`stamping.send_micros`) and login ``role``. Returns True
+    (the SQL function returns boolean so that PL/pgSQL calls it as a simple expression)."""
     if writing_back and str(relid) in writing_back:  # motion's own write-back (batch, backfill)
         return True
     if async_skipped:
@@ -107,7 +107,7 @@ def check_serving(
         _not_routed(plpy, loaded.name, pg_trigger, int(relid), "motion.infer_statement")
         raise AssertionError("plpy.error returned")  # pragma: no cover
     stamping.tokens.clear()
-    stamping.set_stamp(loaded, route, xact, micros, role)
+    stamping.set_stamp(loaded, route, xact, stamping.send_micros(at), role)
     latency.statement(plpy, name)  # counts the statement; samples one in latency.EVERY
     return True
 

@@ -22,6 +22,16 @@ batch_stamps: dict[tuple[str, str], set[bytes]] = {}
 _clock: Any = None
 
 
+# timestamptz_send's µs count from 2000-01-01 to µs since the Unix epoch
+_Y2K_MICROS = 946_684_800_000_000
+
+
+def send_micros(sent: bytes) -> int:
+    """µs since the Unix epoch of a ``timestamptz_send`` value (8 bytes, big-endian signed µs since
+    2000-01-01 UTC): exact, where SQL's ``EXTRACT(epoch …)`` computes in numeric."""
+    return int.from_bytes(sent, "big", signed=True) + _Y2K_MICROS
+
+
 def set_stamp(loaded: LoadedTrigger, route: Route, xact: int, micros: int, role: int) -> None:
     """Make ``route`` stamp the rows of the statement running in transaction ``xact`` at
     ``micros`` for login ``role`` (when its lineage column exists and the served settings say

@@ -81,10 +81,11 @@ BEGIN
     FROM motion.triggers t WHERE t.name = TG_ARGV[0];
     -- the statement's transaction, time and login role go into the lineage stamps of its rows;
     -- an assignment, not PERFORM: PL/pgSQL evaluates it as a simple expression, where PERFORM
-    -- always starts an executor for it through SPI
+    -- always starts an executor for it through SPI. The time goes as timestamptz_send's 8 bytes
+    -- (µs since 2000, exact): EXTRACT(epoch …) computes in numeric (~9k instructions).
     checked := motion._check_serving(TG_ARGV[0], serving, TG_ARGV[1], TG_RELID, TG_NAME,
         pg_catalog.txid_current(),  -- pg_current_xact_id()::text::int8 without the text
-        (EXTRACT(epoch FROM pg_catalog.statement_timestamp()) * 1000000)::int8,
+        pg_catalog.timestamptz_send(pg_catalog.statement_timestamp()),
         pg_catalog.to_regrole(pg_catalog.quote_ident(SESSION_USER))::oid::int8);
     RETURN NULL;
 END
@@ -96,13 +97,13 @@ REVOKE ALL ON FUNCTION motion.infer_statement() FROM PUBLIC;
 -- ~1.5 µs per statement); revoked from PUBLIC.
 CREATE OR REPLACE FUNCTION motion._check_serving(trigger_name text, token text, ordinal text,
                                                  relid oid, pg_trigger name, xact int8,
-                                                 micros int8, role int8) RETURNS boolean
+                                                 at bytea, role int8) RETURNS boolean
 LANGUAGE plpython3u AS $$
 if "motion_pg" not in GD: plpy.execute("select motion._bootstrap()")
 return GD["motion_pg"].check_serving(plpy, trigger_name, token, ordinal, relid, pg_trigger, xact,
-                                     micros, role)
+                                     at, role)
 $$;
-REVOKE ALL ON FUNCTION motion._check_serving(text, text, text, oid, name, int8, int8, int8)
+REVOKE ALL ON FUNCTION motion._check_serving(text, text, text, oid, name, int8, bytea, int8)
     FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION motion._refresh(trigger_name text) RETURNS void

@@ -19,7 +19,7 @@ PUBLIC_ALLOWED = {
 INTERNAL_CALLS = [
     "SELECT motion._bootstrap()",
     "SELECT motion._refresh('counter')",
-    "SELECT motion._check_serving('counter', 'x', '0', 'items'::regclass, 'x', 1, 1, 10)",
+    "SELECT motion._check_serving('counter', 'x', '0', 'items'::regclass, 'x', 1, '\\x00', 10)",
     "SELECT motion._lineage_accept('counter', 'counter_lineage', '\\x01'::bytea)",
     "SELECT motion.lineage('items', '1')",
     "SELECT * FROM motion.version_events('counter', 1)",
