@@ -105,3 +105,39 @@ def test_the_keyed_claim_has_one_plan_and_cost_under_any_statistics(
     assert all(s == shapes["fresh custom"] for s in shapes.values()), "\n\n".join(plans.values())
     # the same cost: what differs is the heap's layout after each history, not the walk
     assert max(costs.values()) < 1.25 * min(costs.values()), costs
+
+
+# the claims' calls as the worker's claim step makes them; the function names the statement
+CLAIMS = {
+    "keyed": "motion._claim_keyed('w', 30, 1, '{}')",
+    "plain": "motion._claim_plain('w', 30, 1, '{}', '{}', 1, 1000000)",
+}
+
+
+@pytest.mark.parametrize("claim", list(CLAIMS))
+def test_a_claim_is_planned_once_per_session_not_per_call(
+    conn: psycopg.Connection[Any], claim: str
+) -> None:
+    """A claim's statement keeps its plan across calls (PL/pgSQL): a LANGUAGE sql function's body
+    is parsed and planned again on every call, most of a one-event claim's server time. Plans are
+    counted with debug_print_plan, which logs each one to the client."""
+    conn.execute(TABLES)
+    motion_pg.execute(conn, CREATE.format(apps=APPS))
+    plans: list[str] = []
+    conn.add_notice_handler(
+        lambda d: (
+            plans.append(d.message_primary or "") if d.severity_nonlocalized == "LOG" else None
+        )
+    )
+    loop = "DO $$ BEGIN FOR i IN 1..{n} LOOP PERFORM * FROM {call}; END LOOP; END $$"
+    conn.execute("SET client_min_messages = log")
+    conn.execute("SET debug_print_plan = on")
+    # the first calls: PL/pgSQL plans five custom plans, then settles on the generic one
+    conn.execute(loop.format(n=10, call=CLAIMS[claim]))
+    counts = []
+    for n in (20, 40):  # a DO block's own statements are planned once each, whatever n
+        plans.clear()
+        conn.execute(loop.format(n=n, call=CLAIMS[claim]))
+        counts.append(len(plans))
+    conn.execute("RESET debug_print_plan")
+    assert counts[0] == counts[1], f"20 and 40 calls of the {claim} claim made {counts} plans"
