@@ -3,9 +3,11 @@ for STATE PER triggers: ``claim_keyed_jobs``, the body of ``motion._claim_keyed`
 
 As in test_claim_plan.py: the queue is analyzed fresh, drained, as one running batch, or never, then
 20k pending events are loaded without analyzing again, and one claim is explained (EXPLAIN
-(ANALYZE, BUFFERS), rolled back). Every statistics kind must give the same plan, read motion.jobs
-only by index (no sequential or bitmap scan: a bitmap scan reads every pending event and sorts
-them), and read a few buffers per event it takes. Costs are buffers, not time: not flaky.
+(ANALYZE, BUFFERS), rolled back), as a custom and as a generic plan (the one PL/pgSQL keeps).
+Every statistics kind must give the same plan, read motion.jobs only by index (no sequential or
+bitmap scan: a bitmap scan reads every pending event and sorts them), and read a few buffers per
+event it takes. Costs are buffers, not time: not flaky. The claims keep their plans across calls
+(counted with debug_print_plan).
 """
 
 from __future__ import annotations
