@@ -138,16 +138,10 @@ $$;
 REVOKE ALL ON FUNCTION motion._run_jobs(bigint) FROM PUBLIC;
 
 -- The keyed claim (claim_keyed_jobs in sql/queries.sql): see the comment there.
--- PL/pgSQL only to keep the statement's plan, as _claim_plain (a LANGUAGE sql function is parsed
--- and planned again on every call); tests/integration/test_keyed_claim_plan.py checks the generic
--- plan too. The UPDATE is a CTE: RETURN QUERY takes a query.
 CREATE OR REPLACE FUNCTION motion._claim_keyed(text, float8, integer, text[])
 RETURNS TABLE (run_id bigint, trigger_name text, id bigint, route integer, relation text, op text,
                row_data jsonb, attempts integer, state_key jsonb)
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-BEGIN
-RETURN QUERY
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 WITH candidate AS MATERIALIZED (
     SELECT t.name AS trigger_name,
            coalesce((t.settings).fit_batch, $3::integer) AS fit_batch,
@@ -203,22 +197,17 @@ WITH candidate AS MATERIALIZED (
     ORDER BY r.state_key
     ON CONFLICT DO NOTHING
     RETURNING state_key
-), claimed AS (
-    UPDATE motion.jobs j SET state = 'running', run_id = run.id, attempts = j.attempts + 1
-    FROM run
-    WHERE j.id = ANY (ARRAY(SELECT r.id FROM ready r
-                            WHERE r.state_key IN (SELECT h.state_key FROM held h)))
-      -- by primary key only: a CASE, which no partial index's predicate (state = 'pending')
-      -- matches; with that condition as such, stale statistics had the planner walk
-      -- jobs_pending_by_trigger (every pending event) for the ids (test_keyed_claim_plan.py)
-      AND CASE WHEN j.state = 'pending' THEN true ELSE false END
-    RETURNING run.id AS run_id, j.trigger_name, j.id, j.route, j.relation, j.op, j.row_data,
-              j.attempts, j.state_key
 )
-SELECT c.run_id, c.trigger_name, c.id, c.route, c.relation, c.op, c.row_data, c.attempts,
-       c.state_key
-FROM claimed c;
-END
+UPDATE motion.jobs j SET state = 'running', run_id = run.id, attempts = j.attempts + 1
+FROM run
+WHERE j.id = ANY (ARRAY(SELECT r.id FROM ready r
+                        WHERE r.state_key IN (SELECT h.state_key FROM held h)))
+  -- by primary key only: a CASE, which no partial index's predicate (state = 'pending') matches;
+  -- with that condition as such, stale statistics had the planner walk jobs_pending_by_trigger
+  -- (every pending event) for the ids (tests/integration/test_keyed_claim_plan.py)
+  AND CASE WHEN j.state = 'pending' THEN true ELSE false END
+RETURNING run.id AS run_id, j.trigger_name, j.id, j.route, j.relation, j.op, j.row_data,
+          j.attempts, j.state_key
 $$;
 REVOKE ALL ON FUNCTION motion._claim_keyed(text, float8, integer, text[]) FROM PUBLIC;
 
