@@ -65,10 +65,10 @@ def test_keep_latest_keeps_only_the_newest_n(conn: psycopg.Connection[Any], dsn:
 def test_discard_after_drops_events_older_than_the_interval(
     conn: psycopg.Connection[Any], dsn: str
 ) -> None:
-    tally(conn, "discard_after = '2 seconds'")
-    produce(conn, range(1, 11))  # 10 old events
-    time.sleep(2.5)
-    produce(conn, range(11, 16))  # 5 fresh ones
+    tally(conn, "discard_after = '1 minute'")
+    produce(conn, range(1, 11))  # 10 events, made old: an hour in the past
+    conn.execute("UPDATE motion.jobs SET created_at = created_at - interval '1 hour'")
+    produce(conn, range(11, 16))  # 5 fresh ones: fresh for a minute, however slow the worker
     Worker(dsn, poll_interval=0.05).run(once=True)
     assert state(conn, "tally")["ids"] == [11, 12, 13, 14, 15]
     assert discards(conn) == {"discard_after": 10}
@@ -78,7 +78,7 @@ def test_discard_after_drops_events_older_than_the_interval(
     ).fetchone()
     assert row == (True, True)
     backlog = status_json(dsn)["tally"]["backlog"]
-    assert backlog["discard_after_seconds"] == 2.0 and backlog["discarded_too_old"] == 10
+    assert backlog["discard_after_seconds"] == 60.0 and backlog["discarded_too_old"] == 10
 
 
 def test_default_keeps_every_event(conn: psycopg.Connection[Any], dsn: str) -> None:

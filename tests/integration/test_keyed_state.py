@@ -146,6 +146,16 @@ def test_create_refuses_a_missing_key_column_and_leaves_nothing(
         )
 
 
+def _backends(conn: psycopg.Connection[Any], application: str) -> int:
+    """How many backends of this database run as ``application`` (a worker's connections)."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND application_name = %s",
+        [application],
+    ).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 def test_two_workers_fit_keys_in_parallel_never_one_key_at_once(
     conn: psycopg.Connection[Any], dsn: str, workers: list[Any]
 ) -> None:
@@ -156,13 +166,17 @@ def test_two_workers_fit_keys_in_parallel_never_one_key_at_once(
         " WITH (fit_sleep = 0.03, fit_batch = 7)",
     )
     keys, rounds = 12, 8
+    # both workers up (their loops listening, their fit processes connected) before any event:
+    # under load a worker that started late found the queue drained by the other
+    workers.extend(start_worker(dsn) for _ in range(2))
+    wait_until(lambda: _backends(conn, "motion-pg listener") == _backends(conn, "motion-pg fit") == 2,
+               120)  # fmt: skip
     for r in range(rounds):  # interleaved: each key's events are spread over the whole queue
         conn.execute(
             "INSERT INTO messages (user_id, body) SELECT k, %s || ':' || k"
             " FROM generate_series(1, %s) k",
             [str(r), keys],
         )
-    workers.extend(start_worker(dsn) for _ in range(2))
     wait_until(lambda: drained(conn, "summary"), 120)
     calls = conn.execute("SELECT key, user_ids, ids, started, ended, pid FROM fit_log").fetchall()
     by_key: dict[str, list[tuple[Any, ...]]] = {}

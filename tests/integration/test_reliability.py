@@ -202,6 +202,10 @@ def test_postgres_restart_under_load(conn: psycopg.Connection[Any], dsn: str, pg
     t = threading.Thread(target=writer)
     t.start()
     time.sleep(1.0)
+    # the worker has connected and fitted before the restart: a worker that cannot connect at
+    # start exits (a wrong dsn fails at once), which a slow start under load ran into
+    wait_until(lambda: conn.execute("SELECT count(*) FROM motion.runs WHERE state = 'succeeded'")
+               .fetchone() != (0,), 120)  # fmt: skip
     pg_cluster.stop()
     pg_cluster.start()
     up = time.monotonic()
@@ -209,7 +213,8 @@ def test_postgres_restart_under_load(conn: psycopg.Connection[Any], dsn: str, pg
     stop.set()
     t.join()
     with psycopg.connect(dsn, autocommit=True) as c:
-        wait_until(lambda: drained(c, "tally"))
+        # generous: reconnects back off up to 5 s, and a loaded host is slow
+        wait_until(lambda: drained(c, "tally"), timeout=180)
         recovered = time.monotonic() - up
         check(c, "tally", "Postgres restart under load", [recovered])
 
