@@ -6,7 +6,6 @@ code deployed while the fit ran, or a commit that landed already commit nothing,
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from motion_pg.worker.committing import Claim, LostRun
 from motion_pg.worker.fitting import FitComputer
 
 from .conftest import state
+from .protocol_trace import sent
 
 APP = "motion_test_apps.fitcall:Logged"
 
@@ -47,19 +47,7 @@ def claim(worker: Worker, wconn: psycopg.Connection[Any]) -> Claim:
 def round_trips(conn: psycopg.Connection[Any], action: Callable[[], Any]) -> list[str]:
     """The messages after which ``action`` waited for the server: simple queries, syncs and
     flushes (libpq's protocol trace of ``conn``)."""
-    with tempfile.TemporaryFile() as f:
-        conn.pgconn.trace(f.fileno())
-        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-        try:
-            action()
-        finally:
-            conn.pgconn.untrace()
-        f.seek(0)
-        lines = f.read().decode().splitlines()
-    fields = [line.split("\t") for line in lines]
-    return [
-        f[2] for f in fields if len(f) > 2 and f[0] == "F" and f[2] in ("Query", "Sync", "Flush")
-    ]
+    return [f[2] for f in sent(conn, action) if f[2] in ("Query", "Sync", "Flush")]
 
 
 def test_a_plain_fit_call_costs_two_round_trips(

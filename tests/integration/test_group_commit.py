@@ -15,7 +15,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import pq
 
 import motion_pg
 from motion_pg.pg import connect
@@ -23,6 +22,7 @@ from motion_pg.worker import Worker
 from motion_pg.worker.fitting import FitComputer
 
 from .conftest import state
+from .protocol_trace import sent
 
 APP = "motion_test_apps.group_commit:Folded"
 
@@ -57,16 +57,7 @@ def lineage_xs(conn: psycopg.Connection[Any], version: int) -> list[int]:
 
 def commits(conn: psycopg.Connection[Any], action: Any) -> int:
     """How many COMMITs ``conn`` sent while ``action`` ran (libpq's protocol trace)."""
-    with tempfile.TemporaryFile() as f:
-        conn.pgconn.trace(f.fileno())
-        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-        try:
-            action()
-        finally:
-            conn.pgconn.untrace()
-        f.seek(0)
-        lines = f.read().decode().splitlines()
-    return sum(1 for line in lines if line.startswith("F\t") and '"COMMIT"' in line)
+    return sum(1 for f in sent(conn, action) if any('"COMMIT"' in x for x in f[3:]))
 
 
 def test_a_group_makes_a_version_run_and_lineage_per_event_in_one_commit(
