@@ -71,8 +71,8 @@ def test_a_group_makes_a_version_run_and_lineage_per_event_in_one_commit(
     assert len(claim.events) == 6, "one claim takes every pending event: six fit calls' worth"
     claim.group_seconds = 60.0  # however loaded the machine, no slice is left for later
     computer = FitComputer(connect(dsn, autocommit=True))
-    sent = commits(computer.conn, lambda: computer.fit(claim))
-    assert sent == 1, f"the group commits once, sent {sent} COMMITs"
+    count = commits(computer.conn, lambda: computer.fit(claim))
+    assert count == 1, f"the group commits once, sent {count} COMMITs"
     made = versions(conn)
     assert [v for v, _, _ in made] == [2, 3, 4, 5, 6, 7]
     assert len({r for _, r, _ in made}) == 6, f"a run per version: {made}"
