@@ -123,12 +123,17 @@ def check(conn: psycopg.Connection[Any], name: str, scenario: str, recovery: lis
     for writer in range(writers):  # oldest first
         mine = [i for i in fitted if writers == 1 or writer_of[i] == writer]
         assert mine == sorted(mine)
-    # the version history is a serial fold of the runs
+    # the version history is a serial fold of the runs, wherever retention (keep_versions) kept
+    # both a version's state and its parent's: a pruned version keeps its row, not its entries
     history = conn.execute(
         "SELECT v.version, v.parent_version, r.jobs FROM motion.versions v"
-        " JOIN motion.runs r ON r.id = v.run_id WHERE v.trigger_name = %s AND v.source = 'fit'"
-        " ORDER BY v.version", [name],
+        " JOIN motion.runs r ON r.id = v.run_id"
+        " LEFT JOIN motion.versions p ON p.trigger_name = v.trigger_name"
+        " AND p.version = v.parent_version"
+        " WHERE v.trigger_name = %s AND v.source = 'fit' AND v.pruned_at IS NULL"
+        " AND p.pruned_at IS NULL ORDER BY v.version", [name],
     ).fetchall()  # fmt: skip
+    assert history, f"{name}: no version of the history is kept"
     for version, parent, jobs in history:
         assert state(conn, name, version)["count"] == state(conn, name, parent)["count"] + jobs
 
