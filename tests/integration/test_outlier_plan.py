@@ -199,18 +199,30 @@ def _poll_drained(conn: psycopg.Connection[Any], **kwargs: Any) -> None:
         assert _step(conn, BATCH, **kwargs) == 0
 
 
+# the backlog trim (motion._shed_backlog, PL/pgSQL) runs first in the step when a trigger sets it
+TRIMS = {
+    "no trim": "",
+    "keep_latest": ", keep_latest = 1000",
+    "discard_after": ", discard_after = 3600",
+}
+
+
+@pytest.mark.parametrize("trim", list(TRIMS))
 def test_a_claim_step_planned_on_a_drained_queue_claims_from_a_deep_one(
-    conn: psycopg.Connection[Any],
+    conn: psycopg.Connection[Any], trim: str
 ) -> None:
     """After polling a drained queue (no pages, analyzed empty), a claim step over 20k events
-    reads no table of the queue sequentially (it read the queue twice per claim, ~0.2 s at 100k)."""
-    create_tally(conn, "tally", f"fit_batch = {BATCH}")
+    reads no table of the queue sequentially (it read the queue twice per claim, ~0.2 s at 100k):
+    the claim, and the backlog trim before it."""
+    create_tally(conn, "tally", f"fit_batch = {BATCH}{TRIMS[trim]}")
     conn.execute("SET jit = off")
     _poll_drained(conn)
     _load(conn, EVENTS)
     claimed, plans = _nested_plans(conn, BATCH)
     assert claimed == BATCH
     assert _ran(plans, "WITH candidate AS MATERIALIZED"), plans  # the claim's statement
+    if trim != "no trim":
+        assert _ran(plans, "WITH policy AS MATERIALIZED"), plans  # the trim's
     assert not _sequential_reads(plans), "\n\n".join(_sequential_reads(plans))
 
 
