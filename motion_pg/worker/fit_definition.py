@@ -28,7 +28,8 @@ from motion_pg.trigger import RouteInfo, Trigger
 # spend milliseconds compiling statements that run in microseconds. Without sequential scans: the
 # fit process keeps its statements prepared, and a generic plan made while motion.jobs was drained
 # (no pages, analyzed empty) read the whole queue in fold_commit until the next ANALYZE, ~1 s per
-# call over 100k queued events (sql/idempotent/330-outlier.sql); each of motion's reads has an index
+# call over 100k queued events (tests/integration/test_outlier_plan.py). Each of motion's reads
+# has an index made for it; user code gets the connection's own settings back (USER_PATH)
 MOTION_PATH = (
     "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),"
     " pg_catalog.set_config('jit', 'off', true),"
