@@ -25,8 +25,10 @@ from psycopg import sql
 
 import motion_pg
 from motion_pg.queries import query
+from motion_pg.worker import Worker
 from motion_pg.worker.fit_definition import MOTION_PATH
 
+from .conftest import state
 from .test_claim_plan import _buffers, _describe, _nodes
 from .test_keyed_state import APPS, CREATE, TABLES
 from .test_reliability import create_tally
@@ -274,3 +276,20 @@ def test_the_keyed_empty_run_delete_planned_on_a_drained_queue_reads_by_index(
     assert claimed == 0
     assert _ran(plans, "DELETE FROM motion.runs"), plans
     assert not _sequential_reads(plans), "\n\n".join(_sequential_reads(plans))
+
+
+def test_user_sql_in_fit_runs_with_the_connections_own_planner_settings(
+    conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    """Motion's statements in the fit process run without sequential scans; the user's fit code
+    (ctx.db) gets the connection's own settings back, as it does its search_path and jit."""
+    conn.execute("CREATE TABLE src (id serial PRIMARY KEY, value int)")
+    motion_pg.execute(
+        conn, "CREATE MOTION TRIGGER seer ON src USING 'motion_test_apps.outlier:SeesSettings'"
+    )
+    default_jit = str(conn.execute("SELECT current_setting('jit')").fetchone()[0])  # type: ignore[index]
+    for _ in range(2):  # the second call folds with the definition the first one cached
+        conn.execute("INSERT INTO src (value) VALUES (1)")
+        assert Worker(dsn, poll_interval=0.05).run(once=True) == 1
+        seen = state(conn, "seer")
+        assert (seen["seqscan"], seen["jit"]) == ("on", default_jit), seen
