@@ -307,15 +307,30 @@ def _print_plan(conn: psycopg.Connection[Any], what: str) -> None:
     print(f"[bench] {what}:\n" + "\n".join(lines), file=sys.stderr)
 
 
-def _bulk_drain(bench: Bench, conn: psycopg.Connection[Any], events: int, stale: bool) -> float:
-    """Seconds from the commit of ``events`` events to a drained queue, one worker, trivial fit."""
+def _trickle(conn: psycopg.Connection[Any], n: int) -> None:
+    """``n`` events one at a time, each folded before the next (a worker is running)."""
+    for i in range(n):
+        conn.execute("INSERT INTO b8q (x) VALUES (%s)", [i])
+        wait_until(lambda: _count(conn, _DRAINED) == 0, 60, "a trickle event to fold", 0.005)
+
+
+def _bulk_drain(bench: Bench, conn: psycopg.Connection[Any], events: int, state: str) -> float:
+    """Seconds from the commit of ``events`` events to a drained queue, one worker, trivial fit.
+    ``state``: the statistics of a drained queue (``stale``) or fresh ones, for a worker started
+    with the load; ``warm``: a worker that served a trickle on the drained queue first, so its
+    claim and its fit process's commit keep plans made for an empty motion.jobs (issue 15's P4
+    outlier: a cached plan follows the table's size only once autovacuum analyzes it again)."""
     conn.execute("TRUNCATE b8q, motion.jobs")
     conn.execute(_ENQUEUE, [1000])
     _drained_statistics(conn)
     procs = _start_workers(bench, MOTION_PG, 1)
+    if state == "warm":
+        _trickle(conn, 10)  # more than five calls: the statements are prepared, plans generic
+        conn.execute("VACUUM ANALYZE motion.jobs")  # autovacuum after the drain: replanned...
+        _trickle(conn, 3)  # ...on the empty queue
     with conn.transaction():
         conn.execute("INSERT INTO b8q (x) SELECT g FROM generate_series(1, %s) g", [events])
-        if not stale:  # ANALYZE sees this transaction's rows: fresh statistics at the commit
+        if state == "fresh":  # ANALYZE sees this transaction's rows: fresh statistics at the commit
             conn.execute("ANALYZE motion.jobs")
     start = time.perf_counter()
     wait_until(lambda: _count(conn, _DRAINED) == 0, 900, "the queue to drain", 0.05)
@@ -324,26 +339,31 @@ def _bulk_drain(bench: Bench, conn: psycopg.Connection[Any], events: int, stale:
     return elapsed
 
 
+_B8C_LABEL = {"fresh": "fresh statistics", "stale": "stale statistics",
+              "warm": "stale statistics, warm worker"}  # fmt: skip
+
+
 def b8_drain(bench: Bench) -> None:
     """B8c: 100k bulk events folded by one worker with a trivial fit, with the statistics of a
-    drained queue and with fresh ones (alternated, so drift hits both alike)."""
+    drained queue, with fresh ones, and by a worker that served a trickle on the drained queue
+    first (alternated, so drift hits all alike)."""
     events = 2_000 if bench.sizes.quick else 100_000
     runs = 1 if bench.sizes.quick else 3
-    raw: dict[str, list[float]] = {"fresh": [], "stale": []}
+    raw: dict[str, list[float]] = {"fresh": [], "stale": [], "warm": []}
     with bench.connect() as conn:
         _setup_b8(conn)
         for _ in range(runs):
-            for state in ("stale", "fresh"):
-                raw[state].append(_bulk_drain(bench, conn, events, state == "stale"))
+            for state in ("stale", "fresh", "warm"):
+                raw[state].append(_bulk_drain(bench, conn, events, state))
         conn.execute("TRUNCATE b8q, motion.jobs")
     m = {k: median(v) for k, v in raw.items()}
-    ratio = m["stale"] / m["fresh"]
+    ratio = max(m["stale"], m["warm"]) / m["fresh"]
     worst = max(m.values())
     bench.rows.append(Row(
         "B8c", f"drain {events:,} committed events, 1 worker, trivial fit (the worker's budget): "
-        "statistics of a drained queue vs fresh ones",
-        {f"{k} statistics": _spread(v, "s") + f" = {events / m[k]:,.0f} ev/s"
+        "statistics of a drained queue vs fresh ones, and a worker that polled the drained queue",
+        {_B8C_LABEL[k]: _spread(v, "s") + f" = {events / m[k]:,.0f} ev/s"
          for k, v in raw.items()},
-        f"stale / fresh = {ratio:.2f}; slower median {worst:.2f} s", "same (≤ 1.2); ≤ 2 s",
+        f"slower stale / fresh = {ratio:.2f}; slower median {worst:.2f} s", "same (≤ 1.2); ≤ 2 s",
         None if bench.sizes.quick else ratio <= 1.2 and worst <= 2.0, raw,
     ))  # fmt: skip

@@ -25,13 +25,20 @@ from motion_pg.settings import Settings
 from motion_pg.trigger import RouteInfo, Trigger
 
 # motion's own statements never depend on the user's search_path; and without JIT, which would
-# spend milliseconds compiling statements that run in microseconds
+# spend milliseconds compiling statements that run in microseconds. Without sequential scans: the
+# fit process keeps its statements prepared, and a generic plan made while motion.jobs was drained
+# (no pages, analyzed empty) read the whole queue in fold_commit until the next ANALYZE, ~1 s per
+# call over 100k queued events (tests/integration/test_outlier_plan.py). Each of motion's reads
+# has an index made for it; user code gets the connection's own settings back (USER_PATH)
 MOTION_PATH = (
     "SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true),"
-    " pg_catalog.set_config('jit', 'off', true)"
+    " pg_catalog.set_config('jit', 'off', true),"
+    " pg_catalog.set_config('enable_seqscan', 'off', true)"
 )
+# user code runs with the connection's own settings
 USER_PATH = (
-    "SELECT pg_catalog.set_config('search_path', %s, true), pg_catalog.set_config('jit', %s, true)"
+    "SELECT pg_catalog.set_config('search_path', %s, true), pg_catalog.set_config('jit', %s, true),"
+    " pg_catalog.set_config('enable_seqscan', %s, true)"
 )
 # where the worker reads its claim's events: the queue (replay reads the job log too)
 JOBS: sql.Composable = sql.SQL("motion.jobs")
@@ -163,10 +170,12 @@ class UserPaths:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
         row = conn.execute(
-            "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_setting('jit')"
+            "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_setting('jit'),"
+            " pg_catalog.current_setting('enable_seqscan')"
         ).fetchone()
         assert row is not None
         self._default_path, self._default_jit = str(row[0]), str(row[1])
+        self._default_seqscan = str(row[2])
         self._made: dict[tuple[str, ...] | None, str] = {}
 
     def user(self, schemas: list[str] | None) -> str:
@@ -184,6 +193,6 @@ class UserPaths:
             composed = sql.SQL(", ").join([*map(sql.Identifier, schemas), sql.SQL("pg_temp")])
             path = composed.as_string(self.conn)
         statement = sql.SQL(USER_PATH.replace("%s", "{}"))
-        return statement.format(sql.Literal(path), sql.Literal(self._default_jit)).as_string(
-            self.conn
-        )
+        return statement.format(
+            sql.Literal(path), sql.Literal(self._default_jit), sql.Literal(self._default_seqscan)
+        ).as_string(self.conn)

@@ -9,10 +9,17 @@
 -- on every call (about 1 ms of a one-event claim). Its plan depends on no parameter's value (the
 -- ranges come from the candidate CTE, known only at run time), so the generic plan PL/pgSQL settles
 -- on is the custom one (tests/integration/test_claim_plan.py checks both).
+-- Without sequential scans (and so claim_step, whose statements PL/pgSQL caches alike): a worker
+-- polling a drained queue makes its generic plans while motion.jobs has no pages and was analyzed
+-- empty, where a sequential read costs nothing; a cached plan does not follow the table's size
+-- until the next ANALYZE, so a bulk load was claimed by reading the whole queue, ~0.2 s per claim
+-- at 100k, for up to a minute (the P4 outlier; tests/integration/test_outlier_plan.py). Every read
+-- of the queue here has an index made for it.
 CREATE OR REPLACE FUNCTION motion._claim_plain(text, float8, integer, text[], jsonb, integer, bigint)
 RETURNS TABLE (run_id bigint, trigger_name text, id bigint, route integer, relation text, op text,
                row_data jsonb, attempts integer)
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off AS $$
 #variable_conflict use_column
 BEGIN
 RETURN QUERY
@@ -412,7 +419,8 @@ CREATE OR REPLACE FUNCTION motion.claim_step(
 RETURNS TABLE (kind text, run_id bigint, trigger_name text, id bigint, route integer,
                relation text, op text, row_data jsonb, attempts integer, state_key jsonb,
                refit_job bigint, drift_pause boolean, events bigint, reason text)
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off AS $$  -- as motion._claim_plain: no plan made for an empty queue
 #variable_conflict use_column
 DECLARE
     v_keyed boolean;
