@@ -48,7 +48,8 @@ from motion_pg.worker.fit_definition import (
     UserPaths,
     head_of,
 )
-from motion_pg.worker.folding import StateMemory, commit_fold, fold_updates
+from motion_pg.worker.folding import StateMemory, fold_updates
+from motion_pg.worker.group_commit import Slice, commit_slices, remember
 from motion_pg.worker.keyed_claim import KeyedClaim
 from motion_pg.worker.pgtypes import Result, TypedDatabase, use_plpython_types
 from motion_pg.worker.shared_cache import WorkerSource
@@ -168,21 +169,20 @@ class FitComputer:
             merged = self._run(trigger, definition, version, state, groups)
             folded = fold_updates(trigger, merged)
             shared_cache.publish(self.db, trigger, folded)  # large values' files, before commit
-            written, parent = commit_fold(conn, claim, folded, motion_path=MOTION_PATH,
-                                  deployed=definition.deployed,
-                                  code_digest=definition.code_digest,
-                                  known=memory.digests if memory is not None else {})  # fmt: skip
+            known = memory.digests if memory is not None else {}
+            done = [Slice(claim.events, folded)]
+            committed = commit_slices(conn, claim, done, [], motion_path=MOTION_PATH,
+                                      deployed=definition.deployed,
+                                      code_digest=definition.code_digest, known=known)  # fmt: skip
         except BaseException:
             self.memory.forget(trigger)
             idle = psycopg.pq.TransactionStatus.IDLE
             if not conn.closed and not conn.broken and conn.info.transaction_status != idle:
                 conn.execute("ROLLBACK")
             raise
-        if parent != version:  # folded onto a version written meanwhile (SET, REFIT...)
-            self.memory.forget(trigger)
-        elif written is not None:
-            known = memory.digests if memory is not None else {}
-            self.memory.remember(trigger, definition.revision, written, state, known, folded)
+        remember(self.memory, trigger, definition.revision, version, state, known, done,
+                 committed.versions)  # fmt: skip
+        written = committed.versions[0][0]
         # the call's cost, a definition's load excluded
         self.last_events = len(claim.events)
         self.last_seconds = time.monotonic() - started - self.definitions.load_seconds
