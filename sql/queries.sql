@@ -1510,7 +1510,7 @@ RETURNING id
 -- (motion_pg.worker.grouping). Fenced: nothing is written unless run $2 is still worker $3's
 -- running run and the deployed code is still $12, the code the fit ran. Slice k (1-based) is run
 -- $2 for k = 1 and a new run (its id drawn here) for the others; its events are those of $5 whose
--- $6 is k; its updates are the rows of ($7 slice, $8 key, $9 digest, $10 data; data NULL where
+-- $6 is k ($6 NULL: one slice); its updates are the rows of ($7 slice, $8 key, $9 digest, $10 data; data NULL where
 -- the blob is known to exist). Each slice with updates writes the next version (head + 1, + 2,
 -- ...): its parent's entries overlaid by its own updates, with their size (state_bytes); every
 -- slice's run is finished ('succeeded', its version before and after) and its events move into
@@ -1546,7 +1546,8 @@ WITH t AS (
                    AS upto
           FROM sl) c, head h
 ), ev AS (
-    SELECT e.id, e.ord
+    -- $6 NULL: one slice
+    SELECT e.id, coalesce(e.ord, 1) AS ord
     FROM ROWS FROM (pg_catalog.unnest($5::bigint[]), pg_catalog.unnest($6::integer[])) AS e(id, ord)
 ), per_slice AS (
     SELECT ev.ord, pg_catalog.count(*)::integer AS jobs,

@@ -37,12 +37,13 @@ SEND_ALWAYS = 64 * 1024
 FENCE = "SELECT motion._fit_fence($1::bigint, $2::text, $3::text, $4::text)"
 _LOST = "MP410"
 # how fold_group is planned: a call of up to SMALL events (a trickle) runs the plan cached for the
-# statement (planning it costs ~0.9 ms, more than running it); a larger call or a group is
-# planned for its own sizes (the cached plan assumes ~100 rows per array)
+# statement (planning it costs ~0.9 ms, more than running it for one event, and the server's
+# default mode plans it again for every call); a larger call or a group is planned as the server
+# chooses (for its own sizes: the cached plan assumes ~100 rows per array)
 SMALL = 100
 PLANS = {
     True: "SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)",
-    False: "SELECT pg_catalog.set_config('plan_cache_mode', 'force_custom_plan', true)",
+    False: "SELECT pg_catalog.set_config('plan_cache_mode', 'auto', true)",
 }
 
 
@@ -78,7 +79,8 @@ def fold_params(
     seen = dict(known)
     for k, s in enumerate(slices, start=1):
         events.extend(e.id for e in s.events)
-        owner.extend([k] * len(s.events))
+        if len(slices) > 1:  # one slice: the statement numbers its events itself
+            owner.extend([k] * len(s.events))
         for key, pickled in s.folded.pickled.items():
             digest = s.folded.digests[key]
             ords.append(k)
@@ -87,8 +89,9 @@ def fold_params(
             data.append(None if len(pickled) >= SEND_ALWAYS and seen.get(key) == digest
                         else pickled)  # fmt: skip
         seen.update(s.folded.digests)
-    return [claim.trigger, claim.run_id, claim.worker_id, len(slices), events, owner, ords, keys,
-            digests, data, code_digest, deployed]  # fmt: skip
+    return [claim.trigger, claim.run_id, claim.worker_id, len(slices), events,
+            owner if len(slices) > 1 else None, ords, keys, digests, data, code_digest,
+            deployed]  # fmt: skip
 
 
 def raise_fenced(claim: Claim, e: psycopg.Error) -> NoReturn:
@@ -118,7 +121,7 @@ def commit_slices(
     try:
         with conn.pipeline():
             conn.execute(motion_path)
-            conn.execute(PLANS[len(slices) == 1 and len(params[4]) <= SMALL])
+            conn.execute(PLANS[len(slices) == 1 and len(slices[0].events) <= SMALL])
             # the row lock first, in a statement of its own: fold_group's snapshot then sees every
             # version written before it (deploys and SET STATE take the same lock)
             psycopg.RawCursor(conn).execute(query("trigger_code_for_update"), [claim.trigger])
