@@ -1106,90 +1106,6 @@ SELECT t.name, t.class_ref, t.params, pg_catalog.to_jsonb(t.settings) AS setting
          AS head_version
 FROM motion.triggers t WHERE t.name = $1
 
--- name: fold_commit
--- The end of a fit in one statement, run after trigger_code_for_update took the trigger's row lock
--- (a statement of its own: this one's snapshot then sees every version written before the lock).
--- Fenced: nothing is written unless run $2 is still worker $3's running run and the deployed code
--- is still $9, the code the fit ran. Then it writes version head + 1 (when $5 names keys): blobs
--- by digest ($7 NULL where the blob is known to exist), the parent's other entries, state_bytes,
--- serves it unless pinned, finishes the run and completes its jobs. Foreign keys are checked at
--- the end of the statement. Returns whether the trigger exists, the code matched, the run was
--- still ours, the version written and the version it was folded onto.
-WITH t AS (
-    SELECT name, params, settings, code_digest IS NOT DISTINCT FROM $9::text AS code_ok
-    FROM motion.triggers WHERE name = $1
-), go AS (
-    SELECT h.version AS parent,
-           CASE WHEN pg_catalog.cardinality($5::text[]) > 0 THEN coalesce(h.version, 0) + 1 END
-             AS version
-    FROM t, LATERAL (SELECT pg_catalog.max(v.version) AS version FROM motion.versions v
-                     WHERE v.trigger_name = $1) h
-    WHERE t.code_ok
-), fenced AS (
-    UPDATE motion.runs r SET state = 'succeeded', finished_at = pg_catalog.now(),
-           jobs = $4::integer, version_before = go.parent, version_after = go.version, error = NULL
-    FROM go WHERE r.id = $2::bigint AND r.worker_id = $3 AND r.state = 'running'
-    RETURNING go.version, r.id
-), new AS (
-    SELECT version FROM fenced WHERE version IS NOT NULL
-), input AS (
-    SELECT u.key, u.digest, u.data
-    FROM ROWS FROM (pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::bytea[]),
-                    pg_catalog.unnest($7::bytea[])) AS u(key, digest, data)
-), found AS (
-    SELECT DISTINCT ON (b.digest) b.id, b.digest, pg_catalog.octet_length(b.data) AS bytes
-    FROM motion.blobs b WHERE b.trigger_name = $1 AND b.digest = ANY ($6::bytea[])
-    ORDER BY b.digest, b.id
-), inserted AS (
-    INSERT INTO motion.blobs (trigger_name, digest, data)
-    SELECT DISTINCT ON (i.digest) $1, i.digest, i.data FROM input i
-    WHERE EXISTS (SELECT 1 FROM new) AND NOT EXISTS (SELECT 1 FROM found f WHERE f.digest = i.digest)
-    ORDER BY i.digest
-    RETURNING id, digest, pg_catalog.octet_length(data) AS bytes
-), blob AS (
-    SELECT id, digest, bytes FROM found UNION ALL SELECT id, digest, bytes FROM inserted
-), kept AS (
-    SELECT e.key, e.blob_id, pg_catalog.octet_length(b.data) AS bytes
-    FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id
-    WHERE e.trigger_name = $1 AND e.version = (SELECT parent FROM go)
-      AND NOT (e.key = ANY ($5::text[])) AND EXISTS (SELECT 1 FROM new)
-), written AS (
-    INSERT INTO motion.versions (trigger_name, version, source, run_id, parent_version, params,
-                                 settings, code_digest, state_bytes)
-    SELECT $1, new.version, 'fit', $2::bigint, (SELECT parent FROM go), t.params, t.settings,
-           $8::text,
-           coalesce((SELECT pg_catalog.sum(k.bytes) FROM kept k), 0)
-             + coalesce((SELECT pg_catalog.sum(b.bytes) FROM input i JOIN blob b ON b.digest = i.digest), 0)
-    FROM new, t
-), entries AS (
-    INSERT INTO motion.state_entries (trigger_name, version, key, blob_id)
-    SELECT $1, new.version, k.key, k.blob_id FROM kept k, new
-    UNION ALL
-    SELECT $1, new.version, i.key, b.id FROM input i JOIN blob b ON b.digest = i.digest, new
-), served AS (
-    UPDATE motion.triggers SET updated_at = pg_catalog.now(),
-           serving_version = CASE WHEN pinned_version IS NULL THEN new.version
-                                  ELSE serving_version END
-    FROM new WHERE name = $1
-), moved AS (
-    -- the run's events are done: moved into the job log with their data
-    DELETE FROM motion.jobs j
-    WHERE j.id = ANY (motion._run_jobs($2::bigint)) AND j.state IN ('pending', 'running')
-      AND EXISTS (SELECT 1 FROM fenced)
-    RETURNING j.id, j.trigger_name, j.attempts, j.state, j.created_at, j.route, j.relation, j.op,
-              j.row_data, j.errors
-), logged AS (
-    INSERT INTO motion.job_log (id, trigger_name, run_id, attempts, created_at, finished_at, route,
-                                relation, op, row_data, errors)
-    SELECT id, trigger_name, $2::bigint, attempts + CASE WHEN state = 'pending' THEN 1 ELSE 0 END,
-           created_at, pg_catalog.now(), route, relation, op, row_data,
-           nullif(errors, '[]'::jsonb)
-    FROM moved
-)
-SELECT EXISTS (SELECT 1 FROM t) AS found, coalesce((SELECT code_ok FROM t), false) AS code_ok,
-       EXISTS (SELECT 1 FROM fenced) AS fenced, (SELECT version FROM new) AS version,
-       (SELECT parent FROM go) AS parent
-
 -- == flow ==
 -- Backpressure, chains and validation (motion_pg.worker.backpressure, motion_pg.compiler.chains,
 -- motion_pg.runtime.expect).
@@ -1569,11 +1485,6 @@ WHERE id = $1::bigint
 -- several fit_batch slices is fitted slice by slice and committed in one transaction, each slice
 -- with its own run, version and job log rows.
 
--- name: group_run_ids
--- $1 new run ids for a group's slices after the first (the commit pipeline names them).
-SELECT pg_catalog.nextval(pg_catalog.pg_get_serial_sequence('motion.runs', 'id')) AS id
-FROM pg_catalog.generate_series(1, $1::integer)
-
 -- name: narrow_run
 -- Run $1 of worker $2, still running, names only the events $3 (a group's first slice, or the
 -- slice whose fit failed): the group's other events are pending again, their attempts untouched.
@@ -1581,28 +1492,31 @@ UPDATE motion.runs SET job_ids = $3::bigint[], jobs = pg_catalog.cardinality($3:
 WHERE id = $1::bigint AND worker_id = $2 AND state = 'running'
 
 -- name: slice_run
--- Run $1 for the events $4 of a group whose run $2 worker $3 finished in this transaction (the
--- previous slice's run is finished first: one running run per trigger); running, with the
--- group's lease, until fold_commit finishes it (or the worker records its failure).
-INSERT INTO motion.runs (id, trigger_name, worker_id, lease_until, jobs, job_ids)
-SELECT $1::bigint, r.trigger_name, r.worker_id, r.lease_until,
-       pg_catalog.cardinality($4::bigint[]), $4::bigint[]
+-- A new run for the events $3 of a group whose run $1 worker $2 finished in this transaction (the
+-- slices' runs are finished first: one running run per trigger); running, with the group's
+-- lease, until a fold finishes it (or the worker records its failure). Returns its id.
+INSERT INTO motion.runs (trigger_name, worker_id, lease_until, jobs, job_ids)
+SELECT r.trigger_name, r.worker_id, r.lease_until, pg_catalog.cardinality($3::bigint[]),
+       $3::bigint[]
 FROM motion.runs r
-WHERE r.id = $2::bigint AND r.worker_id = $3 AND r.state = 'succeeded'
+WHERE r.id = $1::bigint AND r.worker_id = $2 AND r.state = 'succeeded'
   AND r.finished_at = pg_catalog.now()
+RETURNING id
 
 -- name: fold_group
--- The end of a group of fit calls in one statement (what fold_commit does for one call, for
--- every slice at once), run after trigger_code_for_update took the trigger's row lock. Fenced
--- like fold_commit: nothing is written unless the group's run $2 is still worker $3's running run
--- and the deployed code is still $12. Slice k (1-based) is run $4[k] ($4[1] = $2, the others new
--- ids) and its events are those of $5 whose $6 is k; its updates are the rows of ($7 slice,
--- $8 key, $9 digest, $10 data; data NULL where the blob is known to exist). Each slice with
--- updates writes the next version (head + 1, + 2, ...): its parent's entries overlaid by its own
--- updates; every slice's run is finished ('succeeded', its version before and after) and its
--- events move into the job log under that run. Serves the last version unless pinned. Returns
--- whether the trigger exists, the code matched, the run was still ours, and per slice the
--- version written (NULL: no updates) and the version it was folded onto.
+-- The end of every fit call in one statement, run after trigger_code_for_update took the trigger's
+-- row lock (a statement of its own: this one's snapshot then sees every version written before
+-- the lock). A call commits $4 slices: one, or a group of fit_batch slices
+-- (motion_pg.worker.grouping). Fenced: nothing is written unless run $2 is still worker $3's
+-- running run and the deployed code is still $12, the code the fit ran. Slice k (1-based) is run
+-- $2 for k = 1 and a new run (its id drawn here) for the others; its events are those of $5 whose
+-- $6 is k ($6 NULL: one slice); its updates are the rows of ($7 slice, $8 key, $9 digest, $10 data; data NULL where
+-- the blob is known to exist). Each slice with updates writes the next version (head + 1, + 2,
+-- ...): its parent's entries overlaid by its own updates, with their size (state_bytes); every
+-- slice's run is finished ('succeeded', its version before and after) and its events move into
+-- the job log under that run. Serves the last version unless pinned. Returns whether the trigger
+-- exists, the code matched, the run was still ours, and per slice the version written (NULL: no
+-- updates) and the version it was folded onto.
 WITH t AS (
     SELECT name, params, settings, code_digest IS NOT DISTINCT FROM $12::text AS code_ok
     FROM motion.triggers WHERE name = $1
@@ -1614,30 +1528,36 @@ WITH t AS (
                     pg_catalog.unnest($9::bytea[]), pg_catalog.unnest($10::bytea[]))
          AS u(ord, key, digest, data)
 ), sl AS (
-    SELECT s.run, s.ord::integer AS ord, w.ord IS NOT NULL AS writes
-    FROM pg_catalog.unnest($4::bigint[]) WITH ORDINALITY AS s(run, ord)
+    -- each slice's run: the claim's for the first, a new one for each other (drawn once: a CTE
+    -- with a volatile function is computed once)
+    SELECT s.ord,
+           CASE WHEN s.ord = 1 THEN $2::bigint
+                ELSE pg_catalog.nextval('motion.runs_id_seq'::pg_catalog.regclass) END AS run,
+           w.ord IS NOT NULL AS writes
+    FROM pg_catalog.generate_series(1, $4::integer) AS s(ord)
     LEFT JOIN (SELECT DISTINCT i.ord FROM input i) w ON w.ord = s.ord
-), counted AS (
-    SELECT sl.run, sl.ord, sl.writes,
-           (pg_catalog.count(*) FILTER (WHERE sl.writes) OVER (ORDER BY sl.ord))::integer AS upto
-    FROM sl
 ), numbered AS (
     SELECT c.run, c.ord,
            CASE WHEN c.writes THEN coalesce(h.version, 0) + c.upto END AS version,
            CASE WHEN h.version IS NULL AND c.upto - c.writes::integer = 0 THEN NULL
                 ELSE coalesce(h.version, 0) + c.upto - c.writes::integer END AS parent
-    FROM counted c, head h
+    FROM (SELECT sl.run, sl.ord, sl.writes,
+                 (pg_catalog.count(*) FILTER (WHERE sl.writes) OVER (ORDER BY sl.ord))::integer
+                   AS upto
+          FROM sl) c, head h
 ), ev AS (
-    SELECT e.id, e.ord
+    -- $6 NULL: one slice
+    SELECT e.id, coalesce(e.ord, 1) AS ord
     FROM ROWS FROM (pg_catalog.unnest($5::bigint[]), pg_catalog.unnest($6::integer[])) AS e(id, ord)
 ), per_slice AS (
     SELECT ev.ord, pg_catalog.count(*)::integer AS jobs,
            pg_catalog.array_agg(ev.id ORDER BY ev.id) AS ids
     FROM ev GROUP BY ev.ord
 ), fenced AS (
+    -- the claim's run keeps its event ids unless it fitted fewer (a group cut short)
     UPDATE motion.runs r SET state = 'succeeded', finished_at = pg_catalog.now(),
-           jobs = p.jobs, job_ids = p.ids, version_before = n.parent, version_after = n.version,
-           error = NULL
+           jobs = p.jobs, job_ids = CASE WHEN r.jobs = p.jobs THEN r.job_ids ELSE p.ids END,
+           version_before = n.parent, version_after = n.version, error = NULL
     FROM numbered n, per_slice p, t
     WHERE n.ord = 1 AND p.ord = 1 AND t.code_ok AND r.id = $2::bigint AND r.worker_id = $3
       AND r.state = 'running'
@@ -1650,9 +1570,9 @@ WITH t AS (
     FROM numbered n JOIN per_slice p ON p.ord = n.ord
     WHERE n.ord > 1 AND EXISTS (SELECT 1 FROM fenced)
 ), found AS (
-    SELECT DISTINCT ON (b.digest) b.id, b.digest, pg_catalog.octet_length(b.data) AS bytes
+    -- one blob per digest (blobs_trigger_name_digest_key)
+    SELECT b.id, b.digest, pg_catalog.octet_length(b.data) AS bytes
     FROM motion.blobs b WHERE b.trigger_name = $1 AND b.digest = ANY ($9::bytea[])
-    ORDER BY b.digest, b.id
 ), inserted AS (
     INSERT INTO motion.blobs (trigger_name, digest, data)
     SELECT DISTINCT ON (i.digest) $1, i.digest, i.data FROM input i
@@ -1666,33 +1586,32 @@ WITH t AS (
     -- each update holds from its slice to the slice before the next update of its key
     SELECT i.key, b.id AS blob_id, b.bytes, i.ord AS first,
            coalesce(pg_catalog.lead(i.ord) OVER (PARTITION BY i.key ORDER BY i.ord),
-                    (SELECT pg_catalog.count(*) FROM sl)::integer + 1) AS after
+                    $4::integer + 1) AS after
     FROM input i JOIN blob b ON b.digest = i.digest
 ), base AS (
     -- the head's entries, each until its key's first update
     SELECT e.key, e.blob_id, pg_catalog.octet_length(b.data) AS bytes, 1 AS first,
-           coalesce(f.first, (SELECT pg_catalog.count(*) FROM sl)::integer + 1) AS after
+           coalesce(f.first, $4::integer + 1) AS after
     FROM motion.state_entries e JOIN motion.blobs b ON b.id = e.blob_id
     LEFT JOIN (SELECT u.key, pg_catalog.min(u.first) AS first FROM upd u GROUP BY u.key) f
       ON f.key = e.key
     WHERE e.trigger_name = $1 AND e.version = (SELECT version FROM head)
       AND EXISTS (SELECT 1 FROM fenced)
-), spans AS (
-    SELECT key, blob_id, bytes, first, after FROM upd
-    UNION ALL SELECT key, blob_id, bytes, first, after FROM base
 ), entry AS (
     SELECT n.version, s.key, s.blob_id, s.bytes
-    FROM spans s CROSS JOIN LATERAL pg_catalog.generate_series(s.first, s.after - 1) AS g(ord)
+    FROM (SELECT key, blob_id, bytes, first, after FROM upd
+          UNION ALL SELECT key, blob_id, bytes, first, after FROM base) s
+    CROSS JOIN LATERAL pg_catalog.generate_series(s.first, s.after - 1) AS g(ord)
     JOIN numbered n ON n.ord = g.ord
     WHERE n.version IS NOT NULL
-), sizes AS (
-    SELECT version, pg_catalog.sum(bytes) AS bytes FROM entry GROUP BY version
 ), written AS (
     INSERT INTO motion.versions (trigger_name, version, source, run_id, parent_version, params,
                                  settings, code_digest, state_bytes)
     SELECT $1, n.version, 'fit', n.run, n.parent, t.params, t.settings, $11::text,
            coalesce(z.bytes, 0)
-    FROM numbered n CROSS JOIN t LEFT JOIN sizes z ON z.version = n.version
+    FROM numbered n CROSS JOIN t
+    LEFT JOIN (SELECT version, pg_catalog.sum(bytes) AS bytes FROM entry GROUP BY version) z
+      ON z.version = n.version
     WHERE n.version IS NOT NULL AND EXISTS (SELECT 1 FROM fenced)
 ), entries AS (
     INSERT INTO motion.state_entries (trigger_name, version, key, blob_id)

@@ -5,11 +5,11 @@ the completion of the jobs commit together, or roll back together (DESIGN guaran
 and ``ctx.db`` results hold the Python values PL/Python gives infer (:mod:`.pgtypes`), and user
 SQL runs with the search_path recorded for the trigger at CREATE.
 
-A plain fit call costs two round trips in the fit process: the first opens the transaction and
-reads the trigger's catalog row and the events' typed rows (with the definition this process
-loaded last: read again only when the row says it changed), the last writes the version,
-completes the run and commits (:mod:`.folding`). The state this process wrote last is not read
-back.
+A plain fit call costs two round trips in the fit process, a group of calls too
+(:mod:`.grouping`): the first opens the transaction and reads the trigger's catalog row and the
+events' typed rows (:mod:`.fit_opening`), the last writes the versions, completes the runs and
+commits (:mod:`.group_commit`). The state this process wrote last is not read back
+(:mod:`.folding`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import pickle
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -48,29 +47,15 @@ from motion_pg.worker.fit_definition import (
     UserPaths,
     head_of,
 )
-from motion_pg.worker.folding import StateMemory, commit_fold, fold_updates
+from motion_pg.worker.fit_opening import first_row, open_call
+from motion_pg.worker.folding import StateMemory, fold_updates
+from motion_pg.worker.group_commit import Slice, commit_slices, remember
 from motion_pg.worker.keyed_claim import KeyedClaim
-from motion_pg.worker.pgtypes import Result, TypedDatabase, use_plpython_types
+from motion_pg.worker.pgtypes import TypedDatabase, use_plpython_types
 from motion_pg.worker.shared_cache import WorkerSource
 from motion_pg.worker.typed_events import Groups
 
 __all__ = ["JOBS", "MOTION_PATH", "Claim", "Definition", "FitComputer", "LostRun"]
-
-
-@dataclass
-class _Opened:
-    """A fit call's first round trip: the definition, the version to fold onto, the typed
-    events, and whether the user's search_path is set already."""
-
-    definition: Definition
-    version: int | None
-    groups: Groups
-    user_path: bool
-
-
-def _row(result: Result) -> dict[str, Any] | None:
-    names, rows = result
-    return dict(zip(names, rows[0], strict=True)) if rows else None
 
 
 class FitComputer:
@@ -96,36 +81,10 @@ class FitComputer:
         nothing serves yet) and the trigger's recorded search_path, read in the caller's
         transaction; ``first``: statements without parameters sent ahead in the same round trip."""
         results = self.user_db.fetch_sets(first + self.definitions.statement(trigger))
-        row = _row(results[-1])
+        row = first_row(results[-1])
         definition = self.definitions.of(trigger, row)
         assert row is not None
         return definition, head_of(row), row["search_path"]
-
-    def _open(self, trigger: str, events: list[Event]) -> _Opened:
-        """BEGIN, the catalog row and the typed events in one round trip, read with the
-        definition loaded last; read again when the row says it changed."""
-        first = f"BEGIN; {MOTION_PATH}; "
-        cached = self.definitions.cached(trigger)
-        if cached is not None:
-            groups = typed_events.grouped(events, cached)
-            try:
-                texts = typed_events.reads(self.user_db, trigger, groups, cached, JOBS)
-            except FitError:  # a relation gone: the definition read below says why
-                cached = None
-        if cached is None:
-            definition, version, _ = self.definition(trigger, first)
-            return _Opened(definition, version, [], user_path=False)
-        batch = [first + self.definitions.statement(trigger), *texts,
-                 self.user_path(cached.search_path)]  # fmt: skip
-        results = self.user_db.fetch_sets("; ".join(batch))
-        row = _row(results[2])  # BEGIN, the search_path, the row, the reads, the search_path
-        if row is not None and cached.matches(row):
-            groups = typed_events.fill(trigger, groups, cached, results[3 : 3 + len(texts)])
-            return _Opened(cached, head_of(row), groups, user_path=True)
-        self.conn.execute(MOTION_PATH)  # redefined meanwhile: load it, read the events again
-        definition = self.definitions.of(trigger, row)
-        assert row is not None
-        return _Opened(definition, head_of(row), [], user_path=False)
 
     def fit(self, claim: Claim) -> int | None:
         """Fit ``claim`` and commit it; returns the version written (None without updates).
@@ -144,7 +103,7 @@ class FitComputer:
         self.call_size = 0
         self.definitions.load_seconds = 0.0
         try:
-            opened = self._open(trigger, claim.events)
+            opened = open_call(self, trigger, claim.events)
             definition, version = opened.definition, opened.version
             memory = self.memory.state(trigger, definition.revision, version)
             self.call_size = grouping.call_size(claim, definition.settings)
@@ -168,21 +127,20 @@ class FitComputer:
             merged = self._run(trigger, definition, version, state, groups)
             folded = fold_updates(trigger, merged)
             shared_cache.publish(self.db, trigger, folded)  # large values' files, before commit
-            written, parent = commit_fold(conn, claim, folded, motion_path=MOTION_PATH,
-                                  deployed=definition.deployed,
-                                  code_digest=definition.code_digest,
-                                  known=memory.digests if memory is not None else {})  # fmt: skip
+            known = memory.digests if memory is not None else {}
+            done = [Slice(claim.events, folded)]
+            committed = commit_slices(conn, claim, done, [], motion_path=MOTION_PATH,
+                                      deployed=definition.deployed,
+                                      code_digest=definition.code_digest, known=known)  # fmt: skip
         except BaseException:
             self.memory.forget(trigger)
             idle = psycopg.pq.TransactionStatus.IDLE
             if not conn.closed and not conn.broken and conn.info.transaction_status != idle:
                 conn.execute("ROLLBACK")
             raise
-        if parent != version:  # folded onto a version written meanwhile (SET, REFIT...)
-            self.memory.forget(trigger)
-        elif written is not None:
-            known = memory.digests if memory is not None else {}
-            self.memory.remember(trigger, definition.revision, written, state, known, folded)
+        remember(self.memory, trigger, definition.revision, version, state, known, done,
+                 committed.versions)  # fmt: skip
+        written = committed.versions[0][0]
         # the call's cost, a definition's load excluded
         self.last_events = len(claim.events)
         self.last_seconds = time.monotonic() - started - self.definitions.load_seconds

@@ -34,8 +34,8 @@ from motion_pg.trigger import Event
 from motion_pg.worker import shared_cache, validation
 from motion_pg.worker.committing import Claim
 from motion_pg.worker.fit_definition import MOTION_PATH, Definition
-from motion_pg.worker.folding import Folded, StateMemory, Written, fold_updates
-from motion_pg.worker.group_commit import Slice, commit_group
+from motion_pg.worker.folding import Written, fold_updates
+from motion_pg.worker.group_commit import Slice, commit_slices, remember
 from motion_pg.worker.keyed_claim import KeyedClaim
 from motion_pg.worker.pgtypes import Result, TypedDatabase
 from motion_pg.worker.typed_events import Groups
@@ -166,37 +166,13 @@ def fit_group(
     if not done:
         raise SliceFailed(claim.run_id, [e.id for e in failed], error, 0)
     known = memory.digests if memory is not None else {}
-    committed = commit_group(computer.conn, claim, done, failed, motion_path=MOTION_PATH,
-                             deployed=definition.deployed, code_digest=definition.code_digest,
-                             known=known)  # fmt: skip
+    committed = commit_slices(computer.conn, claim, done, failed, motion_path=MOTION_PATH,
+                              deployed=definition.deployed, code_digest=definition.code_digest,
+                              known=known)  # fmt: skip
     fitted = sum(len(s.events) for s in done)
-    _remember(computer.memory, trigger, definition.revision, version, state, known, done,
-              committed.versions)  # fmt: skip
+    remember(computer.memory, trigger, definition.revision, version, state, known, done,
+             committed.versions)  # fmt: skip
     if committed.failed_run is not None:
         raise SliceFailed(committed.failed_run, [e.id for e in failed], error, fitted)
     written = [v for v, _ in committed.versions if v is not None]
     return (written[-1] if written else None), fitted
-
-
-def _remember(
-    memory: StateMemory, trigger: str, revision: int, version: int | None,
-    state: Mapping[str, Any], known: Mapping[str, bytes], done: list[Slice],
-    versions: list[tuple[int | None, int | None]],
-) -> None:  # fmt: skip
-    """Remember the group's last version, unless a slice was folded onto a version the fit
-    process did not compute (written meanwhile): then the next call reads it back."""
-    head = version
-    for written, parent in versions:
-        if written is None:
-            continue
-        if parent != head:
-            memory.forget(trigger)
-            return
-        head = written
-    if head is None or head == version:
-        return  # nothing written: what is remembered still holds
-    merged = Folded({}, {}, {})
-    for s in done:
-        merged.digests.update(s.folded.digests)
-        merged.copies.update(s.folded.copies)
-    memory.remember(trigger, revision, head, state, known, merged)

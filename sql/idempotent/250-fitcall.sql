@@ -1,9 +1,9 @@
 -- A fit call's end in one round trip (issue 15 goal 3): the fit process sends the row lock,
--- fold_commit, this fence and COMMIT in one pipeline, so the COMMIT must not land when fold_commit
+-- fold_group, this fence and COMMIT in one pipeline, so the COMMIT must not land when fold_group
 -- wrote nothing. It raises instead, and the transaction (the user's ctx.db writes with it) rolls
 -- back. Administrators only. Idempotent: re-applied by every install and upgrade.
 
--- Raises unless run $1 was finished by worker $2 in this transaction (fold_commit sets
+-- Raises unless run $1 was finished by worker $2 in this transaction (fold_group sets
 -- finished_at = now(), the transaction's start: a run finished by an earlier transaction, e.g. a
 -- commit that landed before its connection dropped, does not pass). Its SQLSTATE says why:
 -- MP400 (FitError) when the code of trigger $3 is no longer $4, the code the fit ran; MP410 when
