@@ -3,10 +3,10 @@ was drained (issue 15 goals 1/2: the P4 outlier, a 100k bulk fold of 12-36 s aga
 
 Between bulk loads the worker polls a drained queue and the fit process folds a trickle, while
 autovacuum truncates motion.jobs to no pages and analyzes it empty. PL/pgSQL (the claim) and the
-fit process's prepared statements (fold_commit, fold_group) then keep generic plans made for an
-empty table: every read of the queue sequential, and fold_commit called motion._run_jobs once per
-queued row. A cached plan does not follow the table's size until motion.jobs is analyzed again:
-each fit call of a 100k load read the whole queue (claim ~0.2 s, fold_commit ~0.5-1.7 s), the
+fit process's prepared statements (the fold, then fold_commit) then keep generic plans made for
+an empty table: every read of the queue sequential, and fold_commit called motion._run_jobs once
+per queued row. A cached plan does not follow the table's size until motion.jobs is analyzed again:
+each fit call of a 100k load read the whole queue (claim ~0.2 s, the fold ~0.5-1.7 s), the
 worker's time budget cut the calls to ~500 events, and the fold took as long as autovacuum took to
 come back (up to a minute).
 
@@ -76,22 +76,17 @@ def _digest(conn: psycopg.Connection[Any]) -> str:
     return str(row[0])
 
 
-def _fold_commit(conn: psycopg.Connection[Any], run: int) -> list[Any]:
-    digest = _digest(conn)
-    return ["tally", run, "w", BATCH, ["count"], [b"\x01" * 32], [b"state"], digest, digest]
-
-
 def _fold_group(conn: psycopg.Connection[Any], run: int) -> list[Any]:
+    """The parameters of one fit call's end: one slice, run ``run``'s events, one update."""
     row = conn.execute("SELECT job_ids FROM motion.runs WHERE id = %s", [run]).fetchone()
     assert row is not None
-    digest, ids = _digest(conn), row[0]
-    return ["tally", run, "w", [run], ids, [1] * len(ids), [1], ["count"], [b"\x01" * 32],
-            [b"state"], digest, digest]  # fmt: skip
+    digest = _digest(conn)
+    return ["tally", run, "w", 1, row[0], None, [1], ["count"], [b"\x01" * 32], [b"state"],
+            digest, digest]  # fmt: skip
 
 
 # the fit process's statements that read or move a run's events, with their parameters for run r
-FIT_STATEMENTS = {"fold_commit": _fold_commit, "fold_group": _fold_group,
-                  "complete_jobs": lambda conn, run: [run]}  # fmt: skip
+FIT_STATEMENTS = {"fold_group": _fold_group, "complete_jobs": lambda conn, run: [run]}
 
 
 def _literal(p: Any) -> sql.Composable:
