@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 import motion_pg
-from motion_pg.worker import Worker
+from motion_pg.worker import Worker, claiming
 from motion_pg.worker.committing import Claim
 
 from .conftest import state
@@ -152,8 +152,12 @@ def test_no_statement_runs_between_a_claim_and_its_fit(
 ) -> None:
     # the code gate's comparison and the settings' re-read are time-gated: at a trickle they came
     # due between a claim and the hand-off of its events to the fit process, one event in so many
+    # ttl and the gate's interval 2 s, an event every ~1.2 s: each fit's end reads both again (half
+    # their time is up), and the claim after it finds them ~1.2 s old, 0.8 s short of due however
+    # loaded the machine; the claim after next would find them due if the fit's end had not
+    monkeypatch.setattr(claiming, "SETTINGS_TTL", 2.0)
     worker = Worker(dsn, poll_interval=HOUR, infer_threads=0)
-    worker.code_gate.interval = 1.0
+    worker.code_gate.interval = 2.0
     running = Running(worker)
     wconn, sent = worker._conn, []
     execute = psycopg.Cursor.execute
@@ -184,7 +188,7 @@ def test_no_statement_runs_between_a_claim_and_its_fit(
         monkeypatch.setattr(fit_process, "run", handed)
         monkeypatch.setattr(worker.claimer, "_step", stepped)
         for i in range(2, 8):
-            time.sleep(0.7)  # the settings (1 s) and the code gate (1 s here) come due meanwhile
+            time.sleep(1.2)
             conn.execute("INSERT INTO trickle (x) VALUES (%s)", [i])
             fitted(conn, i)
     finally:
