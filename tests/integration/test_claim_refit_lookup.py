@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 
 import motion_pg
 
@@ -28,20 +29,22 @@ def _lookups(dsn: str) -> tuple[list[str], int]:
     return kinds, int(row[0])
 
 
-def test_a_plain_claim_step_looks_for_no_refit_when_none_can_be_pending(
-    conn: psycopg.Connection[Any], dsn: str
-) -> None:
+@pytest.fixture
+def trickle(conn: psycopg.Connection[Any]) -> None:
     conn.execute("CREATE TABLE trickle (id serial PRIMARY KEY, x int)")
     motion_pg.execute(conn, f"CREATE MOTION TRIGGER trickle ON trickle USING '{APP}'")
+
+
+def test_a_plain_claim_step_looks_for_no_refit_when_none_can_be_pending(
+    conn: psycopg.Connection[Any], dsn: str, trickle: None
+) -> None:
     conn.execute("INSERT INTO trickle (x) VALUES (1)")
     assert _lookups(dsn) == (["plain"], 0)
 
 
 def test_a_claim_step_looks_for_a_refit_once_one_can_be_pending(
-    conn: psycopg.Connection[Any], dsn: str
+    conn: psycopg.Connection[Any], dsn: str, trickle: None
 ) -> None:
-    conn.execute("CREATE TABLE trickle (id serial PRIMARY KEY, x int)")
-    motion_pg.execute(conn, f"CREATE MOTION TRIGGER trickle ON trickle USING '{APP}'")
     conn.execute("SELECT motion._enqueue_refit('trickle', 'test')")
     conn.execute("INSERT INTO trickle (x) VALUES (1)")
     kinds, lookups = _lookups(dsn)
