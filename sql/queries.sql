@@ -252,7 +252,7 @@ RETURNING id
 -- Back to pending with exponential backoff, or dead after max attempts; keeps every traceback.
 -- The statement is motion._fail_jobs (sql/idempotent/360-prune.sql): no plan made for a drained
 -- queue.
-SELECT motion._fail_jobs($1::bigint, $2::text, $3::integer, $4::float8, $5::float8)
+SELECT count(*) AS failed FROM motion._fail_jobs($1::bigint, $2::text, $3::integer, $4::float8, $5::float8)
 
 -- name: bump_revision
 UPDATE motion.triggers SET revision = pg_catalog.nextval('motion.revisions'::regclass),

@@ -1,5 +1,5 @@
 -- The worker's statements that end a run (fail_jobs, reclaim_expired and release_runs in
--- sql/queries.sql, which call these): without sequential scans, as motion._claim_plain. They run
+-- sql/queries.sql, which call these; EXPLAIN sees their statements: the query function_body): without sequential scans, as motion._claim_plain. They run
 -- on the worker's connection, which psycopg prepares after five runs (reclaim_expired at every
 -- housekeeping turn); a generic plan made while motion.jobs was drained (no pages, analyzed empty)
 -- read the queue sequentially and called motion._run_jobs once per queued row until the next
@@ -10,20 +10,28 @@
 
 -- fail_jobs: the run's events back to pending with exponential backoff, or dead after max
 -- attempts ($3); keeps every traceback. $1 run, $2 error, $4 retry delay, $5 its cap (seconds).
-CREATE OR REPLACE FUNCTION motion._fail_jobs(bigint, text, integer, float8, float8) RETURNS void
+-- n: the attempts with this one (a plain run's events count it now, a keyed run's at claim).
+-- Returns the events failed.
+CREATE OR REPLACE FUNCTION motion._fail_jobs(bigint, text, integer, float8, float8)
+RETURNS TABLE (id bigint)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off AS $$
+#variable_conflict use_column
 BEGIN
--- n: the attempts with this one (a plain run's events count it now, a keyed run's at claim).
-UPDATE motion.jobs j SET
-    state = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= $3 THEN 'dead' ELSE 'pending' END,
-    attempts = (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), run_id = $1,
-    run_at = now() + make_interval(secs => least($4 * power(2, (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) - 1),
-                                                 $5) * (0.75 + random() * 0.5)),
-    errors = j.errors || jsonb_build_array(jsonb_build_object(
-        'attempt', (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), 'at', now(), 'run', $1, 'error', $2)),
-    finished_at = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= $3 THEN now() END
-WHERE j.id = ANY (motion._run_jobs($1)) AND j.state IN ('pending', 'running');
+RETURN QUERY
+WITH failed AS (
+    UPDATE motion.jobs j SET
+        state = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= $3::integer THEN 'dead' ELSE 'pending' END,
+        attempts = (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), run_id = $1::bigint,
+        run_at = now() + make_interval(secs => least($4::float8 * power(2, (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) - 1),
+                                                     $5::float8) * (0.75 + random() * 0.5)),
+        errors = j.errors || jsonb_build_array(jsonb_build_object(
+            'attempt', (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), 'at', now(), 'run', $1::bigint, 'error', $2::text)),
+        finished_at = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= $3::integer THEN now() END
+    WHERE j.id = ANY (motion._run_jobs($1::bigint)) AND j.state IN ('pending', 'running')
+    RETURNING j.id
+)
+SELECT f.id FROM failed f;
 END
 $$;
 REVOKE ALL ON FUNCTION motion._fail_jobs(bigint, text, integer, float8, float8) FROM PUBLIC;
@@ -43,7 +51,7 @@ WITH expired AS (
     SELECT r.id FROM motion.runs r
     WHERE r.state = 'running' AND r.lease_until < now()
       AND NOT EXISTS (SELECT 1 FROM motion.workers w WHERE w.id = r.worker_id
-                      AND w.heartbeat_at > now() - make_interval(secs => $1))
+                      AND w.heartbeat_at > now() - make_interval(secs => $1::float8))
     FOR UPDATE SKIP LOCKED
 ), abandoned AS (
     UPDATE motion.runs r SET state = 'abandoned', finished_at = now(),
@@ -80,18 +88,18 @@ SET enable_seqscan = off AS $$
 BEGIN
 RETURN QUERY
 WITH released AS (
-    UPDATE motion.runs r SET state = 'abandoned', finished_at = now(), error = $3
+    UPDATE motion.runs r SET state = 'abandoned', finished_at = now(), error = $3::text
     WHERE r.worker_id = $1 AND r.state = 'running'
     RETURNING r.id
 ), handed AS (
     -- a plain run's events are still pending: written only when the attempt counts
     UPDATE motion.jobs j SET state = 'pending', run_at = now(), run_id = released.id,
-           attempts = j.attempts + CASE WHEN j.state = 'pending' THEN (CASE WHEN $2 THEN 0 ELSE 1 END)
-                                        ELSE (CASE WHEN $2 THEN -1 ELSE 0 END) END
+           attempts = j.attempts + CASE WHEN j.state = 'pending' THEN (CASE WHEN $2::boolean THEN 0 ELSE 1 END)
+                                        ELSE (CASE WHEN $2::boolean THEN -1 ELSE 0 END) END
     FROM released
     WHERE j.id = ANY (motion._run_jobs(released.id)) AND j.state IN ('pending', 'running')
       -- a CASE, not an OR: the planner would serve an OR from the partial indexes on state
-      AND CASE WHEN j.state = 'pending' THEN NOT $2 ELSE true END
+      AND CASE WHEN j.state = 'pending' THEN NOT $2::boolean ELSE true END
     RETURNING j.id
 )
 SELECT h.id FROM handed h;
