@@ -195,52 +195,15 @@ DELETE FROM motion.workers WHERE id = $1
 
 -- name: release_runs
 -- Hand this worker's running fits back (shutdown, lost connection); $2 refunds the attempt the
--- claim counted.
-WITH released AS (
-    UPDATE motion.runs SET state = 'abandoned', finished_at = now(), error = $3::text
-    WHERE worker_id = $1 AND state = 'running'
-    RETURNING id
-)
--- a plain run's events are still pending: written only when the attempt counts
-UPDATE motion.jobs j SET state = 'pending', run_at = now(), run_id = released.id,
-       attempts = j.attempts + CASE WHEN j.state = 'pending' THEN (CASE WHEN $2::boolean THEN 0 ELSE 1 END)
-                                    ELSE (CASE WHEN $2::boolean THEN -1 ELSE 0 END) END
-FROM released
-WHERE j.id = ANY (motion._run_jobs(released.id)) AND j.state IN ('pending', 'running')
-  -- a CASE, not an OR: the planner would serve an OR from the partial indexes on state
-  AND CASE WHEN j.state = 'pending' THEN NOT $2::boolean ELSE true END
-RETURNING j.id
+-- claim counted. The statement is motion._release_runs (sql/idempotent/360-prune.sql): no plan
+-- made for a drained queue.
+SELECT id FROM motion._release_runs($1::text, $2::boolean, $3::text)
 
 -- name: reclaim_expired
 -- Fits whose lease expired and whose worker stopped heartbeating go back to pending (or dead
--- after max_attempts: a job that kills its worker does not loop forever). The run's state is
--- re-checked under its row lock, so a fit that completed meanwhile is never re-run.
-WITH expired AS (
-    SELECT r.id FROM motion.runs r
-    WHERE r.state = 'running' AND r.lease_until < now()
-      AND NOT EXISTS (SELECT 1 FROM motion.workers w WHERE w.id = r.worker_id
-                      AND w.heartbeat_at > now() - make_interval(secs => $1::float8))
-    FOR UPDATE SKIP LOCKED
-), abandoned AS (
-    UPDATE motion.runs r SET state = 'abandoned', finished_at = now(),
-           error = 'lease expired: worker ' || r.worker_id || ' is gone'
-    FROM expired WHERE r.id = expired.id AND r.state = 'running'
-    RETURNING r.id, r.worker_id, r.trigger_name
-)
--- n: the attempts with the lost one (a plain run's events count it now, a keyed run's at claim)
-UPDATE motion.jobs j SET
-    state = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= coalesce((t.settings).max_attempts, 5)
-                 THEN 'dead' ELSE 'pending' END,
-    attempts = (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), run_id = a.id,
-    run_at = now(),
-    finished_at = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= coalesce((t.settings).max_attempts, 5)
-                       THEN now() END,
-    errors = j.errors || jsonb_build_array(jsonb_build_object(
-        'attempt', (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), 'at', now(), 'run', a.id,
-        'error', 'worker ' || a.worker_id || ' was lost during the fit (lease expired)'))
-FROM abandoned a LEFT JOIN motion.triggers t ON t.name = a.trigger_name
-WHERE j.id = ANY (motion._run_jobs(a.id)) AND j.state IN ('pending', 'running')
-RETURNING j.id, j.state
+-- after max_attempts). The statement is motion._reclaim_expired (sql/idempotent/360-prune.sql): no
+-- plan made for a drained queue.
+SELECT id, state FROM motion._reclaim_expired($1::float8)
 
 -- name: forget_dead_workers
 DELETE FROM motion.workers w WHERE w.heartbeat_at < now() - make_interval(secs => $1::float8)
@@ -287,16 +250,9 @@ RETURNING id
 
 -- name: fail_jobs
 -- Back to pending with exponential backoff, or dead after max attempts; keeps every traceback.
--- n: the attempts with this one (a plain run's events count it now, a keyed run's at claim).
-UPDATE motion.jobs j SET
-    state = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= $3::integer THEN 'dead' ELSE 'pending' END,
-    attempts = (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), run_id = $1::bigint,
-    run_at = now() + make_interval(secs => least($4::float8 * power(2, (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) - 1),
-                                                 $5::float8) * (0.75 + random() * 0.5)),
-    errors = j.errors || jsonb_build_array(jsonb_build_object(
-        'attempt', (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END), 'at', now(), 'run', $1::bigint, 'error', $2::text)),
-    finished_at = CASE WHEN (j.attempts + CASE WHEN j.state = 'pending' THEN 1 ELSE 0 END) >= $3::integer THEN now() END
-WHERE j.id = ANY (motion._run_jobs($1::bigint)) AND j.state IN ('pending', 'running')
+-- The statement is motion._fail_jobs (sql/idempotent/360-prune.sql): no plan made for a drained
+-- queue.
+SELECT count(*) AS failed FROM motion._fail_jobs($1::bigint, $2::text, $3::integer, $4::float8, $5::float8)
 
 -- name: bump_revision
 UPDATE motion.triggers SET revision = pg_catalog.nextval('motion.revisions'::regclass),

@@ -31,20 +31,36 @@ EXECUTE FUNCTION motion._release_keys();
 -- Retention: once motion.prune marks versions pruned, a key's rows older than the oldest version
 -- still kept are dropped where a newer row of that key (at or below it) supersedes them: a key
 -- keeps the rows the kept versions read, so storage stays within keys changed per kept version.
+-- Set-based, per trigger: the oldest kept version is looked up once per trigger (versions_kept),
+-- not once per pruned version (each lookup walked every tombstone of the trigger: ~1M buffers a
+-- round at ~730 versions). Every earlier round left no superseded row below the then oldest kept
+-- version (`was`), so only the keys with a row in (was, kept] have rows to drop: those below that
+-- key's newest row there. Without sequential scans: PL/pgSQL keeps this plan, perhaps made while
+-- motion.key_states was small (tests/integration/test_prune_cost.py).
 CREATE OR REPLACE FUNCTION motion._prune_key_states() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off AS $$
 BEGIN
-    DELETE FROM motion.key_states s
-    USING (SELECT DISTINCT n.trigger_name,
-                  (SELECT min(v.version) FROM motion.versions v
-                   WHERE v.trigger_name = n.trigger_name AND v.pruned_at IS NULL) AS kept
-           FROM motion_versions_new n JOIN motion_versions_old o
-             ON o.trigger_name = n.trigger_name AND o.version = n.version
-           WHERE n.pruned_at IS NOT NULL AND o.pruned_at IS NULL) t
-    WHERE s.trigger_name = t.trigger_name AND s.version < t.kept
-      AND EXISTS (SELECT 1 FROM motion.key_states k
-                  WHERE k.trigger_name = s.trigger_name AND k.key = s.key
-                    AND k.version > s.version AND k.version <= t.kept);
+    -- the rows by their ctids: a join of the keys with motion.key_states may be planned as a
+    -- walk of the whole table (a hash join), each key's rows are probed in the primary key here
+    DELETE FROM motion.key_states s WHERE s.ctid = ANY (ARRAY(
+        SELECT d.ctid
+        FROM (SELECT k.trigger_name, k.key, max(k.version) AS newest
+              FROM (SELECT p.trigger_name, p.was,
+                           (SELECT min(v.version) FROM motion.versions v
+                            WHERE v.trigger_name = p.trigger_name AND v.pruned_at IS NULL) AS kept
+                    FROM (SELECT n.trigger_name, min(n.version) AS was
+                          FROM motion_versions_new n JOIN motion_versions_old o
+                            ON o.trigger_name = n.trigger_name AND o.version = n.version
+                          WHERE n.pruned_at IS NOT NULL AND o.pruned_at IS NULL
+                          GROUP BY n.trigger_name) p) t
+              JOIN motion.key_states k ON k.trigger_name = t.trigger_name
+               AND k.version > LEAST(t.was, t.kept) AND k.version <= t.kept
+              GROUP BY k.trigger_name, k.key) u
+        CROSS JOIN LATERAL (SELECT o.ctid FROM motion.key_states o
+                            WHERE o.trigger_name = u.trigger_name AND o.key = u.key
+                              AND o.version < u.newest
+                            OFFSET 0) d));
     RETURN NULL;
 END
 $$;

@@ -73,6 +73,9 @@ def tally(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
 BODIES = {
     "claim_jobs": "motion._claim_plain(text, float8, integer, text[], jsonb, integer, bigint)",
     "claim_keyed_jobs": "motion._claim_keyed(text, float8, integer, text[])",
+    "fail_jobs": "motion._fail_jobs(bigint, text, integer, float8, float8)",
+    "reclaim_expired": "motion._reclaim_expired(float8)",
+    "release_runs": "motion._release_runs(text, boolean, text)",
 }
 
 
@@ -191,7 +194,7 @@ def _check_finish(conn: psycopg.Connection[Any], described: str) -> None:
     ]:
         plan = _explain(conn, name, params)
         text = f"{name}, {described}" + _describe(plan)
-        touched = plan if "RETURNING" in query(name) else plan["Plans"][-1]
+        touched = plan if "RETURNING" in statement(conn, name) else plan["Plans"][-1]
         assert touched["Actual Rows"] == rows, text
         _assert_bounded_scans(plan)
         # the run names its events (motion._run_jobs): they are read by primary key
