@@ -27,7 +27,7 @@ from motion_pg.trigger import RouteInfo, Trigger
 # motion's own statements never depend on the user's search_path; and without JIT, which would
 # spend milliseconds compiling statements that run in microseconds. Without sequential scans: the
 # fit process keeps its statements prepared, and a generic plan made while motion.jobs was drained
-# (no pages, analyzed empty) read the whole queue in fold_commit until the next ANALYZE, ~1 s per
+# (no pages, analyzed empty) read the whole queue in the fold until the next ANALYZE, ~1 s per
 # call over 100k queued events (tests/integration/test_outlier_plan.py). Each of motion's reads
 # has an index made for it; user code gets the connection's own settings back (USER_PATH)
 MOTION_PATH = (
