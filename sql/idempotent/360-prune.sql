@@ -1,12 +1,13 @@
 -- The worker's statements that end a run (fail_jobs, reclaim_expired and release_runs in
--- sql/queries.sql, which call these; EXPLAIN sees their statements: the query function_body): without sequential scans, as motion._claim_plain. They run
--- on the worker's connection, which psycopg prepares after five runs (reclaim_expired at every
+-- sql/queries.sql call these), without sequential scans, as motion._claim_plain. They run on the
+-- worker's connection, which psycopg prepares after five runs (reclaim_expired at every
 -- housekeeping turn); a generic plan made while motion.jobs was drained (no pages, analyzed empty)
 -- read the queue sequentially and called motion._run_jobs once per queued row until the next
 -- ANALYZE (tests/integration/test_worker_plans.py). Functions, so that the setting holds for these
 -- statements only: the worker's connection also samples user tables for drift with its own
--- settings. PL/pgSQL keeps each plan. Each read of the queue here has an index made for it: the
--- primary key, for the run's event ids. Administrators only. Idempotent.
+-- settings. PL/pgSQL keeps each plan; RETURN QUERY, so that EXPLAIN sees the statement. Each read
+-- of the queue here has an index made for it: the primary key, for the run's event ids.
+-- Administrators only. Idempotent.
 
 -- fail_jobs: the run's events back to pending with exponential backoff, or dead after max
 -- attempts ($3); keeps every traceback. $1 run, $2 error, $4 retry delay, $5 its cap (seconds).

@@ -29,6 +29,7 @@ from motion_pg.worker import Worker
 from motion_pg.worker.fit_definition import MOTION_PATH
 
 from .conftest import state
+from .logged_plans import logged_plans
 from .test_claim_plan import _buffers, _describe, _nodes
 from .test_keyed_state import APPS, CREATE, TABLES
 from .test_reliability import create_tally
@@ -158,23 +159,8 @@ def _nested_plans(
 ) -> tuple[int, list[str]]:
     """Events claimed by one claim step (rolled back) and the plan of every statement it ran,
     with the plans PL/pgSQL kept (auto_explain, logged to this client)."""
-    plans: list[str] = []
-
-    def notice(d: psycopg.errors.Diagnostic) -> None:
-        if d.severity_nonlocalized == "LOG" and (d.message_primary or "").startswith("duration"):
-            plans.append(d.message_primary or "")
-
-    conn.add_notice_handler(notice)
-    try:
-        with conn.transaction(force_rollback=True):
-            conn.execute("LOAD 'auto_explain'")
-            for name, value in [("auto_explain.log_min_duration", "0"),
-                                ("auto_explain.log_nested_statements", "on"),
-                                ("client_min_messages", "log")]:  # fmt: skip
-                conn.execute(f"SET LOCAL {name} = {value}")
-            claimed = _step(conn, *args, **kwargs)
-    finally:
-        conn.remove_notice_handler(notice)
+    with conn.transaction(force_rollback=True), logged_plans(conn) as plans:
+        claimed = _step(conn, *args, **kwargs)
     return claimed, plans
 
 

@@ -9,13 +9,13 @@ buffers (EXPLAIN's, through auto_explain of the trigger's statement), not time: 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
 
 import motion_pg
 
+from .logged_plans import logged_plans, plan_of
 from .test_claim_plan import _nodes
 from .test_keyed_state import APPS, CREATE, TABLES
 
@@ -28,31 +28,9 @@ def _nested(
     conn: psycopg.Connection[Any], statement: str, params: list[Any]
 ) -> list[dict[str, Any]]:
     """The plans (auto_explain, JSON, with buffers) of every statement ``statement`` ran."""
-    plans: list[dict[str, Any]] = []
-
-    def notice(d: psycopg.errors.Diagnostic) -> None:
-        text = d.message_primary or ""
-        if d.severity_nonlocalized == "LOG" and text.startswith("duration"):
-            plan = json.loads(text.partition("plan:")[2])
-            plan["ms"] = float(text.split()[1])
-            plans.append(plan)
-
-    conn.add_notice_handler(notice)
-    try:
-        with conn.transaction():
-            conn.execute("LOAD 'auto_explain'")
-            for name, value in [("auto_explain.log_min_duration", "0"),
-                                ("auto_explain.log_nested_statements", "on"),
-                                ("auto_explain.log_analyze", "on"),
-                                ("auto_explain.log_buffers", "on"),
-                                ("auto_explain.log_timing", "off"),
-                                ("auto_explain.log_format", "json"),
-                                ("client_min_messages", "log")]:  # fmt: skip
-                conn.execute(f"SET LOCAL {name} = {value}")
-            conn.execute(statement, params)
-    finally:
-        conn.remove_notice_handler(notice)
-    return plans
+    with conn.transaction(), logged_plans(conn, analyze=True) as messages:
+        conn.execute(statement, params)
+    return [plan_of(m) for m in messages]
 
 
 def _statement_buffers(plan: dict[str, Any]) -> int:

@@ -13,7 +13,6 @@ read of motion.jobs, a few buffers per event. Buffers, not time: not flaky.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from psycopg.rows import dict_row
 
 from motion_pg.queries import query
 
+from .logged_plans import logged_plans, plan_of
 from .test_claim_plan import _buffers, _nodes
 from .test_outlier_plan import BATCH, EVENTS, PER_EVENT, _claim, _drain, _load
 from .test_reliability import create_tally
@@ -55,32 +55,11 @@ def _plans(
 ) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
     """The rows of ``name`` (rolled back), the events it gave back to ``run`` (their run_id), and
     the plan of every statement it ran, with buffers."""
-    plans: list[dict[str, Any]] = []
-
-    def notice(d: psycopg.errors.Diagnostic) -> None:
-        text = d.message_primary or ""
-        if d.severity_nonlocalized == "LOG" and text.startswith("duration"):
-            plans.append(json.loads(text.partition("plan:")[2]))
-
-    conn.add_notice_handler(notice)
-    try:
-        with conn.transaction(force_rollback=True):
-            conn.execute("LOAD 'auto_explain'")
-            for setting, value in [("auto_explain.log_min_duration", "0"),
-                                   ("auto_explain.log_nested_statements", "on"),
-                                   ("auto_explain.log_analyze", "on"),
-                                   ("auto_explain.log_buffers", "on"),
-                                   ("auto_explain.log_timing", "off"),
-                                   ("auto_explain.log_format", "json"),
-                                   ("client_min_messages", "log")]:  # fmt: skip
-                conn.execute(f"SET LOCAL {setting} = {value}")
+    with conn.transaction(force_rollback=True):
+        with logged_plans(conn, analyze=True) as messages:
             rows = _run(conn, name, params)
-            conn.execute("SET LOCAL client_min_messages = notice")
-            row = conn.execute(
-                "SELECT count(*) FROM motion.jobs WHERE run_id = %s", [run]
-            ).fetchone()
-    finally:
-        conn.remove_notice_handler(notice)
+        row = conn.execute("SELECT count(*) FROM motion.jobs WHERE run_id = %s", [run]).fetchone()
+    plans = [plan_of(m) for m in messages]
     assert row is not None
     return int(row[0]), rows, plans
 
